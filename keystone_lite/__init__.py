@@ -1,0 +1,1 @@
+"""keystone_lite: a certificate-first token service speaking the Keystone token API."""

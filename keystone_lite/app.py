@@ -1,0 +1,48 @@
+"""Paste Deploy app factories: the routers at the end of the main and admin pipelines.
+
+``etc/keystone-lite-paste.ini`` mounts them under ``/``, ``/v3`` and ``/v2.0``. Each factory
+builds its controllers once from the shared Services; nothing is configured per request.
+"""
+from __future__ import annotations
+
+from keystone_lite import discovery, services
+from keystone_lite.identity.controller import IdentityController
+from keystone_lite.router import Router
+from keystone_lite.token.controller import TokenController
+from keystone_lite.token.v2_controller import V2TokenController
+
+
+def versions_factory(global_conf, **local_conf):
+    """``/``: the 300 Multiple Choices document."""
+    return Router(services.for_paste(global_conf), [(r"/", {"GET": discovery.versions})])
+
+
+def _v3(global_conf, admin: bool):
+    built = services.for_paste(global_conf)
+    routes = [(r"/", {"GET": discovery.v3})] + TokenController(built).routes()
+    if admin:
+        routes += IdentityController(built).routes()
+    return Router(built, routes)
+
+
+def _v2(global_conf, admin: bool):
+    built = services.for_paste(global_conf)
+    routes = [(r"/", {"GET": discovery.v2})]
+    routes += V2TokenController(built, TokenController(built)).routes(admin)
+    return Router(built, routes)
+
+
+def main_v3_factory(global_conf, **local_conf):
+    return _v3(global_conf, admin=False)
+
+
+def admin_v3_factory(global_conf, **local_conf):
+    return _v3(global_conf, admin=True)
+
+
+def main_v2_factory(global_conf, **local_conf):
+    return _v2(global_conf, admin=False)
+
+
+def admin_v2_factory(global_conf, **local_conf):
+    return _v2(global_conf, admin=True)

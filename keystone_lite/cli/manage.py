@@ -1,0 +1,240 @@
+"""keystone-lite-manage: set up and administer a keystone_lite deployment.
+
+Mirrors keystone-manage where they overlap (db_sync, bootstrap, fernet_setup, fernet_rotate and
+their flag names). Every failure prints one line naming what is wrong and exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from keystone_lite import errors, settings as settings_module
+from keystone_lite.db import migrate, session as db_session
+from keystone_lite.identity import store
+from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.token import key_repository
+
+CHECKOUT_CONFIG = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "etc",
+                               "keystone-lite.conf")
+SYSTEM_CONFIG = "/etc/keystone-lite/keystone-lite.conf"
+
+
+class CommandError(Exception):
+    """A failure to report in one line."""
+
+
+def config_path(given: str | None) -> str:
+    """--config-file, then $KEYSTONE_LITE_CONFIG, then the checkout's etc/, then /etc."""
+    if given:
+        return given
+    if os.environ.get(settings_module.CONFIG_ENV_VAR):
+        return os.environ[settings_module.CONFIG_ENV_VAR]
+    for candidate in (os.path.normpath(CHECKOUT_CONFIG), SYSTEM_CONFIG):
+        if os.path.exists(candidate):
+            return candidate
+    raise CommandError(f"no configuration file: pass --config-file or set "
+                       f"{settings_module.CONFIG_ENV_VAR}")
+
+
+def _transaction(settings):
+    engine = db_session.make_engine(settings.database_connection)
+    if migrate.current_revision(engine) is None:
+        engine.dispose()
+        raise CommandError(f"database {engine.url!r} has no schema; run keystone-lite-manage "
+                           "db_sync first")
+    return engine, db_session.transaction(db_session.make_session_factory(engine))
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def db_sync(settings, args):
+    engine = db_session.make_engine(settings.database_connection)
+    try:
+        migrate.upgrade(engine)
+        print(f"database at revision {migrate.current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+def fernet_setup(settings, args):
+    numbers = key_repository.setup(settings.key_repository)
+    print(f"key repository {settings.key_repository}: keys {numbers}")
+
+
+def fernet_rotate(settings, args):
+    numbers = key_repository.rotate(settings.key_repository, settings.max_active_keys)
+    print(f"key repository {settings.key_repository}: keys {numbers} (primary {max(numbers)})")
+
+
+def bootstrap(settings, args):
+    """Create (or bring up to date) the admin user, project, roles and identity endpoints."""
+    password = _password(args.bootstrap_password, "bootstrap password")
+    hasher = PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost)
+    engine, transaction = _transaction(settings)
+    try:
+        with transaction as session:
+            domain = store.ensure_default_domain(session, settings.default_domain_id)
+            project = (store.find_project(session, name=args.bootstrap_project_name,
+                                          domain_id=domain.id)
+                       or store.create_project(session, name=args.bootstrap_project_name,
+                                               domain_id=domain.id,
+                                               description="Bootstrap project."))
+            user = store.find_user(session, name=args.bootstrap_username, domain_id=domain.id)
+            certificate_only = user is None and not password
+            if user is None:
+                user = store.create_user(
+                    session, name=args.bootstrap_username, domain_id=domain.id,
+                    password_hash=hasher.hash(password) if password else None,
+                    default_project_id=project.id)
+            elif password:
+                user.password_hash = hasher.hash(password)
+            roles = {}
+            for name in dict.fromkeys(["reader", "member", settings.service_role,
+                                       args.bootstrap_role_name]):
+                roles[name] = (store.find_role(session, name=name)
+                               or store.create_role(session, name=name))
+            store.grant(session, user.id, "project", project.id,
+                        roles[args.bootstrap_role_name].id)
+            store.grant(session, user.id, "system", "all", roles[args.bootstrap_role_name].id)
+            _bootstrap_catalog(session, args)
+    finally:
+        engine.dispose()
+    print(f"bootstrapped: user {args.bootstrap_username!r} with role "
+          f"{args.bootstrap_role_name!r} on project {args.bootstrap_project_name!r}"
+          + (" (no password: certificate login only)" if certificate_only else ""))
+
+
+def _bootstrap_catalog(session, args):
+    urls = {"public": args.bootstrap_public_url, "internal": args.bootstrap_internal_url,
+            "admin": args.bootstrap_admin_url}
+    urls = {interface: url for interface, url in urls.items() if url}
+    if not urls:
+        return
+    store.ensure_region(session, args.bootstrap_region_id)
+    services = store.list_services(session, service_type="identity")
+    service = services[0] if services else store.create_service(
+        session, type="identity", name=args.bootstrap_service_name)
+    existing = {endpoint.interface: endpoint
+                for endpoint in store.list_endpoints(session, service_id=service.id)}
+    for interface, url in urls.items():
+        endpoint = existing.get(interface)
+        if endpoint is None:
+            store.create_endpoint(session, service_id=service.id, interface=interface, url=url,
+                                  region_id=args.bootstrap_region_id)
+        else:
+            endpoint.url = url
+            endpoint.region_id = args.bootstrap_region_id
+
+
+def user_create(settings, args):
+    """Create a user (certificate-only unless a password is given), optionally with a role."""
+    if bool(args.project) != bool(args.role):
+        raise CommandError("--project and --role go together")
+    password = _password(args.password, f"password for {args.name}")
+    hasher = PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost)
+    engine, transaction = _transaction(settings)
+    try:
+        with transaction as session:
+            domain = store.find_domain(session, domain_id=args.domain) or store.find_domain(
+                session, name=args.domain)
+            if domain is None:
+                raise CommandError(f"no domain {args.domain!r}; run bootstrap first")
+            if store.find_user(session, name=args.name, domain_id=domain.id):
+                raise CommandError(f"user {args.name!r} already exists in domain {domain.name!r}")
+            user = store.create_user(session, name=args.name, domain_id=domain.id,
+                                     password_hash=hasher.hash(password) if password else None)
+            if args.project:
+                project = store.find_project(session, name=args.project, domain_id=domain.id)
+                if project is None:
+                    project = store.create_project(session, name=args.project,
+                                                   domain_id=domain.id)
+                role = store.find_role(session, name=args.role)
+                if role is None:
+                    raise CommandError(f"no role {args.role!r}")
+                store.grant(session, user.id, "project", project.id, role.id)
+                user.default_project_id = project.id
+    finally:
+        engine.dispose()
+    print(f"created user {args.name!r} (id {user.id})"
+          + (f" with role {args.role!r} on project {args.project!r}" if args.project else ""))
+
+
+PROMPT = object()
+
+
+def _password(value, what):
+    """``--flag`` alone prompts (keeps the password out of ps and shell history)."""
+    if value is PROMPT:
+        return getpass.getpass(f"{what}: ") or None
+    return value
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keystone-lite-manage", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--config-file", help="keystone-lite.conf (default: "
+                        "$KEYSTONE_LITE_CONFIG, etc/ of the checkout, /etc/keystone-lite)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("db_sync", help="create or upgrade the database schema"
+                        ).set_defaults(run=db_sync)
+    commands.add_parser("fernet_setup", help="create the Fernet key repository"
+                        ).set_defaults(run=fernet_setup)
+    commands.add_parser("fernet_rotate", help="rotate the Fernet keys"
+                        ).set_defaults(run=fernet_rotate)
+
+    boot = commands.add_parser("bootstrap", help="create the admin user, project, roles and "
+                               "identity endpoints (idempotent)")
+    boot.add_argument("--bootstrap-username", default="admin")
+    boot.add_argument("--bootstrap-password", nargs="?", const=PROMPT,
+                      help="omit for a certificate-only admin; give the flag alone to be "
+                      "prompted")
+    boot.add_argument("--bootstrap-project-name", default="admin")
+    boot.add_argument("--bootstrap-role-name", default="admin")
+    boot.add_argument("--bootstrap-service-name", default="keystone")
+    boot.add_argument("--bootstrap-region-id", default="RegionOne")
+    boot.add_argument("--bootstrap-public-url")
+    boot.add_argument("--bootstrap-internal-url")
+    boot.add_argument("--bootstrap-admin-url")
+    boot.set_defaults(run=bootstrap)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION")
+    create = user.add_parser("create", help="create a user")
+    create.add_argument("name")
+    create.add_argument("--password", nargs="?", const=PROMPT,
+                        help="omit for a certificate-only user; give the flag alone to be "
+                        "prompted")
+    create.add_argument("--domain", default="default", help="domain id or name")
+    create.add_argument("--project", help="grant --role on this project (created if missing)")
+    create.add_argument("--role", help="role to grant on --project")
+    create.set_defaults(run=user_create)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_module.load(config_path(args.config_file))
+        args.run(settings, args)
+    except (CommandError, settings_module.ConfigError, key_repository.KeyRepositoryError) as exc:
+        return _fail(args, str(exc))
+    except errors.KeystoneError as exc:
+        return _fail(args, exc.message)
+    except OSError as exc:
+        return _fail(args, f"{exc.filename or ''}: {exc.strerror}")
+    return 0
+
+
+def _fail(args, message: str) -> int:
+    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None)]))
+    print(f"keystone-lite-manage {command}: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

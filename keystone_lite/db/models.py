@@ -1,0 +1,129 @@
+"""SQLAlchemy models: the whole schema of keystone_lite.
+
+Ids are 32-character hex UUIDs except where Keystone fixes them (the ``default`` domain, region
+names). Times that take part in revocation are integer microseconds since the epoch (UTC) so
+that SQLite and PostgreSQL compare them exactly.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, LargeBinary, MetaData, String,
+                        Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)
+NAME = String(255)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_users_domain_id_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # argon2id PHC string; NULL for certificate-only users, who can never log in by password.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_projects_domain_id_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class RoleAssignment(Base):
+    """A role held by a user on a target: a project, a domain or the system ("all")."""
+
+    __tablename__ = "role_assignments"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+Index("ix_role_assignments_target", RoleAssignment.target_type, RoleAssignment.target_id)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(NAME)
+    name: Mapped[str] = mapped_column(NAME, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Endpoint(Base):
+    __tablename__ = "endpoints"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("regions.id"), nullable=True)
+    interface: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RevocationEvent(Base):
+    """Tokens matching (kind, key) and issued at or before ``revoked_at`` are dead.
+
+    kind is ``audit`` (one token and its rescoped children), ``user`` or ``project``. One row per
+    (kind, key), so a validation is a primary-key lookup however many events exist.
+    """
+
+    __tablename__ = "revocation_events"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(ID, primary_key=True)
+    revoked_at: Mapped[int] = mapped_column(BigInteger)
+    # After this (µs) no token the event can match is still alive; the row may be purged.
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Token(Base):
+    """A token of the ``uuid`` provider: the opaque id maps to the encoded payload."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, index=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,119 @@
+"""The one exception tree of the service and the one function that renders it as Keystone JSON.
+
+Messages are written for the client and must never contain a token, password or key.
+"""
+from __future__ import annotations
+
+import json
+
+import webob
+
+
+class KeystoneError(Exception):
+    """Base of every error a client may see; ``code`` and ``title`` follow Keystone."""
+
+    code = 500
+    title = "Internal Server Error"
+    default_message = "An unexpected error prevented the server from fulfilling your request."
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def headers(self, req: webob.Request) -> list[tuple[str, str]]:
+        return []
+
+
+class ValidationError(KeystoneError):
+    code = 400
+    title = "Bad Request"
+    default_message = ("The server could not comply with the request since it is either "
+                       "malformed or otherwise incorrect.")
+
+
+class Unauthorized(KeystoneError):
+    """401; Keystone clients read ``WWW-Authenticate`` to find where to authenticate."""
+
+    code = 401
+    title = "Unauthorized"
+    default_message = "The request you have made requires authentication."
+
+    def headers(self, req):
+        base = base_url(req)
+        return [("WWW-Authenticate", f'Keystone uri="{base}/v3"')]
+
+
+class Forbidden(KeystoneError):
+    code = 403
+    title = "Forbidden"
+    default_message = "You are not authorized to perform the requested action."
+
+
+class NotFound(KeystoneError):
+    code = 404
+    title = "Not Found"
+    default_message = "Could not find the requested resource."
+
+
+class TokenNotFound(NotFound):
+    """A bad, expired, revoked or unknown subject token: always 404, never 401."""
+
+    default_message = "Failed to validate token"
+
+
+class MethodNotAllowed(KeystoneError):
+    code = 405
+    title = "Method Not Allowed"
+    default_message = "The method is not allowed for the requested URL."
+
+    def __init__(self, allowed: list[str]):
+        self.allowed = allowed
+        super().__init__()
+
+    def headers(self, req):
+        return [("Allow", ", ".join(self.allowed))]
+
+
+class Conflict(KeystoneError):
+    code = 409
+    title = "Conflict"
+    default_message = "Conflict occurred attempting to store the data."
+
+
+class RequestTooLarge(KeystoneError):
+    code = 413
+    title = "Request Entity Too Large"
+    default_message = "Request is too large."
+
+
+class ServiceUnavailable(KeystoneError):
+    code = 503
+    title = "Service Unavailable"
+    default_message = "The identity database is unavailable; try again shortly."
+
+    def headers(self, req):
+        return [("Retry-After", "5")]
+
+
+def base_url(req: webob.Request) -> str:
+    """The URL of the app's mount (host the client used + SCRIPT_NAME of the mount point).
+
+    Paste's urlmap appends the matched prefix (``/v3``) to SCRIPT_NAME; the mount point is what
+    stands before it, recorded by the request-id filter that runs first.
+    """
+    mount = req.environ.get("keystone_lite.mount_script_name", req.script_name)
+    return req.host_url + mount
+
+
+def render(error: KeystoneError, req: webob.Request) -> webob.Response:
+    """Return the Keystone-shaped JSON response for ``error``."""
+    body = {"error": {"code": error.code, "title": error.title, "message": error.message}}
+    response = webob.Response(
+        status=error.code,
+        content_type="application/json",
+        charset=None,
+        body=json.dumps(body).encode(),  # webob drops the body of a HEAD response itself
+    )
+    for name, value in error.headers(req):
+        response.headers[name] = value
+    return response

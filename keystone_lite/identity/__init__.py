@@ -1,0 +1,1 @@
+"""Identity: users, projects, roles, assignments and the catalog, kept in SQL."""

@@ -1,0 +1,286 @@
+"""The identity store: domains, users, projects, roles, assignments, regions and the catalog.
+
+Every function takes the request's session and only adds and flushes; the caller (the router or
+the CLI) owns the transaction. Lookups return model objects or None; writes raise Conflict for
+duplicates (via the transaction) and NotFound for missing references.
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from keystone_lite import errors
+from keystone_lite.db import models
+
+DEFAULT_DOMAIN_ID = "default"
+DEFAULT_DOMAIN_NAME = "Default"
+INTERFACES = ("public", "internal", "admin")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- domains -----------------------------------------------------------------------------------
+
+def ensure_default_domain(session: Session, domain_id: str = DEFAULT_DOMAIN_ID) -> models.Domain:
+    domain = session.get(models.Domain, domain_id)
+    if domain is None:
+        domain = models.Domain(id=domain_id, name=DEFAULT_DOMAIN_NAME if domain_id ==
+                               DEFAULT_DOMAIN_ID else domain_id,
+                               description="The default domain", enabled=True)
+        session.add(domain)
+        session.flush()
+    return domain
+
+
+def find_domain(session: Session, *, domain_id=None, name=None) -> models.Domain | None:
+    if domain_id is not None:
+        return session.get(models.Domain, domain_id)
+    return session.scalar(select(models.Domain).where(models.Domain.name == name))
+
+
+def list_domains(session: Session, name: str | None = None) -> list[models.Domain]:
+    query = select(models.Domain).order_by(models.Domain.name)
+    if name is not None:
+        query = query.where(models.Domain.name == name)
+    return list(session.scalars(query))
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+def find_user(session: Session, *, user_id=None, name=None, domain_id=None
+              ) -> models.User | None:
+    if user_id is not None:
+        return session.get(models.User, user_id)
+    return session.scalar(select(models.User).where(
+        models.User.name == name, models.User.domain_id == domain_id))
+
+
+def list_users(session: Session, *, name=None, domain_id=None) -> list[models.User]:
+    query = select(models.User).order_by(models.User.name)
+    if name is not None:
+        query = query.where(models.User.name == name)
+    if domain_id is not None:
+        query = query.where(models.User.domain_id == domain_id)
+    return list(session.scalars(query))
+
+
+def create_user(session: Session, *, name, domain_id, password_hash=None, enabled=True,
+                default_project_id=None, description="") -> models.User:
+    _require_domain(session, domain_id)
+    user = models.User(id=new_id(), name=name, domain_id=domain_id, enabled=enabled,
+                       password_hash=password_hash, default_project_id=default_project_id,
+                       description=description)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, user: models.User) -> None:
+    session.execute(delete(models.RoleAssignment).where(models.RoleAssignment.user_id == user.id))
+    session.execute(delete(models.Token).where(models.Token.user_id == user.id))
+    session.delete(user)
+    session.flush()
+
+
+# -- projects ------------------------------------------------------------------------------------
+
+def find_project(session: Session, *, project_id=None, name=None, domain_id=None
+                 ) -> models.Project | None:
+    if project_id is not None:
+        return session.get(models.Project, project_id)
+    return session.scalar(select(models.Project).where(
+        models.Project.name == name, models.Project.domain_id == domain_id))
+
+
+def list_projects(session: Session, *, name=None, domain_id=None) -> list[models.Project]:
+    query = select(models.Project).order_by(models.Project.name)
+    if name is not None:
+        query = query.where(models.Project.name == name)
+    if domain_id is not None:
+        query = query.where(models.Project.domain_id == domain_id)
+    return list(session.scalars(query))
+
+
+def create_project(session: Session, *, name, domain_id, description="", enabled=True
+                   ) -> models.Project:
+    _require_domain(session, domain_id)
+    project = models.Project(id=new_id(), name=name, domain_id=domain_id,
+                             description=description, enabled=enabled)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def delete_project(session: Session, project: models.Project) -> None:
+    session.execute(delete(models.RoleAssignment).where(
+        models.RoleAssignment.target_type == "project",
+        models.RoleAssignment.target_id == project.id))
+    session.delete(project)
+    session.flush()
+
+
+def projects_for_user(session: Session, user_id: str) -> list[models.Project]:
+    """Enabled projects on which the user holds at least one role."""
+    query = (select(models.Project).join(
+        models.RoleAssignment, (models.RoleAssignment.target_id == models.Project.id)
+        & (models.RoleAssignment.target_type == "project"))
+        .where(models.RoleAssignment.user_id == user_id, models.Project.enabled.is_(True))
+        .distinct().order_by(models.Project.name))
+    return list(session.scalars(query))
+
+
+# -- roles and assignments -----------------------------------------------------------------------
+
+def find_role(session: Session, *, role_id=None, name=None) -> models.Role | None:
+    if role_id is not None:
+        return session.get(models.Role, role_id)
+    return session.scalar(select(models.Role).where(models.Role.name == name))
+
+
+def list_roles(session: Session, *, name=None) -> list[models.Role]:
+    query = select(models.Role).order_by(models.Role.name)
+    if name is not None:
+        query = query.where(models.Role.name == name)
+    return list(session.scalars(query))
+
+
+def create_role(session: Session, *, name, description="") -> models.Role:
+    role = models.Role(id=new_id(), name=name, description=description)
+    session.add(role)
+    session.flush()
+    return role
+
+
+def roles_on(session: Session, user_id: str, target_type: str, target_id: str
+             ) -> list[models.Role]:
+    """The roles ``user_id`` holds directly on the target, ordered by name."""
+    query = (select(models.Role).join(
+        models.RoleAssignment, models.RoleAssignment.role_id == models.Role.id)
+        .where(models.RoleAssignment.user_id == user_id,
+               models.RoleAssignment.target_type == target_type,
+               models.RoleAssignment.target_id == target_id)
+        .order_by(models.Role.name))
+    return list(session.scalars(query))
+
+
+def grant(session: Session, user_id: str, target_type: str, target_id: str, role_id: str
+          ) -> None:
+    """Grant a role; granting one already held is a no-op (PUT is idempotent)."""
+    key = (user_id, target_type, target_id, role_id)
+    if session.get(models.RoleAssignment, key) is None:
+        session.add(models.RoleAssignment(user_id=user_id, target_type=target_type,
+                                          target_id=target_id, role_id=role_id))
+        session.flush()
+
+
+def has_grant(session: Session, user_id, target_type, target_id, role_id) -> bool:
+    return session.get(models.RoleAssignment, (user_id, target_type, target_id, role_id)) \
+        is not None
+
+
+def revoke_grant(session: Session, user_id, target_type, target_id, role_id) -> bool:
+    """Remove a grant; returns False when there was none."""
+    assignment = session.get(models.RoleAssignment, (user_id, target_type, target_id, role_id))
+    if assignment is None:
+        return False
+    session.delete(assignment)
+    session.flush()
+    return True
+
+
+def list_assignments(session: Session, *, user_id=None, project_id=None, role_id=None
+                     ) -> list[models.RoleAssignment]:
+    query = select(models.RoleAssignment).order_by(
+        models.RoleAssignment.user_id, models.RoleAssignment.target_id,
+        models.RoleAssignment.role_id)
+    if user_id is not None:
+        query = query.where(models.RoleAssignment.user_id == user_id)
+    if project_id is not None:
+        query = query.where(models.RoleAssignment.target_type == "project",
+                            models.RoleAssignment.target_id == project_id)
+    if role_id is not None:
+        query = query.where(models.RoleAssignment.role_id == role_id)
+    return list(session.scalars(query))
+
+
+# -- catalog -------------------------------------------------------------------------------------
+
+def find_region(session: Session, region_id: str) -> models.Region | None:
+    return session.get(models.Region, region_id)
+
+
+def ensure_region(session: Session, region_id: str) -> models.Region:
+    region = session.get(models.Region, region_id)
+    if region is None:
+        region = models.Region(id=region_id, description="")
+        session.add(region)
+        session.flush()
+    return region
+
+
+def list_regions(session: Session) -> list[models.Region]:
+    return list(session.scalars(select(models.Region).order_by(models.Region.id)))
+
+
+def list_services(session: Session, *, service_type=None) -> list[models.Service]:
+    query = select(models.Service).order_by(models.Service.type, models.Service.name)
+    if service_type is not None:
+        query = query.where(models.Service.type == service_type)
+    return list(session.scalars(query))
+
+
+def list_endpoints(session: Session, *, service_id=None, interface=None
+                   ) -> list[models.Endpoint]:
+    query = select(models.Endpoint).order_by(models.Endpoint.service_id,
+                                             models.Endpoint.interface)
+    if service_id is not None:
+        query = query.where(models.Endpoint.service_id == service_id)
+    if interface is not None:
+        query = query.where(models.Endpoint.interface == interface)
+    return list(session.scalars(query))
+
+
+def create_service(session: Session, *, type, name="", description="", enabled=True
+                   ) -> models.Service:
+    service = models.Service(id=new_id(), type=type, name=name, description=description,
+                             enabled=enabled)
+    session.add(service)
+    session.flush()
+    return service
+
+
+def create_endpoint(session: Session, *, service_id, interface, url, region_id=None,
+                    enabled=True) -> models.Endpoint:
+    if interface not in INTERFACES:
+        raise errors.ValidationError(f"interface must be one of {', '.join(INTERFACES)}.")
+    if session.get(models.Service, service_id) is None:
+        raise errors.ValidationError(f"Could not find service: {service_id}.")
+    if region_id is not None and session.get(models.Region, region_id) is None:
+        raise errors.ValidationError(f"Could not find region: {region_id}.")
+    endpoint = models.Endpoint(id=new_id(), service_id=service_id, interface=interface,
+                               url=url, region_id=region_id, enabled=enabled)
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def catalog(session: Session) -> list[tuple[models.Service, list[models.Endpoint]]]:
+    """Enabled services with their enabled endpoints, in one query."""
+    rows = session.execute(
+        select(models.Service, models.Endpoint)
+        .join(models.Endpoint, models.Endpoint.service_id == models.Service.id)
+        .where(models.Service.enabled.is_(True), models.Endpoint.enabled.is_(True))
+        .order_by(models.Service.type, models.Service.id, models.Endpoint.interface))
+    grouped: dict[str, tuple[models.Service, list[models.Endpoint]]] = {}
+    for service, endpoint in rows:
+        grouped.setdefault(service.id, (service, []))[1].append(endpoint)
+    return list(grouped.values())
+
+
+def _require_domain(session: Session, domain_id: str) -> None:
+    if session.get(models.Domain, domain_id) is None:
+        raise errors.NotFound(f"Could not find domain: {domain_id}.")

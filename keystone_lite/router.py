@@ -1,0 +1,49 @@
+"""The app at the end of each pipeline: match the path, check the method, run the handler
+inside one database transaction, return its response.
+
+Routes are (pattern, {method: handler}); a handler is ``handler(req, session, **path_params)``
+returning a webob Response. HEAD is served by the GET handler (webob drops the body).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import webob
+import webob.dec
+
+from keystone_lite import errors
+
+
+def json_response(body, status: int = 200, headers: dict | None = None) -> webob.Response:
+    response = webob.Response(status=status, content_type="application/json", charset=None,
+                              body=json.dumps(body).encode())
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def no_content() -> webob.Response:
+    return webob.Response(status=204, content_type=None, charset=None)
+
+
+class Router:
+    def __init__(self, services, routes):
+        self.services = services
+        self.routes = [(re.compile(pattern), methods) for pattern, methods in routes]
+
+    @webob.dec.wsgify
+    def __call__(self, req):
+        path = req.path_info.rstrip("/") or "/"
+        for pattern, methods in self.routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            method = "GET" if req.method == "HEAD" and "HEAD" not in methods else req.method
+            handler = methods.get(method)
+            if handler is None:
+                allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+                raise errors.MethodNotAllowed(allowed)
+            with self.services.transaction() as session:
+                return handler(req, session, **match.groupdict())
+        raise errors.NotFound(f"The resource could not be found.")

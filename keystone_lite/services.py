@@ -1,0 +1,69 @@
+"""Start-up wiring: settings → engine, token provider, password hasher, token service.
+
+Built once per configuration file and shared by every filter and app of the paste pipelines
+(and by main and admin when one process serves both), so nothing is read per request.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from keystone_lite import settings as settings_module
+from keystone_lite.db import session as db_session
+from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.token.providers import make_provider
+from keystone_lite.token.service import TokenService
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    settings: settings_module.Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    tokens: TokenService
+    passwords: PasswordHasher
+
+    def transaction(self):
+        """One transaction: ``with services.transaction() as session: ...``."""
+        return db_session.transaction(self.session_factory)
+
+
+def build(settings: settings_module.Settings) -> Services:
+    """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""
+    engine = db_session.make_engine(settings.database_connection)
+    return Services(
+        settings=settings,
+        engine=engine,
+        session_factory=db_session.make_session_factory(engine),
+        tokens=TokenService(make_provider(settings), settings.token_expiration,
+                            settings.allow_expired_window),
+        passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost),
+    )
+
+
+_built: dict[str, Services] = {}
+_lock = threading.Lock()
+
+
+def for_paste(global_conf: dict) -> Services:
+    """The Services of the config file this paste deployment uses (see settings.find_config_file).
+
+    Every filter and app factory of one paste file calls this; the first call builds, the others
+    share the result.
+    """
+    path = settings_module.find_config_file(global_conf.get("config_file"))
+    with _lock:
+        if path not in _built:
+            _built[path] = build(settings_module.load(path))
+        return _built[path]
+
+
+def forget_all() -> None:
+    """Dispose every engine built by ``for_paste`` (tests, and re-loading after a change)."""
+    with _lock:
+        for services in _built.values():
+            services.engine.dispose()
+        _built.clear()

@@ -1,0 +1,165 @@
+"""Settings: read keystone-lite.conf once at start-up into an immutable object.
+
+Every bad value is reported as ``ConfigError`` naming the file, the section and the key, so an
+operator never has to guess which line broke the service.
+"""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+
+CONFIG_ENV_VAR = "KEYSTONE_LITE_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or holds a bad value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    config_file: str
+    data_dir: str
+    admin_token: str | None
+    admin_role: str
+    admin_project_name: str
+    service_role: str
+    max_request_body_size: int
+    database_connection: str
+    token_provider: str
+    token_expiration: int
+    allow_expired_window: int
+    key_repository: str
+    max_active_keys: int
+    user_attribute: str
+    trusted_issuers: tuple[str, ...]
+    default_domain_id: str
+    argon2_time_cost: int
+    argon2_memory_cost: int
+
+
+def _text(value):
+    return value.strip()
+
+
+def _optional_text(value):
+    return value.strip() or None
+
+
+def _int(minimum):
+    def convert(value):
+        number = int(value)
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return number
+    return convert
+
+
+def _lines(value):
+    return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+
+# (section, key) -> (Settings field, converter, default). "{data_dir}" in a default is filled in.
+_SCHEMA = {
+    ("DEFAULT", "data_dir"): ("data_dir", _text, "/var/lib/keystone-lite"),
+    ("DEFAULT", "admin_token"): ("admin_token", _optional_text, ""),
+    ("DEFAULT", "admin_role"): ("admin_role", _text, "admin"),
+    ("DEFAULT", "admin_project_name"): ("admin_project_name", _text, "admin"),
+    ("DEFAULT", "service_role"): ("service_role", _text, "service"),
+    ("DEFAULT", "max_request_body_size"): ("max_request_body_size", _int(1024), "114688"),
+    ("database", "connection"): (
+        "database_connection", _text, "sqlite:///{data_dir}/keystone-lite.db"),
+    ("token", "provider"): ("token_provider", _text, "fernet"),
+    ("token", "expiration"): ("token_expiration", _int(1), "3600"),
+    ("token", "allow_expired_window"): ("allow_expired_window", _int(0), "172800"),
+    ("fernet_tokens", "key_repository"): ("key_repository", _text, "{data_dir}/fernet-keys"),
+    ("fernet_tokens", "max_active_keys"): ("max_active_keys", _int(2), "3"),
+    ("cert_auth", "user_attribute"): ("user_attribute", _text, "SSL_CLIENT_S_DN_UID"),
+    ("cert_auth", "trusted_issuers"): ("trusted_issuers", _lines, ""),
+    ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
+    ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
+    ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
+}
+
+_PATH_FIELDS = ("data_dir", "key_repository")
+_PROVIDERS = ("fernet", "uuid")
+
+
+def find_config_file(paste_config_file: str | None = None) -> str:
+    """Return the config path: $KEYSTONE_LITE_CONFIG first, then the one the paste ini names."""
+    path = os.environ.get(CONFIG_ENV_VAR) or paste_config_file
+    if not path:
+        raise ConfigError(
+            f"no configuration file: set {CONFIG_ENV_VAR} or config_file in the paste ini")
+    return path
+
+
+def load(path: str) -> Settings:
+    """Parse ``path`` into Settings; raises ConfigError naming file, section and key."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid INI file: {exc}") from None
+
+    _reject_unknown_keys(path, parser)
+    here = os.path.dirname(os.path.abspath(path))
+    values = {"config_file": os.path.abspath(path)}
+    # data_dir first: other defaults refer to it.
+    for (section, key), (field, convert, default) in sorted(
+            _SCHEMA.items(), key=lambda item: item[1][0] != "data_dir"):
+        raw = _raw_value(parser, section, key)
+        if raw is None:
+            raw = default.format(data_dir=values.get("data_dir", ""))
+        try:
+            value = convert(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: [{section}] {key}: {exc}") from None
+        if field in _PATH_FIELDS and value:
+            value = os.path.normpath(os.path.join(here, value))
+        values[field] = value
+
+    values["database_connection"] = _absolute_sqlite_url(values["database_connection"], here)
+    if values["token_provider"] not in _PROVIDERS:
+        raise ConfigError(
+            f"{path}: [token] provider: unknown provider {values['token_provider']!r}; "
+            f"choose one of: {', '.join(_PROVIDERS)}")
+    attribute = values["user_attribute"]
+    if attribute != "REMOTE_USER" and not attribute.startswith("SSL_CLIENT_"):
+        raise ConfigError(
+            f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
+            "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
+    return Settings(**values)
+
+
+def _raw_value(parser, section, key):
+    if section == "DEFAULT":
+        return parser.defaults().get(key)
+    return parser.get(section, key, fallback=None)
+
+
+def _reject_unknown_keys(path, parser):
+    known_sections = {section for section, _ in _SCHEMA}
+    for section in ["DEFAULT", *parser.sections()]:
+        if section not in known_sections:
+            raise ConfigError(f"{path}: [{section}]: unknown section; known sections: "
+                              f"{', '.join(sorted(known_sections))}")
+        keys = set(parser.defaults())
+        if section != "DEFAULT":
+            keys = set(parser[section]) - keys
+        for key in sorted(keys):
+            if (section, key) not in _SCHEMA:
+                raise ConfigError(f"{path}: [{section}] {key}: unknown key")
+
+
+def _absolute_sqlite_url(url, here):
+    """Relative SQLite paths are relative to the config file, not to the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        path = url[len(prefix):]
+        if path and path != ":memory:":
+            return prefix + os.path.normpath(os.path.join(here, path))
+    return url

@@ -1,0 +1,280 @@
+"""v3 token controller: ``/v3/auth/tokens`` (issue, validate, check, revoke), ``/v3/auth/catalog``
+and ``/v3/auth/projects``.
+
+The request body is parsed explicitly, field by field: a wrong type, a missing field, an unknown
+or repeated method is a 400 naming the field; a failed authentication is a bare 401.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from keystone_lite import errors, policy
+from keystone_lite.context import get_context
+from keystone_lite.identity import render as identity_render, store
+from keystone_lite.router import json_response, no_content
+from keystone_lite.token import render
+from keystone_lite.token.service import Scope, ValidatedToken
+
+LOG = logging.getLogger(__name__)
+METHODS = ("external", "password", "token")
+SUBJECT_HEADER = "X-Subject-Token"
+
+
+# -- body parsing ----------------------------------------------------------------------------------
+
+def field(document: dict, key: str, kind, where: str, required: bool = True):
+    """``document[key]`` checked to be of ``kind``; 400 naming ``where.key`` otherwise."""
+    if key not in document or document[key] is None:
+        if required:
+            raise errors.ValidationError(f"Expecting to find {key} in {where}.")
+        return None
+    value = document[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise errors.ValidationError(f"Invalid type for {where}.{key}.")
+    if isinstance(value, str) and not value.strip():
+        raise errors.ValidationError(f"{where}.{key} must not be empty.")
+    return value
+
+
+def parse_domain_ref(session: Session, document: dict, where: str):
+    """A ``{"id": ...}`` or ``{"name": ...}`` domain reference; None when it names nothing."""
+    domain_id = field(document, "id", str, where, required=False)
+    if domain_id is not None:
+        return store.find_domain(session, domain_id=domain_id)
+    name = field(document, "name", str, where, required=False)
+    if name is None:
+        raise errors.ValidationError(f"Expecting to find id or name in {where}.")
+    return store.find_domain(session, name=name)
+
+
+def parse_scope(session: Session, auth: dict) -> Scope | None:
+    """The requested scope; 401 when it names a project or domain that does not exist."""
+    scope = field(auth, "scope", dict, "auth", required=False)
+    if scope is None:
+        return None
+    kinds = [kind for kind in ("project", "domain", "system") if kind in scope]
+    if len(kinds) != 1:
+        raise errors.ValidationError("auth.scope must name exactly one of project, domain "
+                                     "or system.")
+    kind = kinds[0]
+    target = field(scope, kind, dict, "auth.scope")
+    if kind == "system":
+        if target.get("all") is not True:
+            raise errors.ValidationError("auth.scope.system must be {\"all\": true}.")
+        return Scope("system", "all")
+    if kind == "domain":
+        domain = parse_domain_ref(session, target, "auth.scope.domain")
+        if domain is None:
+            raise errors.Unauthorized()
+        return Scope("domain", domain.id)
+    project_id = field(target, "id", str, "auth.scope.project", required=False)
+    if project_id is not None:
+        project = store.find_project(session, project_id=project_id)
+    else:
+        name = field(target, "name", str, "auth.scope.project")
+        domain_ref = field(target, "domain", dict, "auth.scope.project")
+        domain = parse_domain_ref(session, domain_ref, "auth.scope.project.domain")
+        project = domain and store.find_project(session, name=name, domain_id=domain.id)
+    if project is None:
+        raise errors.Unauthorized()
+    return Scope("project", project.id)
+
+
+def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
+    methods = field(identity, "methods", list, "auth.identity")
+    if not all(isinstance(method, str) for method in methods):
+        raise errors.ValidationError("Invalid type for auth.identity.methods.")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise errors.ValidationError(
+            f"Unsupported authentication method: {unknown[0][:64]}; supported: "
+            f"{', '.join(METHODS)}.")
+    if len(set(methods)) != len(methods):
+        raise errors.ValidationError("An authentication method is repeated in "
+                                     "auth.identity.methods.")
+    if not methods:
+        if remote_user is None:
+            raise errors.Unauthorized()
+        methods = ["external"]  # what the web server verified is the credential
+    return methods
+
+
+# -- the controller --------------------------------------------------------------------------------
+
+class TokenController:
+    def __init__(self, services):
+        self.services = services
+        self.settings = services.settings
+        self.tokens = services.tokens
+
+    def routes(self):
+        return [
+            (r"/auth/tokens", {"POST": self.issue, "GET": self.validate,
+                               "DELETE": self.revoke}),
+            (r"/auth/catalog", {"GET": self.catalog}),
+            (r"/auth/projects", {"GET": self.projects}),
+        ]
+
+    # POST /v3/auth/tokens
+    def issue(self, req, session):
+        document = get_context(req.environ)["json"]
+        if document is None:
+            raise errors.ValidationError("Expecting to find auth in request body.")
+        auth = field(document, "auth", dict, "request body")
+        identity = field(auth, "identity", dict, "auth")
+        token = self.authenticate(req, session, identity, parse_scope(session, auth))
+        return self.token_response(req, session, token, status=201)
+
+    def authenticate(self, req, session, identity, scope) -> ValidatedToken:
+        """Run every requested method; all must succeed and name the same user."""
+        context = get_context(req.environ)
+        methods = parse_methods(identity, context["remote_user"])
+        users, parent = [], None
+        for method in methods:
+            if method == "external":
+                users.append(self.external_user(session, context))
+            elif method == "password":
+                users.append(self.password_user(session, field(
+                    identity, "password", dict, "auth.identity")))
+            else:
+                parent = self.parent_token(session, field(identity, "token", dict,
+                                                          "auth.identity"))
+                users.append(parent.user)
+        if any(user.id != users[0].id for user in users):
+            raise errors.Unauthorized()
+        user = users[0]
+        if parent is not None:
+            scope = self.rescope(parent, scope)
+        elif scope is None:
+            scope = self.default_scope(session, user)
+        return self.tokens.issue(session, user, methods, scope, parent)
+
+    def external_user(self, session, context):
+        name = context["remote_user"]
+        if name is None:
+            raise errors.Unauthorized()
+        domain_id = self.settings.default_domain_id
+        if context["remote_domain"]:
+            domain = store.find_domain(session, name=context["remote_domain"])
+            if domain is None:
+                raise errors.Unauthorized()
+            domain_id = domain.id
+        user = store.find_user(session, name=name, domain_id=domain_id)
+        if user is None or not user.enabled:
+            LOG.info("external authentication refused: no enabled user %r in domain %r",
+                     name, domain_id)
+            raise errors.Unauthorized()
+        return user
+
+    def password_user(self, session, password_doc):
+        user_doc = field(password_doc, "user", dict, "auth.identity.password")
+        password = field(user_doc, "password", str, "auth.identity.password.user")
+        user_id = field(user_doc, "id", str, "auth.identity.password.user", required=False)
+        if user_id is not None:
+            user = store.find_user(session, user_id=user_id)
+        else:
+            name = field(user_doc, "name", str, "auth.identity.password.user")
+            domain_ref = field(user_doc, "domain", dict, "auth.identity.password.user",
+                               required=False)
+            domain = (parse_domain_ref(session, domain_ref, "auth.identity.password.user.domain")
+                      if domain_ref is not None
+                      else store.find_domain(session, domain_id=self.settings.default_domain_id))
+            user = domain and store.find_user(session, name=name, domain_id=domain.id)
+        # Verify even without a user so that timing does not tell which names exist.
+        if not self.services.passwords.verify(user.password_hash if user else None, password):
+            raise errors.Unauthorized()
+        if not user.enabled:
+            raise errors.Unauthorized()
+        return user
+
+    def parent_token(self, session, token_doc):
+        token_id = field(token_doc, "id", str, "auth.identity.token")
+        try:
+            return self.tokens.validate(session, token_id)
+        except errors.TokenNotFound:
+            raise errors.Unauthorized() from None
+
+    @staticmethod
+    def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
+        """A token may gain a scope once; a scoped token keeps its scope (no widening)."""
+        payload = parent.payload
+        current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
+        if scope is None or current is None or scope == current:
+            return scope or current
+        raise errors.Forbidden("A scoped token cannot be rescoped to another scope.")
+
+    @staticmethod
+    def default_scope(session, user) -> Scope | None:
+        """Keystone scopes a scope-less request to the user's default project, when usable."""
+        if user.default_project_id is None:
+            return None
+        project = store.find_project(session, project_id=user.default_project_id)
+        if project is None or not project.enabled or not store.roles_on(
+                session, user.id, "project", project.id):
+            return None
+        return Scope("project", project.id)
+
+    # GET/HEAD /v3/auth/tokens
+    def validate(self, req, session):
+        subject = self.subject_token(req, session)
+        return self.token_response(req, session, subject)
+
+    # DELETE /v3/auth/tokens
+    def revoke(self, req, session):
+        subject = self.subject_token(req, session)
+        self.tokens.revoke_token(session, subject)
+        return no_content()
+
+    def subject_token(self, req, session) -> ValidatedToken:
+        policy.require_caller(req)
+        token_id = req.headers.get(SUBJECT_HEADER, "").strip()
+        if not token_id:
+            raise errors.TokenNotFound("No token in the request")
+        allow_expired = parse_flag(req, "allow_expired")
+        subject = self.tokens.validate(session, token_id, allow_expired=allow_expired)
+        policy.require_may_see_token(req, self.settings, subject)
+        return subject
+
+    def token_response(self, req, session, token: ValidatedToken, status=200):
+        catalog = None if parse_flag(req, "nocatalog") else store.catalog(session)
+        body = render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))
+        return json_response(body, status=status, headers={SUBJECT_HEADER: token.id})
+
+    def is_admin_project(self, token: ValidatedToken) -> bool:
+        return (token.project is not None and token.project.name ==
+                self.settings.admin_project_name and token.project.domain_id ==
+                self.settings.default_domain_id)
+
+    # GET /v3/auth/catalog
+    def catalog(self, req, session):
+        caller = policy.require_caller(req)
+        if caller is not None and caller.payload.scope_kind is None:
+            raise errors.Forbidden("The catalog requires a scoped token.")
+        return json_response({
+            "catalog": render.v3_catalog(store.catalog(session)),
+            "links": {"self": f"{errors.base_url(req)}/v3/auth/catalog"},
+        })
+
+    # GET /v3/auth/projects
+    def projects(self, req, session):
+        caller = policy.require_caller(req)
+        base = errors.base_url(req)
+        projects = store.projects_for_user(session, caller.user.id) if caller else []
+        return json_response({
+            "projects": [identity_render.v3_project(project, base) for project in projects],
+            "links": {"next": None, "self": f"{base}/v3/auth/projects", "previous": None},
+        })
+
+
+def parse_flag(req, name: str) -> bool:
+    """``?name``, ``?name=1``/``true`` → True, ``?name=0``/``false`` → False; else 400."""
+    if name not in req.GET:
+        return False
+    value = req.GET[name].strip().lower()
+    if value in ("", "1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise errors.ValidationError(f"Invalid value for query parameter {name}.")

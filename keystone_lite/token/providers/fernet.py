@@ -1,0 +1,53 @@
+"""Fernet provider: the token is the encrypted, authenticated payload; nothing is stored."""
+from __future__ import annotations
+
+import os
+import threading
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from keystone_lite.token import key_repository, payload as token_payload
+
+
+class FernetProvider:
+    """Mint and open Fernet tokens with the keys of ``key_repository_path``.
+
+    Keys are re-read when the repository directory changes, so ``fernet_rotate`` takes effect
+    without a restart (one ``stat`` per token operation).
+    """
+
+    name = "fernet"
+
+    def __init__(self, key_repository_path: str):
+        self._path = key_repository_path
+        self._lock = threading.Lock()
+        self._stamp = None
+        self._fernet = None
+        self._refresh()  # a missing or empty repository is a start-up error
+
+    def issue(self, payload: token_payload.TokenPayload, session=None) -> str:
+        fernet = self._refresh()
+        return fernet.encrypt_at_time(
+            token_payload.encode(payload), payload.issued_at // 1_000_000).rstrip(b"=").decode()
+
+    def open(self, token_id: str, session=None) -> token_payload.TokenPayload | None:
+        """Return the payload, or None when no active key made this token."""
+        fernet = self._refresh()
+        try:
+            raw = token_id.encode("ascii")
+            data = fernet.decrypt(raw + b"=" * (-len(raw) % 4))
+            return token_payload.decode(data)
+        except (InvalidToken, UnicodeEncodeError, token_payload.MalformedPayload):
+            return None
+
+    def _refresh(self) -> MultiFernet:
+        try:
+            stamp = os.stat(self._path).st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp is None or stamp != self._stamp:
+            with self._lock:
+                keys, stamp = key_repository.load(self._path)
+                self._fernet = MultiFernet([Fernet(key) for key in keys])
+                self._stamp = stamp
+        return self._fernet

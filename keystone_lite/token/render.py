@@ -1,0 +1,111 @@
+"""Render validated tokens and the catalog as Keystone v3 and v2.0 documents."""
+from __future__ import annotations
+
+import datetime
+
+from keystone_lite.token.service import ValidatedToken
+
+
+def isotime(microseconds: int, *, subsecond: bool = True) -> str:
+    """ISO 8601 in UTC with a ``Z``; Keystone prints microseconds, truncated to the second."""
+    moment = datetime.datetime.fromtimestamp(microseconds // 1_000_000, datetime.UTC)
+    if subsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def v3_catalog(catalog) -> list[dict]:
+    return [{
+        "endpoints": [{
+            "id": endpoint.id,
+            "interface": endpoint.interface,
+            "region_id": endpoint.region_id,
+            "url": endpoint.url,
+            "region": endpoint.region_id,
+        } for endpoint in endpoints],
+        "id": service.id,
+        "type": service.type,
+        "name": service.name,
+    } for service, endpoints in catalog]
+
+
+def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = False) -> dict:
+    """The ``{"token": ...}`` body; ``catalog`` None leaves the catalog out (``?nocatalog``)."""
+    payload = token.payload
+    body = {
+        "methods": list(payload.methods),
+        "user": {
+            "domain": {"id": token.user_domain.id, "name": token.user_domain.name},
+            "id": token.user.id,
+            "name": token.user.name,
+            "password_expires_at": None,
+        },
+        "audit_ids": list(payload.audit_ids),
+        "expires_at": isotime(payload.expires_at),
+        "issued_at": isotime(payload.issued_at),
+    }
+    if token.project is not None:
+        body["project"] = {
+            "domain": {"id": token.domain.id, "name": token.domain.name},
+            "id": token.project.id,
+            "name": token.project.name,
+        }
+        body["is_domain"] = False
+    elif payload.scope_kind == "domain":
+        body["domain"] = {"id": token.domain.id, "name": token.domain.name}
+    elif payload.scope_kind == "system":
+        body["system"] = {"all": True}
+    if payload.scope_kind is not None:
+        body["roles"] = [{"id": role.id, "name": role.name} for role in token.roles]
+        # Stated explicitly: clients treat a missing flag as "admin project".
+        body["is_admin_project"] = is_admin_project
+    if catalog is not None and payload.scope_kind is not None:
+        body["catalog"] = v3_catalog(catalog)
+    return {"token": body}
+
+
+def v2_access(token: ValidatedToken, catalog=None) -> dict:
+    """The v2.0 ``{"access": ...}`` document the 2012-era clients read."""
+    payload = token.payload
+    token_body = {
+        "id": token.id,
+        "expires": isotime(payload.expires_at, subsecond=False),
+        "issued_at": isotime(payload.issued_at),
+        "audit_ids": list(payload.audit_ids),
+    }
+    if token.project is not None:
+        token_body["tenant"] = {
+            "id": token.project.id,
+            "name": token.project.name,
+            "description": token.project.description,
+            "enabled": token.project.enabled,
+        }
+    access = {
+        "token": token_body,
+        "user": {
+            "id": token.user.id,
+            "name": token.user.name,
+            "username": token.user.name,
+            "roles": [{"name": role.name} for role in token.roles],
+            "roles_links": [],
+        },
+        "serviceCatalog": v2_catalog(catalog) if catalog is not None and token.project else [],
+        "metadata": {
+            "is_admin": 0,
+            "roles": [role.id for role in token.roles],
+        },
+    }
+    return {"access": access}
+
+
+def v2_catalog(catalog) -> list[dict]:
+    services = []
+    for service, endpoints in catalog:
+        by_region: dict[str | None, dict] = {}
+        for endpoint in endpoints:
+            entry = by_region.setdefault(endpoint.region_id, {"region": endpoint.region_id,
+                                                              "id": endpoint.id})
+            entry[f"{endpoint.interface}URL"] = endpoint.url
+        services.append({"name": service.name, "type": service.type,
+                         "endpoints": list(by_region.values()), "endpoints_links": []})
+    return services

@@ -1,0 +1,93 @@
+"""v2.0 token controller, for the clients of 2012: ``POST /v2.0/tokens`` on both apps and, on
+admin, ``GET``/``HEAD``/``DELETE /v2.0/tokens/{id}`` with ``?belongsTo=``.
+
+It shares authentication, issuing and validation with the v3 controller; only the request and
+response documents differ.
+"""
+from __future__ import annotations
+
+from keystone_lite import errors, policy
+from keystone_lite.context import get_context
+from keystone_lite.identity import store
+from keystone_lite.router import json_response, no_content
+from keystone_lite.token import render
+from keystone_lite.token.controller import TokenController, field
+from keystone_lite.token.service import Scope
+
+
+class V2TokenController:
+    def __init__(self, services, v3: TokenController):
+        self.services = services
+        self.v3 = v3
+
+    def routes(self, admin: bool):
+        routes = [(r"/tokens", {"POST": self.issue})]
+        if admin:
+            routes.append((r"/tokens/(?P<token_id>[^/]+)",
+                           {"GET": self.validate, "DELETE": self.revoke}))
+        return routes
+
+    def issue(self, req, session):
+        document = get_context(req.environ)["json"]
+        if document is None:
+            raise errors.ValidationError("Expecting to find auth in request body.")
+        auth = field(document, "auth", dict, "request body")
+        identity = self.v3_identity(auth, get_context(req.environ)["remote_user"])
+        scope = self.scope(session, auth)
+        token = self.v3.authenticate(req, session, identity, scope)
+        return json_response(render.v2_access(token, store.catalog(session)))
+
+    @staticmethod
+    def v3_identity(auth: dict, remote_user: str | None) -> dict:
+        """Translate v2.0 credentials into the v3 identity document."""
+        credentials = field(auth, "passwordCredentials", dict, "auth", required=False)
+        token = field(auth, "token", dict, "auth", required=False)
+        if credentials is not None and token is not None:
+            raise errors.ValidationError("auth takes passwordCredentials or token, not both.")
+        if credentials is not None:
+            user = {"password": field(credentials, "password", str, "auth.passwordCredentials")}
+            user_id = field(credentials, "userId", str, "auth.passwordCredentials",
+                            required=False)
+            if user_id is not None:
+                user["id"] = user_id
+            else:
+                user["name"] = field(credentials, "username", str, "auth.passwordCredentials")
+            return {"methods": ["password"], "password": {"user": user}}
+        if token is not None:
+            return {"methods": ["token"], "token": {"id": field(token, "id", str,
+                                                                "auth.token")}}
+        if remote_user is None:
+            raise errors.Unauthorized()
+        return {"methods": ["external"]}
+
+    def scope(self, session, auth: dict) -> Scope | None:
+        tenant_id = field(auth, "tenantId", str, "auth", required=False)
+        tenant_name = field(auth, "tenantName", str, "auth", required=False)
+        if tenant_id is not None:
+            project = store.find_project(session, project_id=tenant_id)
+        elif tenant_name is not None:
+            project = store.find_project(session, name=tenant_name,
+                                         domain_id=self.services.settings.default_domain_id)
+        else:
+            return None
+        if project is None:
+            raise errors.Unauthorized()
+        return Scope("project", project.id)
+
+    def subject(self, req, session, token_id):
+        policy.require_caller(req)
+        subject = self.services.tokens.validate(session, token_id)
+        policy.require_may_see_token(req, self.services.settings, subject)
+        belongs_to = req.GET.get("belongsTo")
+        if belongs_to is not None and (subject.project is None or
+                                       subject.project.id != belongs_to):
+            raise errors.TokenNotFound()
+        return subject
+
+    def validate(self, req, session, token_id):
+        subject = self.subject(req, session, token_id)
+        return json_response(render.v2_access(subject, store.catalog(session)))
+
+    def revoke(self, req, session, token_id):
+        self.services.tokens.revoke_token(session, self.subject(req, session, token_id))
+        return no_content()
