@@ -34,7 +34,11 @@ class Router:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        path = req.path_info.rstrip("/") or "/"
+        try:
+            path = req.path_info.rstrip("/") or "/"
+            req.GET  # noqa: B018 - decode the query string once, here, where a 400 is clear
+        except UnicodeDecodeError:
+            raise errors.ValidationError("The URL is not valid UTF-8.") from None
         for pattern, methods in self.routes:
             match = pattern.fullmatch(path)
             if match is None:
@@ -46,4 +50,4 @@ class Router:
                 raise errors.MethodNotAllowed(allowed)
             with self.services.transaction() as session:
                 return handler(req, session, **match.groupdict())
-        raise errors.NotFound(f"The resource could not be found.")
+        raise errors.NotFound("The resource could not be found.")

@@ -1,9 +1,252 @@
-"""Admin identity API (placeholder, being written)."""
+"""Admin identity API (``/v3`` of the admin app): users, projects, roles and domains.
+
+Grants and role assignments live in ``assignment_controller``, the catalog in
+``catalog_controller``; ``IdentityController.routes`` gathers all three for the admin router.
+Disabling a user or changing its password, and disabling a project, record revocation events so
+that existing tokens stay dead even after the entity is enabled again.
+"""
+from __future__ import annotations
+
+from keystone_lite import errors
+from keystone_lite.db import models
+from keystone_lite.identity import parsing, render, store
+from keystone_lite.identity.admin import AdminController, ident, listing
+from keystone_lite.identity.assignment_controller import AssignmentController
+from keystone_lite.identity.catalog_controller import CatalogController
+from keystone_lite.router import json_response, no_content
+
+PASSWORD_MAX = 4096
 
 
-class IdentityController:
-    def __init__(self, services):
-        self.services = services
-
+class IdentityController(AdminController):
     def routes(self):
-        return []
+        return [
+            (r"/users", {"GET": self.list_users, "POST": self.create_user}),
+            (rf"/users/{ident('user_id')}", {"GET": self.get_user, "PATCH": self.update_user,
+                                             "DELETE": self.delete_user}),
+            (r"/projects", {"GET": self.list_projects, "POST": self.create_project}),
+            (rf"/projects/{ident('project_id')}", {
+                "GET": self.get_project, "PATCH": self.update_project,
+                "DELETE": self.delete_project}),
+            (r"/roles", {"GET": self.list_roles, "POST": self.create_role}),
+            (rf"/roles/{ident('role_id')}", {"GET": self.get_role, "PATCH": self.update_role,
+                                             "DELETE": self.delete_role}),
+            (r"/domains", {"GET": self.list_domains, "POST": self.create_domain}),
+            (rf"/domains/{ident('domain_id')}", {"GET": self.get_domain}),
+        ] + AssignmentController(self.services).routes() + CatalogController(
+            self.services).routes()
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def list_users(self, req, session):
+        base = self.authorize(req)
+        params = parsing.query(req)
+        enabled = parsing.query_bool(params, "enabled")
+        users = store.list_users(session, name=params.get("name"),
+                                 domain_id=params.get("domain_id"))
+        return listing(req, "users", "/users", [
+            render.v3_user(user, base) for user in users
+            if enabled is None or user.enabled is enabled])
+
+    def create_user(self, req, session):
+        base = self.authorize(req)
+        body = parsing.entity(req, "user")
+        name = parsing.text(body, "name", "user", required=True)
+        domain = self._domain_of(session, body, "user")
+        password = _password(body)
+        default_project_id = _default_project_id(session, body)
+        store.ensure_user_name_free(session, name, domain.id)
+        user = store.create_user(
+            session, name=name, domain_id=domain.id,
+            password_hash=self.services.passwords.hash(password) if password else None,
+            enabled=parsing.flag(body, "enabled", "user", default=True),
+            default_project_id=default_project_id,
+            description=parsing.description(body, "user") or "")
+        return json_response({"user": render.v3_user(user, base)}, status=201)
+
+    def get_user(self, req, session, user_id):
+        base = self.authorize(req)
+        user = parsing.load(session, models.User, user_id, "user")
+        return json_response({"user": render.v3_user(user, base)})
+
+    def update_user(self, req, session, user_id):
+        base = self.authorize(req)
+        user = parsing.load(session, models.User, user_id, "user")
+        body = parsing.entity(req, "user")
+        _refuse_domain_change(body, user, "user")
+        changes = _common_changes(body, "user")
+        if changes.get("name", user.name) != user.name:
+            store.ensure_user_name_free(session, changes["name"], user.domain_id)
+        password = _password(body)
+        if password is not None:
+            changes["password_hash"] = self.services.passwords.hash(password)
+        if "default_project_id" in body:
+            changes["default_project_id"] = _default_project_id(session, body)
+        store.update(session, user, changes)
+        if password is not None or changes.get("enabled") is False:
+            # The events outlive re-enabling: tokens issued before now never come back.
+            self.tokens.revoke_user(session, user.id)
+        return json_response({"user": render.v3_user(user, base)})
+
+    def delete_user(self, req, session, user_id):
+        self.authorize(req)
+        store.delete_user(session, parsing.load(session, models.User, user_id, "user"))
+        return no_content()
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def list_projects(self, req, session):
+        base = self.authorize(req)
+        params = parsing.query(req)
+        enabled = parsing.query_bool(params, "enabled")
+        projects = store.list_projects(session, name=params.get("name"),
+                                       domain_id=params.get("domain_id"))
+        return listing(req, "projects", "/projects", [
+            render.v3_project(project, base) for project in projects
+            if enabled is None or project.enabled is enabled])
+
+    def create_project(self, req, session):
+        base = self.authorize(req)
+        body = parsing.entity(req, "project")
+        name = parsing.text(body, "name", "project", required=True)
+        domain = self._domain_of(session, body, "project")
+        if parsing.flag(body, "is_domain", "project"):
+            raise errors.ValidationError("Projects acting as domains are not supported.")
+        parent_id = parsing.text(body, "parent_id", "project")
+        if parent_id is not None and parent_id != domain.id:
+            raise errors.ValidationError("Project hierarchies are not supported: parent_id must "
+                                         "be the project's domain.")
+        store.ensure_project_name_free(session, name, domain.id)
+        project = store.create_project(
+            session, name=name, domain_id=domain.id,
+            description=parsing.description(body, "project") or "",
+            enabled=parsing.flag(body, "enabled", "project", default=True))
+        return json_response({"project": render.v3_project(project, base)}, status=201)
+
+    def get_project(self, req, session, project_id):
+        base = self.authorize(req)
+        project = parsing.load(session, models.Project, project_id, "project")
+        return json_response({"project": render.v3_project(project, base)})
+
+    def update_project(self, req, session, project_id):
+        base = self.authorize(req)
+        project = parsing.load(session, models.Project, project_id, "project")
+        body = parsing.entity(req, "project")
+        _refuse_domain_change(body, project, "project")
+        changes = _common_changes(body, "project")
+        if changes.get("name", project.name) != project.name:
+            store.ensure_project_name_free(session, changes["name"], project.domain_id)
+        store.update(session, project, changes)
+        if changes.get("enabled") is False:
+            self.tokens.revoke_project(session, project.id)
+        return json_response({"project": render.v3_project(project, base)})
+
+    def delete_project(self, req, session, project_id):
+        self.authorize(req)
+        store.delete_project(session, parsing.load(session, models.Project, project_id,
+                                                   "project"))
+        return no_content()
+
+    # -- roles ---------------------------------------------------------------------------------
+
+    def list_roles(self, req, session):
+        base = self.authorize(req)
+        params = parsing.query(req)
+        roles = store.list_roles(session, name=params.get("name"))
+        return listing(req, "roles", "/roles", [render.v3_role(role, base) for role in roles])
+
+    def create_role(self, req, session):
+        base = self.authorize(req)
+        body = parsing.entity(req, "role")
+        name = parsing.text(body, "name", "role", required=True)
+        store.ensure_role_name_free(session, name)
+        role = store.create_role(session, name=name,
+                                 description=parsing.description(body, "role") or "")
+        return json_response({"role": render.v3_role(role, base)}, status=201)
+
+    def get_role(self, req, session, role_id):
+        base = self.authorize(req)
+        role = parsing.load(session, models.Role, role_id, "role")
+        return json_response({"role": render.v3_role(role, base)})
+
+    def update_role(self, req, session, role_id):
+        base = self.authorize(req)
+        role = parsing.load(session, models.Role, role_id, "role")
+        body = parsing.entity(req, "role")
+        changes = {}
+        name = parsing.text(body, "name", "role")
+        if name is not None and name != role.name:
+            store.ensure_role_name_free(session, name)
+            changes["name"] = name
+        description = parsing.description(body, "role")
+        if description is not None:
+            changes["description"] = description
+        store.update(session, role, changes)
+        return json_response({"role": render.v3_role(role, base)})
+
+    def delete_role(self, req, session, role_id):
+        self.authorize(req)
+        store.delete_role(session, parsing.load(session, models.Role, role_id, "role"))
+        return no_content()
+
+    # -- domains (listed, shown and created; never changed here) --------------------------------
+
+    def list_domains(self, req, session):
+        base = self.authorize(req)
+        params = parsing.query(req)
+        enabled = parsing.query_bool(params, "enabled")
+        domains = store.list_domains(session, name=params.get("name"))
+        return listing(req, "domains", "/domains", [
+            render.v3_domain(domain, base) for domain in domains
+            if enabled is None or domain.enabled is enabled])
+
+    def create_domain(self, req, session):
+        base = self.authorize(req)
+        body = parsing.entity(req, "domain")
+        name = parsing.text(body, "name", "domain", required=True)
+        store.ensure_domain_name_free(session, name)
+        domain = store.create_domain(
+            session, name=name, description=parsing.description(body, "domain") or "",
+            enabled=parsing.flag(body, "enabled", "domain", default=True))
+        return json_response({"domain": render.v3_domain(domain, base)}, status=201)
+
+    def get_domain(self, req, session, domain_id):
+        base = self.authorize(req)
+        domain = parsing.load(session, models.Domain, domain_id, "domain")
+        return json_response({"domain": render.v3_domain(domain, base)})
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _domain_of(self, session, body: dict, where: str) -> models.Domain:
+        """The body's ``domain_id`` (default: the configured default domain); 400 if unknown."""
+        domain_id = parsing.text(body, "domain_id", where) or self.settings.default_domain_id
+        domain = store.find_domain(session, domain_id=domain_id)
+        if domain is None:
+            raise errors.ValidationError(f"Could not find domain: {domain_id}.")
+        return domain
+
+
+def _password(body: dict) -> str | None:
+    return parsing.text(body, "password", "user", max_length=PASSWORD_MAX)
+
+
+def _default_project_id(session, body: dict) -> str | None:
+    """``user.default_project_id``: None when absent or null; 400 when no such project."""
+    project_id = parsing.text(body, "default_project_id", "user")
+    if project_id is not None and store.find_project(session, project_id=project_id) is None:
+        raise errors.ValidationError(f"Could not find project: {project_id}.")
+    return project_id
+
+
+def _common_changes(body: dict, where: str) -> dict:
+    """The ``name``, ``description`` and ``enabled`` a PATCH body sets, as model attributes."""
+    changes = {"name": parsing.text(body, "name", where),
+               "description": parsing.description(body, where),
+               "enabled": parsing.flag(body, "enabled", where)}
+    return {key: value for key, value in changes.items() if value is not None}
+
+
+def _refuse_domain_change(body: dict, entity, where: str) -> None:
+    domain_id = parsing.text(body, "domain_id", where)
+    if domain_id is not None and domain_id != entity.domain_id:
+        raise errors.ValidationError(f"The domain_id of a {where} cannot be changed.")

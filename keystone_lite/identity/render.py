@@ -15,3 +15,108 @@ def v3_project(project, base: str) -> dict:
         "options": {},
         "links": {"self": f"{base}/v3/projects/{project.id}"},
     }
+
+
+def v3_user(user, base: str) -> dict:
+    """Never carries the password hash; ``default_project_id`` only when set, as Keystone."""
+    body = {
+        "id": user.id,
+        "name": user.name,
+        "domain_id": user.domain_id,
+        "enabled": user.enabled,
+        "description": user.description,
+        "password_expires_at": None,
+        "options": {},
+        "links": {"self": f"{base}/v3/users/{user.id}"},
+    }
+    if user.default_project_id is not None:
+        body["default_project_id"] = user.default_project_id
+    return body
+
+
+def v3_role(role, base: str) -> dict:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "domain_id": None,
+        "description": role.description,
+        "options": {},
+        "links": {"self": f"{base}/v3/roles/{role.id}"},
+    }
+
+
+def v3_domain(domain, base: str) -> dict:
+    return {
+        "id": domain.id,
+        "name": domain.name,
+        "description": domain.description,
+        "enabled": domain.enabled,
+        "tags": [],
+        "options": {},
+        "links": {"self": f"{base}/v3/domains/{domain.id}"},
+    }
+
+
+def v3_service(service, base: str) -> dict:
+    return {
+        "id": service.id,
+        "type": service.type,
+        "name": service.name,
+        "description": service.description,
+        "enabled": service.enabled,
+        "links": {"self": f"{base}/v3/services/{service.id}"},
+    }
+
+
+def v3_endpoint(endpoint, base: str) -> dict:
+    return {
+        "id": endpoint.id,
+        "interface": endpoint.interface,
+        "region_id": endpoint.region_id,
+        "region": endpoint.region_id,
+        "url": endpoint.url,
+        "service_id": endpoint.service_id,
+        "enabled": endpoint.enabled,
+        "links": {"self": f"{base}/v3/endpoints/{endpoint.id}"},
+    }
+
+
+def v3_region(region, base: str) -> dict:
+    return {
+        "id": region.id,
+        "description": region.description,
+        "parent_region_id": region.parent_region_id,
+        "links": {"self": f"{base}/v3/regions/{region.id}"},
+    }
+
+
+def grant_path(assignment) -> str:
+    """The URL path (after ``/v3``) at which a role assignment can be checked or deleted."""
+    target = {"project": f"/projects/{assignment.target_id}",
+              "domain": f"/domains/{assignment.target_id}",
+              "system": "/system"}[assignment.target_type]
+    return f"{target}/users/{assignment.user_id}/roles/{assignment.role_id}"
+
+
+def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict:
+    """One entry of ``/v3/role_assignments``.
+
+    ``names`` (for ``?include_names``) maps ``"role"``, ``"user"`` and ``"scope"`` to the
+    extra keys to merge into that part, e.g. ``{"user": {"name": ..., "domain": {...}}}``.
+    """
+    names = names or {}
+    if assignment.target_type == "system":
+        scope = {"system": {"all": True}}
+    else:
+        scope = {assignment.target_type: {"id": assignment.target_id, **names.get("scope", {})}}
+    return {
+        "role": {"id": assignment.role_id, **names.get("role", {})},
+        "user": {"id": assignment.user_id, **names.get("user", {})},
+        "scope": scope,
+        "links": {"assignment": f"{base}/v3{grant_path(assignment)}"},
+    }
+
+
+def collection(key: str, entities: list[dict], self_url: str) -> dict:
+    """A Keystone list document; keystone_lite does not paginate."""
+    return {key: entities, "links": {"self": self_url, "previous": None, "next": None}}

@@ -284,3 +284,108 @@ def catalog(session: Session) -> list[tuple[models.Service, list[models.Endpoint
 def _require_domain(session: Session, domain_id: str) -> None:
     if session.get(models.Domain, domain_id) is None:
         raise errors.NotFound(f"Could not find domain: {domain_id}.")
+
+
+# -- admin API additions ---------------------------------------------------------------------------
+# The admin API checks names before writing so that a duplicate gets a 409 that says what clashed
+# rather than the bare Conflict the transaction derives from an IntegrityError at commit.
+
+def ensure_user_name_free(session: Session, name: str, domain_id: str) -> None:
+    if find_user(session, name=name, domain_id=domain_id) is not None:
+        raise errors.Conflict(f"Conflict occurred attempting to store user - Duplicate entry "
+                              f"found with name {name} at domain ID {domain_id}.")
+
+
+def ensure_project_name_free(session: Session, name: str, domain_id: str) -> None:
+    if find_project(session, name=name, domain_id=domain_id) is not None:
+        raise errors.Conflict(f"Conflict occurred attempting to store project - Duplicate "
+                              f"entry found with name {name} at domain ID {domain_id}.")
+
+
+def ensure_role_name_free(session: Session, name: str) -> None:
+    if find_role(session, name=name) is not None:
+        raise errors.Conflict(f"Conflict occurred attempting to store role - Duplicate entry "
+                              f"found with name {name}.")
+
+
+def ensure_domain_name_free(session: Session, name: str) -> None:
+    if find_domain(session, name=name) is not None:
+        raise errors.Conflict(f"Conflict occurred attempting to store domain - Duplicate entry "
+                              f"found with name {name}.")
+
+
+def update(session: Session, entity, changes: dict) -> None:
+    """Apply ``{attribute: value}`` to a loaded entity and flush."""
+    for attribute, value in changes.items():
+        setattr(entity, attribute, value)
+    session.flush()
+
+
+def create_domain(session: Session, *, name, description="", enabled=True) -> models.Domain:
+    domain = models.Domain(id=new_id(), name=name, description=description, enabled=enabled)
+    session.add(domain)
+    session.flush()
+    return domain
+
+
+def delete_role(session: Session, role: models.Role) -> None:
+    """Delete a role and every grant of it; tokens relying only on it fail their next check."""
+    session.execute(delete(models.RoleAssignment).where(models.RoleAssignment.role_id == role.id))
+    session.delete(role)
+    session.flush()
+
+
+def find_service(session: Session, service_id: str) -> models.Service | None:
+    return session.get(models.Service, service_id)
+
+
+def delete_service(session: Session, service: models.Service) -> None:
+    """Delete a service with its endpoints."""
+    session.execute(delete(models.Endpoint).where(models.Endpoint.service_id == service.id))
+    session.delete(service)
+    session.flush()
+
+
+def find_endpoint(session: Session, endpoint_id: str) -> models.Endpoint | None:
+    return session.get(models.Endpoint, endpoint_id)
+
+
+def delete_endpoint(session: Session, endpoint: models.Endpoint) -> None:
+    session.delete(endpoint)
+    session.flush()
+
+
+def create_region(session: Session, *, region_id, description="", parent_region_id=None
+                  ) -> models.Region:
+    if session.get(models.Region, region_id) is not None:
+        raise errors.Conflict(f"Conflict occurred attempting to store region - Duplicate ID, "
+                              f"{region_id}.")
+    region = models.Region(id=region_id, description=description,
+                           parent_region_id=parent_region_id)
+    session.add(region)
+    session.flush()
+    return region
+
+
+def region_ancestors(session: Session, region_id: str) -> list[str]:
+    """Ids from ``region_id`` up to its root, stopping early on a (corrupt) cycle."""
+    chain: list[str] = []
+    while region_id is not None and region_id not in chain:
+        chain.append(region_id)
+        region = session.get(models.Region, region_id)
+        region_id = region.parent_region_id if region is not None else None
+    return chain
+
+
+def delete_region(session: Session, region: models.Region) -> None:
+    """Delete a region; Conflict while endpoints or child regions still refer to it."""
+    if session.scalar(select(models.Endpoint.id).where(
+            models.Endpoint.region_id == region.id).limit(1)) is not None:
+        raise errors.Conflict(f"Region {region.id} still has endpoints; delete or move them "
+                              "first.")
+    if session.scalar(select(models.Region.id).where(
+            models.Region.parent_region_id == region.id).limit(1)) is not None:
+        raise errors.Conflict(f"Region {region.id} still has child regions; delete or move "
+                              "them first.")
+    session.delete(region)
+    session.flush()

@@ -7,7 +7,7 @@ and a validation never scans it.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from keystone_lite.db import models
@@ -49,5 +49,5 @@ def purge_expired(session: Session) -> int:
     result = session.execute(delete(models.RevocationEvent).where(
         models.RevocationEvent.expires_at < now_us()))
     expired_tokens = session.execute(delete(models.Token).where(
-        or_(models.Token.expires_at < now_us())))
+        models.Token.expires_at < now_us()))
     return result.rowcount + expired_tokens.rowcount

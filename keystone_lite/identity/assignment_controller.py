@@ -1,0 +1,137 @@
+"""Admin API for grants (``/{projects,domains}/{id}/users/{u}/roles[/{r}]``, ``/system/...``)
+and ``GET /role_assignments``.
+
+Removing a grant needs no revocation event: token validation re-reads the roles, so a token
+loses the role at its next check and dies once no role on its scope is left.
+"""
+from __future__ import annotations
+
+from keystone_lite import errors
+from keystone_lite.db import models
+from keystone_lite.identity import parsing, render, store
+from keystone_lite.identity.admin import AdminController, ident, listing
+from keystone_lite.router import no_content
+
+# Path segment -> (assignment target_type, model of the target to check exists).
+TARGETS = {"projects": ("project", models.Project), "domains": ("domain", models.Domain),
+           "system": ("system", None)}
+SCOPE_FILTERS = ("scope.project.id", "scope.domain.id", "scope.system")
+
+
+class AssignmentController(AdminController):
+    def routes(self):
+        target = rf"/(?P<kind>projects|domains)/{ident('target_id')}"
+        routes = []
+        for prefix in (target, r"/(?P<kind>system)"):
+            user_roles = f"{prefix}/users/{ident('user_id')}/roles"
+            routes += [
+                (user_roles, {"GET": self.list_grants}),
+                (f"{user_roles}/{ident('role_id')}", {
+                    "GET": self.check_grant, "PUT": self.add_grant,
+                    "DELETE": self.remove_grant}),
+            ]
+        return routes + [(r"/role_assignments", {"GET": self.list_assignments})]
+
+    # GET .../users/{u}/roles
+    def list_grants(self, req, session, kind, user_id, target_id="all"):
+        base = self.authorize(req)
+        target_type = self._target_type(session, kind, target_id)
+        user = parsing.load(session, models.User, user_id, "user")
+        roles = store.roles_on(session, user.id, target_type, target_id)
+        path = "/system" if kind == "system" else f"/{kind}/{target_id}"
+        return listing(req, "roles", f"{path}/users/{user_id}/roles",
+                       [render.v3_role(role, base) for role in roles])
+
+    # GET/HEAD .../users/{u}/roles/{r}: 204 when granted
+    def check_grant(self, req, session, kind, user_id, role_id, target_id="all"):
+        self.authorize(req)
+        key = self._grant_key(session, kind, target_id, user_id, role_id)
+        if not store.has_grant(session, *key):
+            raise _grant_not_found(key)
+        return no_content()
+
+    # PUT .../users/{u}/roles/{r}: idempotent
+    def add_grant(self, req, session, kind, user_id, role_id, target_id="all"):
+        self.authorize(req)
+        store.grant(session, *self._grant_key(session, kind, target_id, user_id, role_id))
+        return no_content()
+
+    # DELETE .../users/{u}/roles/{r}
+    def remove_grant(self, req, session, kind, user_id, role_id, target_id="all"):
+        self.authorize(req)
+        key = self._grant_key(session, kind, target_id, user_id, role_id)
+        if not store.revoke_grant(session, *key):
+            raise _grant_not_found(key)
+        return no_content()
+
+    # GET /role_assignments
+    def list_assignments(self, req, session):
+        base = self.authorize(req)
+        params = parsing.query(req)
+        include_names = parsing.query_bool(params, "include_names")
+        parsing.query_bool(params, "effective")  # only direct user grants exist: same answer
+        if sum(name in params for name in SCOPE_FILTERS) > 1:
+            raise errors.ValidationError("Specify at most one of scope.project.id, "
+                                         "scope.domain.id and scope.system.")
+        assignments = [] if "group.id" in params else store.list_assignments(
+            session, user_id=params.get("user.id"), role_id=params.get("role.id"),
+            project_id=params.get("scope.project.id"))
+        if "scope.domain.id" in params:
+            assignments = [assignment for assignment in assignments
+                           if assignment.target_type == "domain"
+                           and assignment.target_id == params["scope.domain.id"]]
+        elif "scope.system" in params:
+            assignments = [assignment for assignment in assignments
+                           if assignment.target_type == "system"]
+        return listing(req, "role_assignments", "/role_assignments", [
+            render.v3_role_assignment(assignment, base,
+                                      _names(session, assignment) if include_names else None)
+            for assignment in assignments])
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _target_type(session, kind: str, target_id: str) -> str:
+        target_type, model = TARGETS[kind]
+        if model is not None:
+            parsing.load(session, model, target_id, target_type)
+        return target_type
+
+    def _grant_key(self, session, kind, target_id, user_id, role_id) -> tuple:
+        """(user_id, target_type, target_id, role_id) after checking all three exist (404)."""
+        target_type = self._target_type(session, kind, target_id)
+        parsing.load(session, models.User, user_id, "user")
+        parsing.load(session, models.Role, role_id, "role")
+        return user_id, target_type, target_id, role_id
+
+
+def _grant_not_found(key: tuple) -> errors.NotFound:
+    user_id, _target_type, target_id, role_id = key
+    return errors.NotFound(f"Could not find role assignment with role: {role_id}, user or "
+                           f"group: {user_id}, project, domain, or system: {target_id}.")
+
+
+def _names(session, assignment) -> dict:
+    """The ``?include_names`` additions; parts whose row has vanished stay id-only."""
+    names: dict = {}
+    role = session.get(models.Role, assignment.role_id)
+    if role is not None:
+        names["role"] = {"name": role.name}
+    user = session.get(models.User, assignment.user_id)
+    if user is not None:
+        names["user"] = {"name": user.name, "domain": _domain_ref(session, user.domain_id)}
+    if assignment.target_type == "project":
+        project = session.get(models.Project, assignment.target_id)
+        if project is not None:
+            names["scope"] = {"name": project.name,
+                              "domain": _domain_ref(session, project.domain_id)}
+    elif assignment.target_type == "domain":
+        domain = session.get(models.Domain, assignment.target_id)
+        if domain is not None:
+            names["scope"] = {"name": domain.name}
+    return names
+
+
+def _domain_ref(session, domain_id: str) -> dict:
+    domain = session.get(models.Domain, domain_id)
+    return {"id": domain_id, "name": domain.name if domain is not None else None}

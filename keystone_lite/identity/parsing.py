@@ -1,0 +1,94 @@
+"""Request parsing for the admin identity API: entity bodies, query filters and path ids.
+
+Built on ``token.controller.field`` so both APIs word their 400s alike. Lengths and NUL
+characters are checked here because PostgreSQL refuses them with a DataError, which would
+otherwise surface as a 500 for what is the client's mistake (lone surrogates never get this
+far: the json_body filter refuses them).
+"""
+from __future__ import annotations
+
+from keystone_lite import errors
+from keystone_lite.context import get_context
+from keystone_lite.token.controller import field
+
+NAME_MAX = 255
+_TRUE = ("", "1", "true", "yes")
+_FALSE = ("0", "false", "no")
+
+
+def entity(req, key: str) -> dict:
+    """The ``{key: {...}}`` object of the request body; 400 when absent or not an object."""
+    document = get_context(req.environ)["json"]
+    if document is None:
+        raise errors.ValidationError(f"Expecting to find {key} in request body.")
+    return field(document, key, dict, "request body")
+
+
+def text(document: dict, key: str, where: str, *, required: bool = False,
+         max_length: int | None = NAME_MAX) -> str | None:
+    """A non-empty string field (None when absent or null and not required)."""
+    value = field(document, key, str, where, required)
+    if value is not None:
+        _check_storable(value, f"{where}.{key}", max_length)
+    return value
+
+
+def description(document: dict, where: str) -> str | None:
+    """Descriptions may be empty (or null, which clears them); None means "not given"."""
+    if "description" not in document:
+        return None
+    value = document["description"]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise errors.ValidationError(f"Invalid type for {where}.description.")
+    _check_storable(value, f"{where}.description", None)
+    return value
+
+
+def flag(document: dict, key: str, where: str, default: bool | None = None) -> bool | None:
+    """A boolean field; ``default`` when absent or null."""
+    value = field(document, key, bool, where, required=False)
+    return default if value is None else value
+
+
+def query(req) -> dict[str, str]:
+    """The query parameters (last value wins); 400 when they are not UTF-8."""
+    try:
+        params = dict(req.GET.items())
+    except UnicodeDecodeError:
+        raise errors.ValidationError("The query string is not valid UTF-8.") from None
+    for name, value in params.items():
+        _check_storable(value, f"query parameter {name}", None)
+    return params
+
+
+def query_bool(params: dict[str, str], name: str) -> bool | None:
+    """``?name`` / ``=true`` / ``=1`` → True, ``=false`` / ``=0`` → False, absent → None."""
+    if name not in params:
+        return None
+    value = params[name].strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise errors.ValidationError(f"Invalid value for query parameter {name}: expected true or "
+                                 "false.")
+
+
+def load(session, model, entity_id: str, what: str):
+    """The row of ``model`` with this path id, or NotFound worded as Keystone does
+    (``Could not find user: <id>.``). Ids no row can have are refused without a query."""
+    entity = None
+    if len(entity_id) <= NAME_MAX and "\x00" not in entity_id:
+        entity = session.get(model, entity_id)
+    if entity is None:
+        raise errors.NotFound(f"Could not find {what}: {entity_id[:NAME_MAX]}.")
+    return entity
+
+
+def _check_storable(value: str, name: str, max_length: int | None) -> None:
+    if "\x00" in value:
+        raise errors.ValidationError(f"{name} must not contain NUL characters.")
+    if max_length is not None and len(value) > max_length:
+        raise errors.ValidationError(f"{name} must be at most {max_length} characters long.")
