@@ -8,8 +8,12 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
 
 CONFIG_ENV_VAR = "KEYSTONE_LITE_CONFIG"
+# configparser copies [DEFAULT] into every section, which would hide a key put in the wrong
+# section; naming another default section makes [DEFAULT] an ordinary section.
+_NO_DEFAULT_SECTION = "\0 no default section"
 
 
 class ConfigError(Exception):
@@ -39,6 +43,8 @@ class Settings:
 
 
 def _text(value):
+    if not value.strip():
+        raise ValueError("must not be empty")
     return value.strip()
 
 
@@ -96,7 +102,7 @@ def find_config_file(paste_config_file: str | None = None) -> str:
 
 def load(path: str) -> Settings:
     """Parse ``path`` into Settings; raises ConfigError naming file, section and key."""
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=None, default_section=_NO_DEFAULT_SECTION)
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
@@ -128,7 +134,7 @@ def load(path: str) -> Settings:
             f"{path}: [token] provider: unknown provider {values['token_provider']!r}; "
             f"choose one of: {', '.join(_PROVIDERS)}")
     attribute = values["user_attribute"]
-    if attribute != "REMOTE_USER" and not attribute.startswith("SSL_CLIENT_"):
+    if not re.fullmatch(r"REMOTE_USER|SSL_CLIENT_\w+", attribute):
         raise ConfigError(
             f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
             "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
@@ -136,21 +142,16 @@ def load(path: str) -> Settings:
 
 
 def _raw_value(parser, section, key):
-    if section == "DEFAULT":
-        return parser.defaults().get(key)
     return parser.get(section, key, fallback=None)
 
 
 def _reject_unknown_keys(path, parser):
     known_sections = {section for section, _ in _SCHEMA}
-    for section in ["DEFAULT", *parser.sections()]:
+    for section in parser.sections():
         if section not in known_sections:
             raise ConfigError(f"{path}: [{section}]: unknown section; known sections: "
                               f"{', '.join(sorted(known_sections))}")
-        keys = set(parser.defaults())
-        if section != "DEFAULT":
-            keys = set(parser[section]) - keys
-        for key in sorted(keys):
+        for key in sorted(parser[section]):
             if (section, key) not in _SCHEMA:
                 raise ConfigError(f"{path}: [{section}] {key}: unknown key")
 

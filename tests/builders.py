@@ -69,3 +69,83 @@ def add_user(deployment, name: str, project: str | None = None,
     if project:
         argv += ["--project", project, "--role", role or "member"]
     deployment.cli(*argv)
+
+
+# -- token API helpers (test_v3_tokens, test_token_errors, test_golden_shapes, ...) -------------
+
+def post_token(app: webtest.TestApp, body, user: str | None = None, status: int = 201,
+               query: str = "", **kwargs) -> webtest.TestResponse:
+    """POST /v3/auth/tokens with ``body``; ``user`` is the certificate user (REMOTE_USER)."""
+    environ = dict(kwargs.pop("extra_environ", {}))
+    if user is not None:
+        environ.update(cert_environ(user))
+    return app.post_json(f"/v3/auth/tokens{query}", body, extra_environ=environ,
+                         status=status, **kwargs)
+
+
+def token_auth(token_id: str, project: str | None = None, domain: str = "default") -> dict:
+    """A ``methods: ["token"]`` (rescope) request body."""
+    auth = {"identity": {"methods": ["token"], "token": {"id": token_id}}}
+    if project is not None:
+        auth["scope"] = {"project": {"name": project, "domain": {"id": domain}}}
+    return {"auth": auth}
+
+
+def subject_headers(subject: str | None, caller: str | None = ADMIN_TOKEN) -> dict:
+    """X-Auth-Token ``caller`` (the admin token by default) and X-Subject-Token ``subject``."""
+    headers = {}
+    if caller is not None:
+        headers["X-Auth-Token"] = caller
+    if subject is not None:
+        headers["X-Subject-Token"] = subject
+    return headers
+
+
+def assert_keystone_error(response: webtest.TestResponse, code: int) -> dict:
+    """The response is Keystone's ``{"error": {"code", "title", "message"}}`` with ``code``."""
+    assert response.status_int == code, response.body
+    assert response.content_type == "application/json"
+    assert set(response.json) == {"error"}
+    error = response.json["error"]
+    assert set(error) == {"code", "title", "message"}
+    assert error["code"] == code
+    assert isinstance(error["title"], str) and error["title"]
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def in_store(deployment, function, *args, **kwargs):
+    """Run ``function(session, *args, **kwargs)`` in one transaction of the deployment's store."""
+    with deployment.services().transaction() as session:
+        return function(session, *args, **kwargs)
+
+
+def create_domain(deployment, name: str) -> str:
+    """Create an enabled domain named ``name``; returns its id."""
+    from keystone_lite.db import models
+    from keystone_lite.identity import store
+
+    def create(session):
+        domain = models.Domain(id=store.new_id(), name=name, description="", enabled=True)
+        session.add(domain)
+        session.flush()
+        return domain.id
+    return in_store(deployment, create)
+
+
+def grant_role(deployment, user: str, target_type: str, target_id: str, role: str) -> None:
+    """Grant role ``role`` to user ``user`` (default domain) on a project, domain or the system
+    (``target_id`` "all")."""
+    from keystone_lite.identity import store
+
+    def grant(session):
+        user_row = store.find_user(session, name=user, domain_id="default")
+        role_row = store.find_role(session, name=role)
+        store.grant(session, user_row.id, target_type, target_id, role_row.id)
+    in_store(deployment, grant)
+
+
+def project_id(deployment, name: str, domain_id: str = "default") -> str:
+    from keystone_lite.identity import store
+    return in_store(deployment, lambda session: store.find_project(
+        session, name=name, domain_id=domain_id).id)

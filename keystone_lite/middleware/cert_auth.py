@@ -18,21 +18,13 @@ import logging
 import webob.dec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
 from keystone_lite import errors, services
 from keystone_lite.context import get_context
+from keystone_lite.dn import normalise_dn
 from keystone_lite.settings import ConfigError
 
 LOG = logging.getLogger(__name__)
-
-# Attribute spellings of mod_ssl, mod_nss and OpenSSL's one-line format that RFC 4514 lacks.
-_ATTRIBUTE_NAMES = {
-    "emailAddress": NameOID.EMAIL_ADDRESS, "E": NameOID.EMAIL_ADDRESS,
-    "EMAIL": NameOID.EMAIL_ADDRESS, "UID": NameOID.USER_ID, "userId": NameOID.USER_ID,
-    "S": NameOID.STATE_OR_PROVINCE_NAME, "SN": NameOID.SURNAME, "GN": NameOID.GIVEN_NAME,
-    "serialNumber": NameOID.SERIAL_NUMBER, "title": NameOID.TITLE,
-}
 
 
 class Refused(Exception):
@@ -47,28 +39,6 @@ class Identity:
     issuer_dn: str | None = None
     serial: str | None = None
     sha256: str | None = None  # hex thumbprint of SSL_CLIENT_CERT
-
-
-def normalise_dn(dn: str) -> tuple:
-    """A comparable form of a DN written as RFC 4514 (``CN=a,O=b``) or OpenSSL's ``/O=b/CN=a``.
-
-    Attribute order, attribute-name spelling, case and repeated spaces in values do not matter.
-    Raises ValueError for text that is not a DN.
-    """
-    text = dn.strip()
-    if text.startswith("/"):
-        parts = [part for part in text[1:].split("/") if part]
-        text = ",".join(_escape_slash_part(part) for part in reversed(parts))
-    name = x509.Name.from_rfc4514_string(text, _ATTRIBUTE_NAMES)
-    return tuple(sorted((attribute.oid.dotted_string, " ".join(str(attribute.value).split())
-                         .casefold()) for attribute in name))
-
-
-def _escape_slash_part(part: str) -> str:
-    key, _, value = part.partition("=")
-    for char in "\\,+\"<>;":
-        value = value.replace(char, "\\" + char)
-    return f"{key}={value}"
 
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",

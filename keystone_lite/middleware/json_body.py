@@ -1,11 +1,13 @@
 """json_body filter: parse a request body once into ``context['json']``.
 
-The body must be UTF-8 JSON whose top level is an object; anything else is a 400 before any
-controller runs. No body leaves ``context['json']`` as None.
+The body must be UTF-8 JSON whose top level is an object, with finite numbers and no lone
+surrogate escapes (text that could not be stored or sent back as UTF-8); anything else is a 400
+before any controller runs. No body leaves ``context['json']`` as None.
 """
 from __future__ import annotations
 
 import json
+import math
 
 import webob.dec
 
@@ -30,7 +32,7 @@ def parse(body: bytes) -> dict:
     except UnicodeDecodeError:
         raise errors.ValidationError("Request body is not valid UTF-8.") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise errors.ValidationError(
             "Expecting to find valid JSON in request body. The server could not comply with "
@@ -38,11 +40,38 @@ def parse(body: bytes) -> dict:
             "assumed to be in error.") from None
     if not isinstance(document, dict):
         raise errors.ValidationError("Request body must be a JSON object.")
+    # Decoded UTF-8 holds no surrogates: only a \uD8xx-style escape can bring one in.
+    if "\\u" in text and _has_lone_surrogate(document):
+        raise errors.ValidationError("Request body holds a lone UTF-16 surrogate escape.")
     return document
 
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 is Infinity in disguise
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _has_lone_surrogate(document) -> bool:
+    pending = [document]  # no recursion: the document may be nested as deep as json allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def filter_factory(global_conf, **local_conf):

@@ -1,4 +1,8 @@
-"""request_id filter: give each request an id, send it back, and remember the mount point."""
+"""request_id filter: give each request an id, send it back, and remember the mount point.
+
+It also sends ``Vary: X-Auth-Token`` on every response, as Keystone does: answers depend on the
+caller's token, so no cache may share them between callers.
+"""
 from __future__ import annotations
 
 import uuid
@@ -20,6 +24,7 @@ class RequestIdMiddleware:
 
         def start_with_id(status, headers, exc_info=None):
             headers.append((HEADER, request_id))
+            headers.append(("Vary", "X-Auth-Token"))
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_with_id)

@@ -1,13 +1,12 @@
 """sizelimit filter: refuse request bodies over ``max_request_body_size`` with 413.
 
-A declared Content-Length is checked before anything is read; a chunked body is read up to the
-limit and refused as soon as it passes it.
+A declared Content-Length is checked before anything is read; a body of unknown length (chunked,
+with the server's ``wsgi.input_terminated``) is read up to the limit and refused as soon as it
+passes it. A body within the limit is handed on in memory, so no filter or app further in reads
+the network or spools to a temporary file.
 """
 from __future__ import annotations
 
-import io
-
-import webob
 import webob.dec
 
 from keystone_lite import errors, services
@@ -20,18 +19,32 @@ class SizeLimitMiddleware:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        too_large = errors.RequestTooLarge(
-            f"Request is too large; the limit is {self.limit} bytes.")
-        if req.content_length is not None:
-            if req.content_length > self.limit:
-                return errors.render(too_large, req)
-        elif req.is_body_readable:
-            body = req.environ["wsgi.input"].read(self.limit + 1)
+        declared = req.content_length
+        if declared is not None and declared > self.limit:
+            return self._too_large(req)
+        if req.is_body_readable:
+            body = self._read(req.environ["wsgi.input"],
+                              self.limit + 1 if declared is None else declared)
             if len(body) > self.limit:
-                return errors.render(too_large, req)
-            req.environ["wsgi.input"] = io.BytesIO(body)
-            req.content_length = len(body)
+                return self._too_large(req)
+            req.body = body  # in memory, seekable, Content-Length set
         return req.get_response(self.app)
+
+    @staticmethod
+    def _read(stream, size: int) -> bytes:
+        """Read up to ``size`` bytes: one read() may return less (chunked input does)."""
+        chunks, remaining = [], size
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, req):
+        return errors.render(errors.RequestTooLarge(
+            f"Request is too large; the limit is {self.limit} bytes."), req)
 
 
 def filter_factory(global_conf, **local_conf):

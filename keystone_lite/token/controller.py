@@ -20,6 +20,8 @@ from keystone_lite.token.service import Scope, ValidatedToken
 LOG = logging.getLogger(__name__)
 METHODS = ("external", "password", "token")
 SUBJECT_HEADER = "X-Subject-Token"
+# An explicitly unscoped request: no scope, and no default project either.
+UNSCOPED = Scope("unscoped", "")
 
 
 # -- body parsing ----------------------------------------------------------------------------------
@@ -50,15 +52,24 @@ def parse_domain_ref(session: Session, document: dict, where: str):
 
 
 def parse_scope(session: Session, auth: dict) -> Scope | None:
-    """The requested scope; 401 when it names a project or domain that does not exist."""
+    """The requested scope; 401 when it names a project or domain that does not exist.
+
+    None when no scope is asked for (the user's default project may then apply); UNSCOPED
+    for an explicitly unscoped request: ``"scope": "unscoped"`` (what keystoneauth1 sends for
+    ``unscoped=True``) or ``{"unscoped": {}}``.
+    """
+    if auth.get("scope") == "unscoped":
+        return UNSCOPED
     scope = field(auth, "scope", dict, "auth", required=False)
     if scope is None:
         return None
-    kinds = [kind for kind in ("project", "domain", "system") if kind in scope]
+    kinds = [kind for kind in ("project", "domain", "system", "unscoped") if kind in scope]
     if len(kinds) != 1:
-        raise errors.ValidationError("auth.scope must name exactly one of project, domain "
-                                     "or system.")
+        raise errors.ValidationError("auth.scope must name exactly one of project, domain, "
+                                     "system or unscoped.")
     kind = kinds[0]
+    if kind == "unscoped":
+        return UNSCOPED
     target = field(scope, kind, dict, "auth.scope")
     if kind == "system":
         if target.get("all") is not True:
@@ -149,6 +160,8 @@ class TokenController:
             scope = self.rescope(parent, scope)
         elif scope is None:
             scope = self.default_scope(session, user)
+        if scope == UNSCOPED:
+            scope = None
         return self.tokens.issue(session, user, methods, scope, parent)
 
     def external_user(self, session, context):
@@ -198,10 +211,11 @@ class TokenController:
 
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
-        """A token may gain a scope once; a scoped token keeps its scope (no widening)."""
+        """A token may gain a scope once; a scoped token keeps its scope (no widening), or
+        gives it up when the request is explicitly unscoped."""
         payload = parent.payload
         current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
-        if scope is None or current is None or scope == current:
+        if scope is None or current is None or scope in (current, UNSCOPED):
             return scope or current
         raise errors.Forbidden("A scoped token cannot be rescoped to another scope.")
 

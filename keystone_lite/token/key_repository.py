@@ -17,21 +17,24 @@ class KeyRepositoryError(Exception):
 
 
 def setup(path: str) -> list[int]:
-    """Create the repository with a staged and a primary key; keeps an existing one as it is."""
+    """Create the repository with a staged and a primary key; keeps existing keys as they are
+    (a repository left with only a staged key, say by an interrupted set-up, gets a primary)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
     existing = _key_numbers(path)
-    if not existing:
+    if 0 not in existing:
         _write_key(path, 0)
+    if not any(existing):
         _write_key(path, 1)
     return _key_numbers(path)
 
 
 def rotate(path: str, max_active_keys: int) -> list[int]:
     """Promote the staged key, stage a new one, purge old secondaries; returns the key numbers."""
-    numbers = _key_numbers(path)
+    numbers = _existing_key_numbers(path)
     if 0 not in numbers:
-        raise KeyRepositoryError(f"{path}: no staged key 0; run fernet_setup first")
+        raise KeyRepositoryError(f"{path}: no staged key 0; run keystone-lite-manage fernet_setup "
+                                 "first")
     new_primary = max(numbers) + 1
     os.replace(os.path.join(path, "0"), os.path.join(path, str(new_primary)))
     _write_key(path, 0)
@@ -42,33 +45,71 @@ def rotate(path: str, max_active_keys: int) -> list[int]:
     return _key_numbers(path)
 
 
-def load(path: str) -> tuple[list[bytes], int]:
-    """Return the keys, primary first, and a stamp that changes when the repository changes."""
+def stamp(path: str) -> tuple:
+    """A value that changes whenever the repository changes; raises OSError if it cannot be read.
+
+    The directory's mtime alone is not enough: on kernels with clock-tick timestamp granularity
+    a rotation right after a load keeps the same mtime, so the key files' names and inode
+    numbers (every write and rotation makes a new inode) are part of it; and keys copied over
+    existing files (cp, scp, rsync --inplace, as keys are distributed to other nodes) keep
+    both the directory and the inode, so each file's mtime and size are part of it too.
+    """
+    with os.scandir(path) as entries:
+        keys = tuple(sorted((entry.name, entry.inode(), *_file_version(entry))
+                            for entry in entries if entry.name.isdigit()))
+    return os.stat(path).st_mtime_ns, keys
+
+
+def _file_version(entry: os.DirEntry) -> tuple:
     try:
-        numbers = _key_numbers(path)
-        stamp = os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        raise KeyRepositoryError(
-            f"{path}: Fernet key repository does not exist; run keystone-lite-manage "
-            "fernet_setup") from None
-    except PermissionError:
-        raise KeyRepositoryError(f"{path}: Fernet key repository is not readable") from None
-    if not numbers:
-        raise KeyRepositoryError(
-            f"{path}: Fernet key repository holds no keys; run keystone-lite-manage fernet_setup")
+        info = entry.stat()
+    except FileNotFoundError:  # purged by a rotation since the directory was listed
+        return (None, None)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def load(path: str) -> tuple[list[bytes], tuple]:
+    """Return the keys, primary first, and the ``stamp`` of the repository they were read at."""
+    try:
+        # Stamp first: a change while the keys are read then shows up as a new stamp.
+        stamp_before = stamp(path)
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+    numbers = [int(key[0]) for key in stamp_before[1]]
     keys = []
     for number in sorted(numbers, reverse=True):  # primary (highest) first, staged 0 last
         key_path = os.path.join(path, str(number))
         try:
             with open(key_path, "rb") as handle:
                 key = handle.read().strip()
+        except FileNotFoundError:
+            continue  # purged by a rotation since the directory was listed
+        except OSError as exc:
+            raise KeyRepositoryError(f"{key_path}: cannot read Fernet key: {exc.strerror}"
+                                     ) from None
+        try:
             Fernet(key)
-        except PermissionError:
-            raise KeyRepositoryError(f"{key_path}: Fernet key is not readable") from None
         except ValueError:
             raise KeyRepositoryError(f"{key_path}: not a valid Fernet key") from None
         keys.append(key)
-    return keys, stamp
+    if not keys:
+        raise KeyRepositoryError(
+            f"{path}: Fernet key repository holds no keys; run keystone-lite-manage fernet_setup")
+    return keys, stamp_before
+
+
+def _existing_key_numbers(path: str) -> list[int]:
+    try:
+        return _key_numbers(path)
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+
+
+def _unusable(path: str, exc: OSError) -> KeyRepositoryError:
+    if isinstance(exc, FileNotFoundError):
+        return KeyRepositoryError(f"{path}: Fernet key repository does not exist; run "
+                                  "keystone-lite-manage fernet_setup")
+    return KeyRepositoryError(f"{path}: cannot read Fernet key repository: {exc.strerror}")
 
 
 def _key_numbers(path: str) -> list[int]:

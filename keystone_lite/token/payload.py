@@ -30,7 +30,7 @@ class TokenPayload:
     methods: tuple[str, ...]
     issued_at: int  # microseconds since the epoch, UTC
     expires_at: int
-    audit_ids: tuple[str, ...]  # own id first, then the id of the token it was rescoped from
+    audit_ids: tuple[str, ...]  # own id first, then (rescoped) the audit chain's first id
     scope_kind: str | None = None  # one of SCOPE_KINDS, or None when unscoped
     scope_id: str | None = None  # project or domain id; "all" for the system scope
 
@@ -52,8 +52,13 @@ def new_audit_id() -> str:
 
 
 def encode(payload: TokenPayload) -> bytes:
-    mask = sum(1 << METHODS.index(method) for method in payload.methods)
+    """The bytes of ``payload``; raises ValueError for a payload ``decode`` would not accept."""
+    mask = 0
+    for method in payload.methods:
+        mask |= 1 << METHODS.index(method)  # ValueError for an unknown method
     scope = SCOPE_KINDS.index(payload.scope_kind) + 1 if payload.scope_kind else 0
+    if not mask or not payload.audit_ids or bool(scope) != bool(payload.scope_id):
+        raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
     return msgpack.packb([
         _VERSION, mask, _pack_id(payload.user_id), scope,
         _pack_id(payload.scope_id) if payload.scope_id else None,
@@ -67,8 +72,10 @@ def decode(data: bytes) -> TokenPayload:
     try:
         version, mask, user_id, scope, scope_id, issued_at, expires_at, audits = msgpack.unpackb(
             data)
-        if version != _VERSION or not isinstance(issued_at, int) or not isinstance(
-                expires_at, int) or not 0 <= scope <= len(SCOPE_KINDS):
+        if version != _VERSION or not all(_is_int(field) for field in (
+                mask, scope, issued_at, expires_at)) or not 0 < mask < 1 << len(METHODS) \
+                or not 0 <= scope <= len(SCOPE_KINDS) or (scope == 0) != (scope_id is None) \
+                or not isinstance(audits, list) or not audits:
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),
@@ -85,12 +92,14 @@ def decode(data: bytes) -> TokenPayload:
         raise MalformedPayload(str(exc)) from None
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _pack_id(value: str) -> bytes | str:
-    if len(value) == 32 and value == value.lower():
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            pass
+    # Only the exact text bytes.hex() gives back (bytes.fromhex also accepts spaces).
+    if len(value) == 32 and all(char in "0123456789abcdef" for char in value):
+        return bytes.fromhex(value)
     return value
 
 

@@ -57,8 +57,8 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
         body["system"] = {"all": True}
     if payload.scope_kind is not None:
         body["roles"] = [{"id": role.id, "name": role.name} for role in token.roles]
-        # Stated explicitly: clients treat a missing flag as "admin project".
-        body["is_admin_project"] = is_admin_project
+    # Stated explicitly on every token: clients treat a missing flag as "admin project".
+    body["is_admin_project"] = is_admin_project
     if catalog is not None and payload.scope_kind is not None:
         body["catalog"] = v3_catalog(catalog)
     return {"token": body}

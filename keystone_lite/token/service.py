@@ -16,7 +16,8 @@ from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import store
 from keystone_lite.token import key_repository, revocation
-from keystone_lite.token.payload import TokenPayload, new_audit_id, now_us
+from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
+    now_us
 
 LOG = logging.getLogger(__name__)
 
@@ -56,17 +57,23 @@ class TokenService:
               scope: Scope | None, parent: ValidatedToken | None = None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
-        A rescoped token (``parent`` given) keeps the parent's expiry and audit chain.
+        A rescoped token (``parent`` given) keeps the parent's expiry and audit chain: its
+        second audit id is the chain id, the audit id of the token the chain started from (as
+        Keystone's ``audit_chain_id``), so revoking that token kills every token rescoped from
+        it, however deep.
         """
         issued_at = now_us()
         expires_at = issued_at + self.expiration_us
         audit_ids = (new_audit_id(),)
+        used = set(methods)
         if parent is not None:
             expires_at = min(expires_at, parent.payload.expires_at)
-            audit_ids += parent.payload.audit_ids[:1]
-            methods = sorted(set(methods) | set(parent.payload.methods))
+            audit_ids += parent.payload.audit_ids[-1:]
+            used |= set(parent.payload.methods)
+        # The order tokens decode to, so that issuing and validating report the same list.
+        methods = tuple(method for method in PAYLOAD_METHODS if method in used)
         payload = TokenPayload(
-            user_id=user.id, methods=tuple(methods), issued_at=issued_at,
+            user_id=user.id, methods=methods, issued_at=issued_at,
             expires_at=expires_at, audit_ids=audit_ids,
             scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None)
         token = self._check(session, "", payload)
@@ -122,7 +129,7 @@ class TokenService:
     # -- revoke ----------------------------------------------------------------------------
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
-        """Revoke one token and every token rescoped from it."""
+        """Revoke one token and every token whose audit chain it started (see ``issue``)."""
         revocation.revoke(session, "audit", token.payload.audit_ids[0],
                           token.payload.expires_at)
 

@@ -1,7 +1,6 @@
 """Fernet provider: the token is the encrypted, authenticated payload; nothing is stored."""
 from __future__ import annotations
 
-import os
 import threading
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -12,8 +11,9 @@ from keystone_lite.token import key_repository, payload as token_payload
 class FernetProvider:
     """Mint and open Fernet tokens with the keys of ``key_repository_path``.
 
-    Keys are re-read when the repository directory changes, so ``fernet_rotate`` takes effect
-    without a restart (one ``stat`` per token operation).
+    Keys are re-read when the repository changes, so ``fernet_rotate`` and keys copied in from
+    another node take effect without a restart (one directory listing and a ``stat`` of the
+    directory and of each key file per token operation).
     """
 
     name = "fernet"
@@ -42,7 +42,7 @@ class FernetProvider:
 
     def _refresh(self) -> MultiFernet:
         try:
-            stamp = os.stat(self._path).st_mtime_ns
+            stamp = key_repository.stamp(self._path)
         except OSError:
             stamp = None
         if stamp is None or stamp != self._stamp:
