@@ -28,7 +28,7 @@ def add_commands(subparsers) -> None:
                        "SSLEngine or NSSEngine line)")
     check.add_argument("--server-root", metavar="DIR", help="ServerRoot for relative includes "
                        "when CONF sets none (default: the directory of CONF)")
-    check.set_defaults(run=check_httpd)
+    check.set_defaults(run=check_httpd, needs_settings=False)
 
 
 def check_httpd(settings, args) -> None:

@@ -10,7 +10,10 @@ import getpass
 import os
 import sys
 
+import sqlalchemy.exc
+
 from keystone_lite import errors, settings as settings_module
+from keystone_lite.cli import httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.identity.passwords import PasswordHasher
@@ -86,8 +89,7 @@ def bootstrap(settings, args):
             if user is None:
                 user = store.create_user(
                     session, name=args.bootstrap_username, domain_id=domain.id,
-                    password_hash=hasher.hash(password) if password else None,
-                    default_project_id=project.id)
+                    password_hash=hasher.hash(password) if password else None)
             elif password:
                 user.password_hash = hasher.hash(password)
             roles = {}
@@ -213,13 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--project", help="grant --role on this project (created if missing)")
     create.add_argument("--role", help="role to grant on --project")
     create.set_defaults(run=user_create)
+    pki_commands.add_commands(commands)
+    httpd_commands.add_commands(commands)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = settings_module.load(config_path(args.config_file))
+        # check-httpd reads only Apache files: it must work on a host with no keystone-lite.conf.
+        needs_settings = getattr(args, "needs_settings", True)
+        settings = settings_module.load(config_path(args.config_file)) if needs_settings else None
         args.run(settings, args)
     except (CommandError, settings_module.ConfigError, key_repository.KeyRepositoryError) as exc:
         return _fail(args, str(exc))
@@ -227,6 +233,10 @@ def main(argv=None) -> int:
         return _fail(args, exc.message)
     except OSError as exc:
         return _fail(args, f"{exc.filename or ''}: {exc.strerror}")
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        # The driver's own message, first line only (SQLAlchemy appends the SQL and a URL).
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+        return _fail(args, f"database error: {reason[0]}")
     return 0
 
 

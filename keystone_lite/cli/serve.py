@@ -1,0 +1,170 @@
+"""keystone-lite: run keystone_lite on the embedded HTTPS server.
+
+``serve`` runs an installation set up with keystone-lite-manage; ``quickstart`` sets one up (or
+reuses what exists), prints a curl command that gets a token, and serves it. Both serve ``/main``
+and ``/admin`` on one port with client certificates verified in the TLS handshake.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import ssl
+import sys
+
+from keystone_lite import errors, pki, server, settings as settings_module
+from keystone_lite.cli import manage
+from keystone_lite.db import session as db_session
+from keystone_lite.identity import store
+from keystone_lite.token import key_repository
+
+DEMO_USER = "demo"
+DEMO_PROJECT = "demo"
+
+
+def serve(args) -> None:
+    settings = _settings(args.config_file)
+    directory = pki.default_directory(settings.data_dir)
+    files = server.TLSFiles(args.cert or os.path.join(directory, "server.crt"),
+                            args.key or os.path.join(directory, "server.key"),
+                            args.ca or os.path.join(directory, "ca.crt"))
+    for path in (files.certificate, files.key, files.ca):
+        if not os.path.exists(path):
+            raise manage.CommandError(f"{path}: missing; run keystone-lite-manage pki setup or "
+                                      "pass --cert, --key and --ca")
+    _run(settings, files, args.host, args.port, args.verify_client == "require",
+         lambda: print(f"serving https://{args.host}:{args.port}/main and /admin "
+                       f"(client certificates: {args.verify_client}); Ctrl-C stops",
+                       flush=True))
+
+
+def quickstart(args) -> None:
+    """Set up (or reuse) a complete development installation and serve it on 127.0.0.1."""
+    settings = _settings(args.config_file)
+    os.makedirs(settings.data_dir, mode=0o700, exist_ok=True)
+    base = f"https://127.0.0.1:{args.port}"
+    _manage(settings, "db_sync")
+    _manage(settings, "fernet_setup")
+    _manage(settings, "bootstrap", "--bootstrap-public-url", f"{base}/main/v3",
+            "--bootstrap-internal-url", f"{base}/main/v3",
+            "--bootstrap-admin-url", f"{base}/admin/v3")
+    if _user_exists(settings, DEMO_USER):
+        print(f"user {DEMO_USER!r} exists; kept")
+    else:
+        _manage(settings, "user", "create", DEMO_USER, "--project", DEMO_PROJECT,
+                "--role", "member")
+
+    directory = pki.default_directory(settings.data_dir)
+    ca = pki.ensure_ca(directory)
+    tls = pki.ensure_server_certificate(directory)
+    demo = pki.issue_client_certificate(directory, DEMO_USER, keep_existing=True)
+    admin = pki.issue_client_certificate(directory, "admin", keep_existing=True)
+    print(f"PKI in {directory} (CA {'created' if ca.created else 'kept'}); admin's "
+          f"certificate: {admin.combined}")
+
+    body = {"auth": {"identity": {"methods": ["external"], "external": {}},
+                     "scope": {"project": {"name": DEMO_PROJECT,
+                                           "domain": {"id": settings.default_domain_id}}}}}
+    command = shlex.join(["curl", "-i", "--cacert", ca.certificate, "--cert", demo.certificate,
+                          "--key", demo.key, "-H", "Content-Type: application/json",
+                          "-d", json.dumps(body, separators=(",", ":")),
+                          f"{base}/main/v3/auth/tokens"])
+
+    def ready():
+        print(f"\nkeystone_lite is serving {base}/main and {base}/admin. Get a token for "
+              f"{DEMO_USER!r} (X-Subject-Token) with:\n\n{command}\n\nCtrl-C stops.",
+              flush=True)
+
+    _run(settings, server.TLSFiles(tls.certificate, tls.key, ca.certificate), "127.0.0.1",
+         args.port, True, ready)
+
+
+def _settings(config_file):
+    """Settings of the file keystone-lite-manage would use; the paste apps then find the same."""
+    path = os.path.abspath(manage.config_path(config_file))
+    os.environ[settings_module.CONFIG_ENV_VAR] = path
+    return settings_module.load(path)
+
+
+def _manage(settings, *argv) -> None:
+    """Run a keystone-lite-manage command in-process (same code, same messages)."""
+    args = manage.build_parser().parse_args(list(argv))
+    args.run(settings, args)
+
+
+def _user_exists(settings, name) -> bool:
+    engine = db_session.make_engine(settings.database_connection)
+    try:
+        with db_session.transaction(db_session.make_session_factory(engine)) as session:
+            return store.find_user(session, name=name,
+                                   domain_id=settings.default_domain_id) is not None
+    finally:
+        engine.dispose()
+
+
+def _run(settings, files, host, port, require_client_certificate, on_ready) -> None:
+    apps = server.load_apps()
+    try:
+        httpd = server.make_server(apps, files, settings.user_attribute, host, port,
+                                   require_client_certificate)
+    except ssl.SSLError as exc:
+        raise manage.CommandError(f"cannot use certificate {files.certificate}, key {files.key} "
+                                  f"and CA {files.ca}: {exc}") from None
+    server.serve(httpd, on_ready)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keystone-lite", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = ("keystone-lite.conf (default: $KEYSTONE_LITE_CONFIG, etc/ of the checkout, "
+                   "/etc/keystone-lite)")
+
+    run = commands.add_parser("serve", help="serve /main and /admin over HTTPS")
+    run.add_argument("--config-file", help=config_help)
+    run.add_argument("--host", default=server.DEFAULT_HOST)
+    run.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    run.add_argument("--cert", help="server certificate (default: <data_dir>/pki/server.crt)")
+    run.add_argument("--key", help="its private key (default: <data_dir>/pki/server.key)")
+    run.add_argument("--ca", help="CA file that client certificates must chain to "
+                     "(default: <data_dir>/pki/ca.crt)")
+    run.add_argument("--verify-client", choices=("require", "optional"), default="require",
+                     help="like SSLVerifyClient: optional lets clients without a certificate in "
+                     "(password and token logins); an invalid certificate is always refused")
+    run.set_defaults(run=serve)
+
+    quick = commands.add_parser("quickstart", help="set up a development installation (or "
+                                "reuse it), print a curl command that gets a token, serve it")
+    quick.add_argument("--config-file", help=config_help)
+    quick.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    quick.set_defaults(run=quickstart)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="keystone_lite %(levelname)s %(name)s: %(message)s")
+    try:
+        args.run(args)
+    except (manage.CommandError, settings_module.ConfigError, key_repository.KeyRepositoryError,
+            pki.PKIError) as exc:
+        return _fail(args, str(exc))
+    except errors.KeystoneError as exc:
+        return _fail(args, exc.message)
+    except KeyboardInterrupt:
+        return _fail(args, "interrupted")
+    except OSError as exc:
+        return _fail(args, f"{exc.filename or ''}: {exc.strerror}" if exc.filename
+                     else str(exc))
+    return 0
+
+
+def _fail(args, message: str) -> int:
+    print(f"keystone-lite {args.command}: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,384 @@
+"""The embedded server end to end: real TLS, real client certificates, the real curl binary.
+
+One ``keystone-lite serve`` process (module scope) serves an installation made with the CLI and
+the dev PKI; ``keystone-lite quickstart`` runs in its own processes. Every server listens on
+127.0.0.1 only, every call has a timeout, and every process is stopped in a ``finally``.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from cryptography import x509
+
+from keystone_lite import pki, server
+from keystone_lite.cli import manage
+
+from builders import ADMIN_TOKEN, external_auth
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30
+STOP_TIMEOUT = 15
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Reply:
+    exit_code: int
+    status: int | None
+    headers: dict
+    body: bytes
+    stderr: str
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def parse_http(output: bytes) -> tuple[int | None, dict, bytes]:
+    """Status, lower-cased headers and body of ``curl -i`` output."""
+    if not output.startswith(b"HTTP/"):
+        return None, {}, output
+    head, _, body = output.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict((name.strip().lower(), value.strip())
+                   for name, _, value in (line.partition(":") for line in lines))
+    return int(status_line.split()[1]), headers, body
+
+
+def curl(url: str, *options: str) -> Reply:
+    result = subprocess.run(["curl", "-sS", "-i", "--max-time", "10", *options, url],
+                            capture_output=True, timeout=20)
+    return Reply(result.returncode, *parse_http(result.stdout), result.stderr.decode())
+
+
+def post_json(url: str, document: dict, *options: str) -> Reply:
+    return curl(url, *options, "-H", "Content-Type: application/json",
+                "-d", json.dumps(document))
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> int:
+    """Stop ``process`` (killing it if it does not stop in time); returns its exit status."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+    return process.returncode
+
+
+def wait_listening(process: subprocess.Popen, port: int, log_path: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            with open(log_path, encoding="utf-8") as log:
+                pytest.fail(f"server exited with {process.returncode}:\n{log.read()}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"server not listening on {HOST}:{port} after {START_TIMEOUT} s")
+
+
+def cli(config: str, *argv: str) -> None:
+    assert manage.main(["--config-file", config, *argv]) == 0, argv
+
+
+def cert_options(issued: pki.Issued, ca: str) -> list[str]:
+    return ["--cacert", ca, "--cert", issued.certificate, "--key", issued.key]
+
+
+# -- the served installation --------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Installation:
+    base: str
+    ca: str
+    alice: pki.Issued
+    stranger: pki.Issued
+    alice_from_other_ca: pki.Issued
+
+    def alice_options(self) -> list[str]:
+        return cert_options(self.alice, self.ca)
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory):
+    """``keystone-lite serve`` on a free port for alice (member of demo) and a non-user."""
+    directory = tmp_path_factory.mktemp("embedded")
+    config = str(directory / "keystone-lite.conf")
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(f"[DEFAULT]\ndata_dir = data\nadmin_token = {ADMIN_TOKEN}\n")
+    port = free_port()
+    base = f"https://{HOST}:{port}"
+    cli(config, "db_sync")
+    cli(config, "fernet_setup")
+    cli(config, "bootstrap", "--bootstrap-public-url", f"{base}/main/v3",
+        "--bootstrap-internal-url", f"{base}/main/v3", "--bootstrap-admin-url",
+        f"{base}/admin/v3")
+    cli(config, "user", "create", "alice", "--project", "demo", "--role", "member")
+    cli(config, "pki", "setup")
+    pki_dir = str(directory / "data" / "pki")
+    other_ca = str(directory / "other-pki")
+    pki.ensure_ca(other_ca)
+    installed = Installation(
+        base=base, ca=os.path.join(pki_dir, "ca.crt"),
+        alice=pki.issue_client_certificate(pki_dir, "alice"),
+        stranger=pki.issue_client_certificate(pki_dir, "mallory"),
+        alice_from_other_ca=pki.issue_client_certificate(other_ca, "alice"))
+
+    log_path = str(directory / "server.log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keystone_lite.cli.serve", "serve", "--config-file", config,
+             "--host", HOST, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(process, port, log_path)
+        yield installed
+    finally:
+        status = stop(process)
+    assert status == 0, "keystone-lite serve did not stop cleanly on SIGTERM"
+
+
+def issue_for_alice(installation: Installation, *extra: str) -> Reply:
+    return post_json(f"{installation.base}/main/v3/auth/tokens", external_auth("demo"),
+                     *installation.alice_options(), *extra)
+
+
+# -- (a)-(g): the token API through TLS ---------------------------------------------------------
+
+def test_certificate_login_returns_201_and_a_token(installation):
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth("demo"),
+                      "--cacert", installation.ca, "--cert", installation.alice.combined)
+    assert reply.status == 201, reply
+    assert reply.headers["x-subject-token"]
+    token = reply.json()["token"]
+    assert (token["user"]["name"], token["methods"]) == ("alice", ["external"])
+    assert token["project"]["name"] == "demo"
+
+
+@pytest.mark.parametrize("tls, exit_code", [(["--tlsv1.3"], 56),
+                                            (["--tlsv1.2", "--tls-max", "1.2"], 35)])
+def test_without_client_certificate_the_handshake_fails(installation, tls, exit_code):
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth("demo"),
+                      "--cacert", installation.ca, *tls)
+    assert (reply.exit_code, reply.status) == (exit_code, None), reply
+
+
+def test_same_subject_from_an_untrusted_ca_fails_the_handshake(installation):
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth("demo"),
+                      *cert_options(installation.alice_from_other_ca, installation.ca))
+    assert reply.exit_code in (35, 56) and reply.status is None, reply
+    assert "unknown ca" in reply.stderr
+
+
+def test_valid_certificate_of_an_unknown_user_gets_401_json(installation):
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth("demo"),
+                      *cert_options(installation.stranger, installation.ca))
+    assert reply.status == 401
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.json()["error"]["code"] == 401
+
+
+def test_token_from_main_validates_on_admin_and_is_revoked_there(installation):
+    token = issue_for_alice(installation).headers["x-subject-token"]
+    admin = f"{installation.base}/admin/v3/auth/tokens"
+    headers = ["-H", f"X-Auth-Token: {ADMIN_TOKEN}", "-H", f"X-Subject-Token: {token}"]
+
+    validated = curl(admin, *installation.alice_options(), *headers)
+    assert validated.status == 200, validated
+    assert validated.json()["token"]["user"]["name"] == "alice"
+    assert curl(admin, *installation.alice_options(), *headers, "-X", "DELETE").status == 204
+    assert curl(admin, *installation.alice_options(), *headers).status == 404
+
+
+def test_spoofed_remote_user_header_does_not_change_who_logs_in(installation):
+    reply = issue_for_alice(installation, "-H", "Remote-User: bob",
+                            "-H", "SSL-Client-S-DN-UID: bob")
+    assert reply.status == 201
+    assert reply.json()["token"]["user"]["name"] == "alice"
+
+
+def test_v2_tenant_name_login_with_the_certificate(installation):
+    reply = post_json(f"{installation.base}/main/v2.0/tokens", {"auth": {"tenantName": "demo"}},
+                      *installation.alice_options())
+    assert reply.status == 200, reply
+    access = reply.json()["access"]
+    assert (access["user"]["name"], access["token"]["tenant"]["name"]) == ("alice", "demo")
+
+
+def test_discovery_links_use_the_mount_and_https(installation):
+    reply = curl(f"{installation.base}/admin/v3", *installation.alice_options())
+    links = reply.json()["version"]["links"]
+    assert {"rel": "self", "href": f"{installation.base}/admin/v3/"} in links
+
+
+# -- the environ the application sees ----------------------------------------------------------
+
+def echo_environ(environ, start_response):
+    """A test application answering with the string-valued keys of its environ."""
+    body = json.dumps({key: value for key, value in environ.items()
+                       if isinstance(value, str)}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory) -> str:
+    directory = str(tmp_path_factory.mktemp("echo") / "pki")
+    pki.ensure_ca(directory)
+    pki.ensure_server_certificate(directory)
+    pki.issue_client_certificate(directory, "alice")
+    return directory
+
+
+@contextlib.contextmanager
+def echo_server(pki_dir: str, require_client_certificate: bool):
+    """The embedded server in a thread of this process, with ``echo_environ`` at /echo."""
+    files = server.TLSFiles(os.path.join(pki_dir, "server.crt"),
+                            os.path.join(pki_dir, "server.key"), os.path.join(pki_dir, "ca.crt"))
+    httpd = server.make_server({"/echo": echo_environ}, files, "SSL_CLIENT_S_DN_UID", HOST, 0,
+                               require_client_certificate, threads=2)
+    httpd.error_log = lambda *args, **kwargs: None
+    httpd.prepare()
+    thread = threading.Thread(target=httpd.serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://{HOST}:{httpd.bind_addr[1]}/echo"
+    finally:
+        httpd.stop()
+        thread.join(STOP_TIMEOUT)
+
+
+def client_files(pki_dir: str, user: str) -> list[str]:
+    clients = os.path.join(pki_dir, "clients")
+    return ["--cacert", os.path.join(pki_dir, "ca.crt"),
+            "--cert", os.path.join(clients, f"{user}.crt"),
+            "--key", os.path.join(clients, f"{user}.key")]
+
+
+def test_app_environ_has_mod_ssl_keys_from_the_verified_certificate(pki_dir):
+    with open(os.path.join(pki_dir, "clients", "alice.crt"), encoding="ascii") as handle:
+        pem = handle.read()
+    serial = x509.load_pem_x509_certificate(pem.encode()).serial_number
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        reply = curl(f"{url}/v3?x=1", *client_files(pki_dir, "alice"),
+                     "-H", "Remote-User: bob", "-H", "SSL-Client-S-DN-UID: bob")
+    environ = reply.json()
+    assert {key: environ.get(key) for key in (
+        "REMOTE_USER", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN",
+        "SSL_CLIENT_S_DN_UID", "SSL_CLIENT_S_DN_CN", "SSL_CLIENT_M_SERIAL", "SSL_CLIENT_CERT",
+        "HTTPS", "wsgi.url_scheme", "SCRIPT_NAME", "PATH_INFO",
+        "HTTP_REMOTE_USER", "HTTP_SSL_CLIENT_S_DN_UID")} == {
+        "REMOTE_USER": "alice", "SSL_CLIENT_VERIFY": "SUCCESS",
+        "SSL_CLIENT_S_DN": "CN=alice,UID=alice,O=keystone_lite dev",
+        "SSL_CLIENT_I_DN": "CN=keystone_lite dev CA,O=keystone_lite dev",
+        "SSL_CLIENT_S_DN_UID": "alice", "SSL_CLIENT_S_DN_CN": "alice",
+        "SSL_CLIENT_M_SERIAL": serial.to_bytes((serial.bit_length() + 7) // 8, "big").hex()
+        .upper(),
+        "SSL_CLIENT_CERT": pem, "HTTPS": "on", "wsgi.url_scheme": "https",
+        "SCRIPT_NAME": "/echo", "PATH_INFO": "/v3",
+        "HTTP_REMOTE_USER": "bob", "HTTP_SSL_CLIENT_S_DN_UID": "bob"}
+    assert environ["SSL_PROTOCOL"].startswith("TLSv1.")
+    assert environ["SSL_SERVER_S_DN"] == "CN=localhost,O=keystone_lite dev"
+    assert environ["SSL_SERVER_SAN_DNS_0"] == "localhost"
+
+
+def test_optional_verification_without_certificate_sets_no_identity(pki_dir):
+    with echo_server(pki_dir, require_client_certificate=False) as url:
+        reply = curl(url, "--cacert", os.path.join(pki_dir, "ca.crt"),
+                     "-H", "Remote-User: bob")
+    environ = reply.json()
+    assert environ["SSL_CLIENT_VERIFY"] == "NONE"
+    assert "REMOTE_USER" not in environ and "SSL_CLIENT_S_DN" not in environ
+    assert environ["HTTP_REMOTE_USER"] == "bob"
+
+
+def test_optional_verification_still_refuses_an_untrusted_certificate(pki_dir, tmp_path):
+    other = str(tmp_path / "other")
+    pki.ensure_ca(other)
+    stranger = pki.issue_client_certificate(other, "alice")
+    with echo_server(pki_dir, require_client_certificate=False) as url:
+        reply = curl(url, *cert_options(stranger, os.path.join(pki_dir, "ca.crt")))
+    assert reply.exit_code in (35, 56) and reply.status is None, reply
+
+
+def test_plain_http_on_the_tls_port_gets_a_400_hint(pki_dir):
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        reply = curl(url.replace("https://", "http://"))
+    assert reply.status == 400, reply
+    assert b"HTTPS only" in reply.body
+
+
+# -- quickstart ---------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def quickstart(env: dict, port: int):
+    """Run ``keystone-lite quickstart``; yields (printed curl command, output so far)."""
+    script = os.path.join(os.path.dirname(sys.executable), "keystone-lite")
+    process = subprocess.Popen([script, "quickstart", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                              daemon=True)
+    reader.start()
+    output = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not output or not output[-1].startswith("curl "):
+            try:
+                output.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+            except queue.Empty:
+                pytest.fail("quickstart printed no curl command:\n" + "".join(output))
+        yield output[-1].strip(), "".join(output)
+    finally:
+        status = stop(process, signal.SIGINT)
+        reader.join(STOP_TIMEOUT)
+        process.stdout.close()
+    assert status == 0, "".join(output)
+
+
+def run_printed_command(command: str) -> Reply:
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=30)
+    return Reply(result.returncode, *parse_http(result.stdout), result.stderr.decode())
+
+
+def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_path):
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text("[DEFAULT]\ndata_dir = data\n")
+    env = {**os.environ, "KEYSTONE_LITE_CONFIG": str(config)}
+    env.pop("KEYSTONE_LITE_PASTE", None)
+
+    with quickstart(env, free_port()) as (command, output):
+        first = run_printed_command(command)
+    assert first.status == 201, (first, output)
+    assert first.headers["x-subject-token"]
+    user = first.json()["token"]["user"]
+    assert user["name"] == "demo" and first.json()["token"]["project"]["name"] == "demo"
+
+    with quickstart(env, free_port()) as (command, output):
+        second = run_printed_command(command)
+    assert second.status == 201, (second, output)
+    assert second.json()["token"]["user"]["id"] == user["id"]
+    assert "user 'demo' exists; kept" in output and "(CA kept)" in output
