@@ -67,7 +67,7 @@ def quickstart(args) -> None:
     body = {"auth": {"identity": {"methods": ["external"], "external": {}},
                      "scope": {"project": {"name": DEMO_PROJECT,
                                            "domain": {"id": settings.default_domain_id}}}}}
-    command = shlex.join(["curl", "-i", "--cacert", ca.certificate, "--cert", demo.certificate,
+    command = shlex.join(["curl", "-si", "--cacert", ca.certificate, "--cert", demo.certificate,
                           "--key", demo.key, "-H", "Content-Type: application/json",
                           "-d", json.dumps(body, separators=(",", ":")),
                           f"{base}/main/v3/auth/tokens"])
