@@ -40,3 +40,11 @@ def require_may_see_token(req, settings, subject) -> None:
     if settings.service_role in caller.role_names or caller.user.id == subject.user.id:
         return
     raise errors.Forbidden()
+
+
+def require_admin_or_self(req, settings, user_id: str) -> None:
+    """Calls about one user (``/users/{id}/projects``): admins and that user."""
+    caller = require_caller(req)
+    if is_admin(req, settings) or caller.user.id == user_id:
+        return
+    raise errors.Forbidden()

@@ -16,6 +16,7 @@ from keystone_lite.router import no_content
 TARGETS = {"projects": ("project", models.Project), "domains": ("domain", models.Domain),
            "system": ("system", None)}
 SCOPE_FILTERS = ("scope.project.id", "scope.domain.id", "scope.system")
+INHERITED = "scope.OS-INHERIT:inherited_to"
 
 
 class AssignmentController(AdminController):
@@ -73,7 +74,8 @@ class AssignmentController(AdminController):
         if sum(name in params for name in SCOPE_FILTERS) > 1:
             raise errors.ValidationError("Specify at most one of scope.project.id, "
                                          "scope.domain.id and scope.system.")
-        assignments = [] if "group.id" in params else store.list_assignments(
+        # Only direct user grants exist: no group and no inherited assignment matches.
+        assignments = [] if {"group.id", INHERITED} & set(params) else store.list_assignments(
             session, user_id=params.get("user.id"), role_id=params.get("role.id"),
             project_id=params.get("scope.project.id"))
         if "scope.domain.id" in params:

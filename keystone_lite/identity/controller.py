@@ -7,7 +7,7 @@ that existing tokens stay dead even after the entity is enabled again.
 """
 from __future__ import annotations
 
-from keystone_lite import errors
+from keystone_lite import errors, policy
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, render, store
 from keystone_lite.identity.admin import AdminController, ident, listing
@@ -24,6 +24,7 @@ class IdentityController(AdminController):
             (r"/users", {"GET": self.list_users, "POST": self.create_user}),
             (rf"/users/{ident('user_id')}", {"GET": self.get_user, "PATCH": self.update_user,
                                              "DELETE": self.delete_user}),
+            (rf"/users/{ident('user_id')}/projects", {"GET": self.list_user_projects}),
             (r"/projects", {"GET": self.list_projects, "POST": self.create_project}),
             (rf"/projects/{ident('project_id')}", {
                 "GET": self.get_project, "PATCH": self.update_project,
@@ -42,11 +43,13 @@ class IdentityController(AdminController):
         base = self.authorize(req)
         params = parsing.query(req)
         enabled = parsing.query_bool(params, "enabled")
+        default_project_id = params.get("default_project_id")
         users = store.list_users(session, name=params.get("name"),
                                  domain_id=params.get("domain_id"))
         return listing(req, "users", "/users", [
             render.v3_user(user, base) for user in users
-            if enabled is None or user.enabled is enabled])
+            if (enabled is None or user.enabled is enabled)
+            and (default_project_id is None or user.default_project_id == default_project_id)])
 
     def create_user(self, req, session):
         base = self.authorize(req)
@@ -92,6 +95,21 @@ class IdentityController(AdminController):
         self.authorize(req)
         store.delete_user(session, parsing.load(session, models.User, user_id, "user"))
         return no_content()
+
+    def list_user_projects(self, req, session, user_id):
+        """Projects on which the user holds a role (disabled ones too, as Keystone); for admins
+        and for the user itself."""
+        policy.require_admin_or_self(req, self.settings, user_id)
+        base = errors.base_url(req)
+        user = parsing.load(session, models.User, user_id, "user")
+        params = parsing.query(req)
+        enabled = parsing.query_bool(params, "enabled")
+        name = params.get("name")
+        projects = store.projects_for_user(session, user.id, enabled_only=False)
+        return listing(req, "projects", f"/users/{user.id}/projects", [
+            render.v3_project(project, base) for project in projects
+            if (enabled is None or project.enabled is enabled)
+            and (name is None or project.name == name)])
 
     # -- projects ------------------------------------------------------------------------------
 

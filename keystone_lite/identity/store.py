@@ -123,13 +123,26 @@ def delete_project(session: Session, project: models.Project) -> None:
     session.flush()
 
 
-def projects_for_user(session: Session, user_id: str) -> list[models.Project]:
-    """Enabled projects on which the user holds at least one role."""
+def projects_for_user(session: Session, user_id: str, *, enabled_only: bool = True
+                      ) -> list[models.Project]:
+    """Projects (only the enabled ones unless told otherwise) on which the user holds a role."""
     query = (select(models.Project).join(
         models.RoleAssignment, (models.RoleAssignment.target_id == models.Project.id)
         & (models.RoleAssignment.target_type == "project"))
-        .where(models.RoleAssignment.user_id == user_id, models.Project.enabled.is_(True))
+        .where(models.RoleAssignment.user_id == user_id)
         .distinct().order_by(models.Project.name))
+    if enabled_only:
+        query = query.where(models.Project.enabled.is_(True))
+    return list(session.scalars(query))
+
+
+def domains_for_user(session: Session, user_id: str) -> list[models.Domain]:
+    """Enabled domains on which the user holds at least one role."""
+    query = (select(models.Domain).join(
+        models.RoleAssignment, (models.RoleAssignment.target_id == models.Domain.id)
+        & (models.RoleAssignment.target_type == "domain"))
+        .where(models.RoleAssignment.user_id == user_id, models.Domain.enabled.is_(True))
+        .distinct().order_by(models.Domain.name))
     return list(session.scalars(query))
 
 

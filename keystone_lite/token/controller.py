@@ -1,5 +1,6 @@
 """v3 token controller: ``/v3/auth/tokens`` (issue, validate, check, revoke), ``/v3/auth/catalog``
-and ``/v3/auth/projects``.
+and what a token may be rescoped to (``/v3/auth/projects``, ``/v3/auth/domains``,
+``/v3/auth/system``).
 
 The request body is parsed explicitly, field by field: a wrong type, a missing field, an unknown
 or repeated method is a 400 naming the field; a failed authentication is a bare 401.
@@ -126,6 +127,8 @@ class TokenController:
                                "DELETE": self.revoke}),
             (r"/auth/catalog", {"GET": self.catalog}),
             (r"/auth/projects", {"GET": self.projects}),
+            (r"/auth/domains", {"GET": self.domains}),
+            (r"/auth/system", {"GET": self.system}),
         ]
 
     # POST /v3/auth/tokens
@@ -139,7 +142,8 @@ class TokenController:
         return self.token_response(req, session, token, status=201)
 
     def authenticate(self, req, session, identity, scope) -> ValidatedToken:
-        """Run every requested method; all must succeed and name the same user."""
+        """Run every requested method; all must succeed and name the same user, who must also
+        be the certificate's user when the web server verified one."""
         context = get_context(req.environ)
         methods = parse_methods(identity, context["remote_user"])
         users, parent = [], None
@@ -153,6 +157,10 @@ class TokenController:
                 parent = self.parent_token(session, field(identity, "token", dict,
                                                           "auth.identity"))
                 users.append(parent.user)
+        if context["remote_user"] is not None and "external" not in methods:
+            # As Keystone: a verified certificate is always a credential, so a password or
+            # token of someone else presented over it is refused rather than silently honoured.
+            users.append(self.external_user(session, context))
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
         user = users[0]
@@ -279,6 +287,27 @@ class TokenController:
         return json_response({
             "projects": [identity_render.v3_project(project, base) for project in projects],
             "links": {"next": None, "self": f"{base}/v3/auth/projects", "previous": None},
+        })
+
+    # GET /v3/auth/domains
+    def domains(self, req, session):
+        caller = policy.require_caller(req)
+        base = errors.base_url(req)
+        domains = store.domains_for_user(session, caller.user.id) if caller else []
+        return json_response({
+            "domains": [identity_render.v3_domain(domain, base) for domain in domains],
+            "links": {"next": None, "self": f"{base}/v3/auth/domains", "previous": None},
+        })
+
+    # GET /v3/auth/system
+    def system(self, req, session):
+        caller = policy.require_caller(req)
+        has_role = caller is not None and bool(store.roles_on(session, caller.user.id,
+                                                              "system", "all"))
+        return json_response({
+            "system": [{"all": True}] if has_role else [],
+            "links": {"next": None, "self": f"{errors.base_url(req)}/v3/auth/system",
+                      "previous": None},
         })
 
 

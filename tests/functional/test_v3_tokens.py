@@ -727,3 +727,14 @@ def test_wrong_method_is_405_json_with_allow(deployment, method, path, allowed):
 
     assert_keystone_error(response, 405)
     assert {name.strip() for name in response.headers["Allow"].split(",")} == allowed
+
+
+def test_password_of_another_user_over_a_certificate_is_refused(deployment):
+    add_user(deployment, "alice", "demo", password="alice-pw")
+    add_user(deployment, "bob", "demo", password="bob-pw")
+    refused = deployment.main.post_json("/v3/auth/tokens", password_auth("bob", "bob-pw", "demo"),
+                                        extra_environ=cert_environ("alice"), status=401)
+    assert refused.json["error"]["code"] == 401
+    own = deployment.main.post_json("/v3/auth/tokens", password_auth("alice", "alice-pw", "demo"),
+                                    extra_environ=cert_environ("alice"), status=201)
+    assert own.json["token"]["user"]["name"] == "alice"
