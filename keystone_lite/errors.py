@@ -5,8 +5,12 @@ Messages are written for the client and must never contain a token, password or 
 from __future__ import annotations
 
 import json
+import re
 
 import webob
+
+# A Host header as RFC 3986 allows it: a registered name or an IP literal, and a port.
+_HOST = re.compile(r"([A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]*)?")
 
 
 class KeystoneError(Exception):
@@ -87,12 +91,37 @@ class RequestTooLarge(KeystoneError):
 
 
 class ServiceUnavailable(KeystoneError):
+    """503 with ``Retry-After``: storage or keys are down; the request changed nothing.
+
+    ``detail`` is what went wrong (the driver's message, a path) for the log line that the
+    catch_errors filter writes with the request id; clients see only ``message``.
+    """
+
     code = 503
     title = "Service Unavailable"
     default_message = "The identity database is unavailable; try again shortly."
+    retry_after = 5
+
+    def __init__(self, message: str | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
     def headers(self, req):
-        return [("Retry-After", "5")]
+        return [("Retry-After", str(self.retry_after))]
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """Another writer held the database lock for longer than this request could wait."""
+
+    default_message = "The identity database is busy; try again shortly."
+    retry_after = 1
+
+
+class DatabaseFull(ServiceUnavailable):
+    """The database (or the disk under it) has no room for the change; nothing was written."""
+
+    default_message = "The identity database is out of space; nothing was changed."
+    retry_after = 30
 
 
 def base_url(req: webob.Request) -> str:
@@ -102,7 +131,13 @@ def base_url(req: webob.Request) -> str:
     stands before it, recorded by the request-id filter that runs first.
     """
     mount = req.environ.get("keystone_lite.mount_script_name", req.script_name)
-    return req.host_url + mount
+    host = req.environ.get("HTTP_HOST")
+    if host is None or _HOST.fullmatch(host):
+        return req.host_url + mount
+    # A Host header that is not a host (control characters, spaces, quotes, non-ASCII) is not
+    # copied into links and headers such as WWW-Authenticate: the server's own name stands in.
+    environ = {key: value for key, value in req.environ.items() if key != "HTTP_HOST"}
+    return webob.Request(environ).host_url + mount
 
 
 def render(error: KeystoneError, req: webob.Request) -> webob.Response:

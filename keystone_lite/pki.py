@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from keystone_lite.private_files import make_private_dir
+
 ORGANIZATION = "keystone_lite dev"
 CA_NAME = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
                      x509.NameAttribute(NameOID.COMMON_NAME, "keystone_lite dev CA")])
@@ -163,7 +165,7 @@ def _paths(directory: str, stem: str) -> tuple[str, str]:
 
 
 def _private_directory(path: str) -> None:
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    make_private_dir(path)
     os.chmod(path, 0o700)
 
 

@@ -1,5 +1,6 @@
 """The app at the end of each pipeline: match the path, check the method, run the handler
-inside one database transaction, return its response.
+inside one database transaction (run again once if it lost a race for the database), return
+its response.
 
 Routes are (pattern, {method: handler}); a handler is ``handler(req, session, **path_params)``
 returning a webob Response. HEAD is served by the GET handler (webob drops the body).
@@ -48,6 +49,6 @@ class Router:
             if handler is None:
                 allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
                 raise errors.MethodNotAllowed(allowed)
-            with self.services.transaction() as session:
-                return handler(req, session, **match.groupdict())
+            params = match.groupdict()
+            return self.services.run(lambda session: handler(req, session, **params))
         raise errors.NotFound("The resource could not be found.")

@@ -30,6 +30,11 @@ class Services:
         """One transaction: ``with services.transaction() as session: ...``."""
         return db_session.transaction(self.session_factory)
 
+    def run(self, work):
+        """``work(session)`` in one transaction, run again once if it lost a race for the
+        database (see ``db.session.run``)."""
+        return db_session.run(self.session_factory, work)
+
 
 def build(settings: settings_module.Settings) -> Services:
     """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""

@@ -10,6 +10,9 @@ import dataclasses
 import os
 import re
 
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
 CONFIG_ENV_VAR = "KEYSTONE_LITE_CONFIG"
 # configparser copies [DEFAULT] into every section, which would hide a key put in the wrong
 # section; naming another default section makes [DEFAULT] an ordinary section.
@@ -105,11 +108,15 @@ def load(path: str) -> Settings:
     parser = configparser.ConfigParser(interpolation=None, default_section=_NO_DEFAULT_SECTION)
     try:
         with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
+            text = handle.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a valid INI file: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a valid INI file: not UTF-8 text") from None
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: not a valid INI file: {_syntax_error(exc, text)}") from None
 
     _reject_unknown_keys(path, parser)
     here = os.path.dirname(os.path.abspath(path))
@@ -129,6 +136,7 @@ def load(path: str) -> Settings:
         values[field] = value
 
     values["database_connection"] = _absolute_sqlite_url(values["database_connection"], here)
+    _check_database_url(path, values["database_connection"])
     if values["token_provider"] not in _PROVIDERS:
         raise ConfigError(
             f"{path}: [token] provider: unknown provider {values['token_provider']!r}; "
@@ -139,6 +147,37 @@ def load(path: str) -> Settings:
             f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
             "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
     return Settings(**values)
+
+
+def _syntax_error(exc: configparser.Error, text: str) -> str:
+    """One line saying where the syntax is wrong: line, section and key when known.
+
+    The offending line itself is left out: it may hold a secret (``admin_token``, a database
+    password) and the message goes to logs and terminals.
+    """
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno}: [{exc.section}] {exc.option}: set twice"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno}: section [{exc.section}] appears twice"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno}: no [section] header before the first key"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        lineno = exc.errors[0][0]
+        section = _section_at(text, lineno)
+        where = f"line {lineno}" + (f" in [{section}]" if section else "")
+        return f"{where}: expected 'key = value', a [section] header or an indented continuation"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _section_at(text: str, lineno: int) -> str | None:
+    """The section whose header is the last one before line ``lineno`` (1-based)."""
+    section = None
+    for line in text.splitlines()[:lineno - 1]:
+        match = re.match(r"\[([^]]+)\]", line.strip())
+        if match:
+            section = match.group(1)
+    return section
 
 
 def _raw_value(parser, section, key):
@@ -154,6 +193,34 @@ def _reject_unknown_keys(path, parser):
         for key in sorted(parser[section]):
             if (section, key) not in _SCHEMA:
                 raise ConfigError(f"{path}: [{section}] {key}: unknown key")
+
+
+_DATABASES = ("sqlite", "postgresql")
+
+
+def _check_database_url(path, url):
+    """A URL SQLAlchemy parses, of a supported database, whose driver is installed.
+
+    Messages never repeat the URL: it may hold the database password.
+    """
+    where = f"{path}: [database] connection"
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"{where}: not a database URL; e.g. sqlite:////var/lib/keystone-lite/"
+                          "keystone-lite.db or postgresql+psycopg://user:password@host/db"
+                          ) from None
+    backend = parsed.get_backend_name()
+    if backend not in _DATABASES:
+        raise ConfigError(f"{where}: unsupported database {backend!r}; choose one of: "
+                          f"{', '.join(_DATABASES)}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
+        hint = ("; use postgresql+psycopg://... with pip install 'keystone_lite[postgresql]'"
+                if backend == "postgresql" else "")
+        raise ConfigError(f"{where}: driver {parsed.get_driver_name()!r} is not available: "
+                          f"{exc}{hint}") from None
 
 
 def _absolute_sqlite_url(url, here):

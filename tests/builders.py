@@ -149,3 +149,19 @@ def project_id(deployment, name: str, domain_id: str = "default") -> str:
     from keystone_lite.identity import store
     return in_store(deployment, lambda session: store.find_project(
         session, name=name, domain_id=domain_id).id)
+
+
+# -- faults and logs (tests/faults, tests/security) ------------------------------------------------
+
+REQUEST_ID_HEADER = "X-Openstack-Request-Id"
+
+
+def assert_logged_once(caplog, response: webtest.TestResponse, detail: str) -> str:
+    """The server-side error behind ``response`` was logged exactly once, with the response's
+    request id and ``detail``; returns the line."""
+    request_id = response.headers[REQUEST_ID_HEADER]
+    lines = [record.getMessage() for record in caplog.records
+             if request_id in record.getMessage()]
+    assert len(lines) == 1, lines
+    assert detail in lines[0], lines[0]
+    return lines[0]

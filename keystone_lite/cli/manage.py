@@ -17,6 +17,7 @@ from keystone_lite.cli import httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.private_files import make_private_dir
 from keystone_lite.token import key_repository
 
 CHECKOUT_CONFIG = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "etc",
@@ -52,7 +53,18 @@ def _transaction(settings):
 
 # -- commands ------------------------------------------------------------------------------------
 
+def _make_data_dir(settings) -> None:
+    """Create data_dir owner-only when the SQLite file or the key repository lives in it, before
+    creating either makes it a mere parent directory (0755)."""
+    data_dir = settings.data_dir
+    inside = [path for path in (db_session.sqlite_file(settings.database_connection),
+                                settings.key_repository) if path]
+    if any(os.path.commonpath([path, data_dir]) == data_dir for path in inside):
+        make_private_dir(data_dir)
+
+
 def db_sync(settings, args):
+    _make_data_dir(settings)
     engine = db_session.make_engine(settings.database_connection)
     try:
         migrate.upgrade(engine)
@@ -62,6 +74,7 @@ def db_sync(settings, args):
 
 
 def fernet_setup(settings, args):
+    _make_data_dir(settings)
     numbers = key_repository.setup(settings.key_repository)
     print(f"key repository {settings.key_repository}: keys {numbers}")
 

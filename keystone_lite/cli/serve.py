@@ -18,6 +18,7 @@ from keystone_lite import errors, pki, server, settings as settings_module
 from keystone_lite.cli import manage
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
+from keystone_lite.private_files import make_private_dir
 from keystone_lite.token import key_repository
 
 DEMO_USER = "demo"
@@ -43,7 +44,7 @@ def serve(args) -> None:
 def quickstart(args) -> None:
     """Set up (or reuse) a complete development installation and serve it on 127.0.0.1."""
     settings = _settings(args.config_file)
-    os.makedirs(settings.data_dir, mode=0o700, exist_ok=True)
+    make_private_dir(settings.data_dir)
     base = f"https://127.0.0.1:{args.port}"
     _manage(settings, "db_sync")
     _manage(settings, "fernet_setup")

@@ -1,33 +1,67 @@
 """Engine and session factory; one transaction per request.
 
 SQLite gets the settings a multi-threaded server needs: WAL journal, enforced foreign keys and a
-busy timeout, so a concurrent writer waits instead of failing with "database is locked".
+busy timeout, so a concurrent writer waits instead of failing with "database is locked". The
+file is opened read-write but never created at request time (a missing or moved database is an
+outage, not a new empty database), and a pooled connection is dropped when the path no longer
+names the file it opened — SQLite's counterpart of PostgreSQL's ``pool_pre_ping``.
+
+Failures of the database become ServiceUnavailable (503, Retry-After) with the driver's reason
+as ``detail`` for the log: DatabaseBusy (lock or serialization conflicts, retried once by
+``run``), DatabaseFull (no space: nothing was written) or plain ServiceUnavailable (down,
+unreachable, unreadable). Parameters never appear in log lines or exception messages
+(``hide_parameters``): they include password hashes and UUID token ids.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import time
+import urllib.parse
 
 from sqlalchemy import create_engine, event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
+from keystone_lite.private_files import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_WRITE_LOCK_OPTION = "keystone_lite_begin_with_write_lock"
+# SQLite primary result codes (the low byte of an extended code).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
+# PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available; disk_full.
+_PG_BUSY = ("40001", "40P01", "55P03")
+_PG_FULL = ("53100",)
 
 
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url``; a SQLite file is created owner-only (0600, dir 0700)."""
-    if url.startswith("sqlite:///") and url not in ("sqlite://", "sqlite:///:memory:"):
-        path = url[len("sqlite:///"):]
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    path = sqlite_file(url)
+    if path is not None:
+        make_private_dir(os.path.dirname(path))
+        create_private_file(path)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"),
+                           hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+    if path is not None:
+        event.listen(engine, "do_connect", functools.partial(_sqlite_open_existing, path))
+        event.listen(engine, "connect", functools.partial(_sqlite_remember_file, path))
+        event.listen(engine, "checkout", functools.partial(_sqlite_check_file, path))
     return engine
+
+
+def sqlite_file(url: str) -> str | None:
+    """The absolute path of a SQLite database file, None for anything else."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    return os.path.abspath(parsed.database)
 
 
 def _sqlite_on_connect(dbapi_connection, _record):
@@ -41,7 +75,34 @@ def _sqlite_on_connect(dbapi_connection, _record):
 
 
 def _sqlite_on_begin(connection):
-    connection.exec_driver_sql("BEGIN")
+    write_lock = connection.get_execution_options().get(_WRITE_LOCK_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write_lock else "BEGIN")
+
+
+def _sqlite_open_existing(path, _dialect, _record, cargs, cparams):
+    """Open ``path`` read-write without creating it (``make_engine`` created it once)."""
+    cargs[:] = [f"file:{urllib.parse.quote(path)}?mode=rw"]
+    cparams["uri"] = True
+
+
+def _file_identity(path: str):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _sqlite_remember_file(path, _dbapi_connection, record):
+    record.info["sqlite_file"] = _file_identity(path)
+
+
+def _sqlite_check_file(path, _dbapi_connection, record, _proxy):
+    """A connection to a file that was moved, removed or replaced is dropped; the pool then
+    opens ``path`` afresh, which fails (503) while nothing usable is there."""
+    if _file_identity(path) != record.info.get("sqlite_file"):
+        # Every pooled connection is on the same old file: drop them all.
+        raise exc.InvalidatePoolError(f"{path} was moved, removed or replaced")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -49,17 +110,65 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextlib.contextmanager
-def transaction(session_factory: sessionmaker[Session]):
+def transaction(session_factory: sessionmaker[Session], *, write_lock: bool = False):
     """Yield a session inside one transaction: committed on success, rolled back on error.
 
-    Database outages become ServiceUnavailable (503); IntegrityError becomes Conflict (409).
+    ``write_lock`` begins SQLite's transaction holding the write lock (waiting for it up to the
+    busy timeout). Database failures become ServiceUnavailable or a subclass (see the module
+    docstring); IntegrityError becomes Conflict (409).
     """
     try:
-        with session_factory.begin() as session:
+        if write_lock:
+            engine = session_factory.kw["bind"].execution_options(**{_WRITE_LOCK_OPTION: True})
+            session = session_factory(bind=engine)
+        else:
+            session = session_factory()
+        with session, session.begin():
             yield session
     except exc.IntegrityError:
         raise errors.Conflict() from None
-    except exc.OperationalError as error:
-        raise errors.ServiceUnavailable() from error
-    except exc.InterfaceError as error:
-        raise errors.ServiceUnavailable() from error
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise unavailable(error) from error
+    except exc.DatabaseError as error:
+        if type(error) is not exc.DatabaseError:  # ProgrammingError, DataError...: our bug
+            raise
+        # The driver's plain DatabaseError: "file is not a database", "disk image is malformed".
+        raise unavailable(error) from error
+    except exc.TimeoutError as error:  # every pooled connection in use for pool_timeout
+        raise errors.DatabaseBusy(detail=f"connection pool exhausted: {error}") from error
+
+
+def run(session_factory: sessionmaker[Session], work):
+    """Return ``work(session)`` run in one transaction.
+
+    A transaction that lost a race for the database is run again, once: in SQLite's WAL mode,
+    a transaction that has read and then needs to write while another connection writes fails
+    at once with "database is locked" (the busy timeout does not apply: its snapshot would be
+    stale), so the second run begins holding the write lock and waits for it. PostgreSQL
+    serialization failures and deadlocks are retried the same way. Nothing of the first run
+    remains (it was rolled back), so ``work`` must touch nothing but the session.
+    """
+    started = time.monotonic()
+    try:
+        with transaction(session_factory) as session:
+            return work(session)
+    except errors.DatabaseBusy:
+        if time.monotonic() - started >= SQLITE_BUSY_TIMEOUT_MS / 1000:
+            raise  # it waited the whole busy timeout already
+    with transaction(session_factory, write_lock=True) as session:
+        return work(session)
+
+
+def unavailable(error: exc.DBAPIError) -> errors.ServiceUnavailable:
+    """The 503 for a database failure: busy, full or down, with the driver's reason as detail."""
+    original = error.orig if error.orig is not None else error
+    lines = str(original).strip().splitlines()
+    detail = f"database error: {type(original).__name__}: {lines[0] if lines else ''}"
+    sqlite_code = getattr(original, "sqlite_errorcode", None)
+    sqlite_code = sqlite_code & 0xFF if isinstance(sqlite_code, int) else None
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlite_code in (_SQLITE_BUSY, _SQLITE_LOCKED) or sqlstate in _PG_BUSY:
+        return errors.DatabaseBusy(detail=detail)
+    if sqlite_code == _SQLITE_FULL or sqlstate in _PG_FULL:
+        return errors.DatabaseFull(detail=detail)
+    return errors.ServiceUnavailable(detail=detail)

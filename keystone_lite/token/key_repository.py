@@ -11,6 +11,8 @@ import os
 
 from cryptography.fernet import Fernet
 
+from keystone_lite.private_files import make_private_dir
+
 
 class KeyRepositoryError(Exception):
     """The repository is missing, empty, unreadable or holds a bad key; names the path."""
@@ -19,7 +21,7 @@ class KeyRepositoryError(Exception):
 def setup(path: str) -> list[int]:
     """Create the repository with a staged and a primary key; keeps existing keys as they are
     (a repository left with only a staged key, say by an interrupted set-up, gets a primary)."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    make_private_dir(path)
     os.chmod(path, 0o700)
     existing = _key_numbers(path)
     if 0 not in existing:
@@ -121,6 +123,8 @@ def _write_key(path: str, number: int) -> None:
     final = os.path.join(path, str(number))
     temporary = final + ".tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temporary file left by an interrupted run keeps its mode through O_CREAT: narrow it.
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(Fernet.generate_key())
     os.replace(temporary, final)

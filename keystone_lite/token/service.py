@@ -8,7 +8,6 @@ changed, a token deleted).
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 from sqlalchemy.orm import Session
 
@@ -18,8 +17,6 @@ from keystone_lite.identity import store
 from keystone_lite.token import key_repository, revocation
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
-
-LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +126,16 @@ class TokenService:
     # -- revoke ----------------------------------------------------------------------------
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
-        """Revoke one token and every token whose audit chain it started (see ``issue``)."""
+        """Revoke one token and every token whose audit chain it started (see ``issue``).
+
+        The event covers every token issued up to the token's expiry, not up to now: each token
+        carrying this audit id expires no later than this one (rescoping keeps the expiry) and
+        none can be minted from a revoked chain, while "now" on the revoking node may be behind
+        the clock of the node that issued the token (a multi-node clock skew would otherwise
+        let a token deleted right after its issue survive).
+        """
         revocation.revoke(session, "audit", token.payload.audit_ids[0],
-                          token.payload.expires_at)
+                          token.payload.expires_at, revoked_at=token.payload.expires_at)
 
     def revoke_user(self, session: Session, user_id: str) -> None:
         """Kill every token of the user issued up to now (disable, password change)."""
@@ -149,5 +153,5 @@ class TokenService:
         try:
             return method(*args)
         except key_repository.KeyRepositoryError as exc:
-            LOG.error("token keys unavailable: %s", exc)
-            raise errors.ServiceUnavailable("Token keys are unavailable.") from None
+            raise errors.ServiceUnavailable("Token keys are unavailable.",
+                                            detail=f"token keys unavailable: {exc}") from None

@@ -1,4 +1,9 @@
-"""keystone-lite-manage: every command through main([...]) against a real SQLite file."""
+"""keystone-lite-manage: every command through main([...]) against a real database.
+
+That is a SQLite file, or an empty PostgreSQL database when KEYSTONE_LITE_TEST_DATABASE_URL
+selects PostgreSQL (see tests/databases.py); tests about the SQLite file itself are marked
+``sqlite_only``.
+"""
 from __future__ import annotations
 
 import os
@@ -9,21 +14,27 @@ import sqlalchemy
 
 from keystone_lite import settings as settings_module
 from keystone_lite.cli import manage
+from keystone_lite.db import migrate, session as db_session
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
+def config(tmp_path, monkeypatch, empty_database):
     monkeypatch.delenv(settings_module.CONFIG_ENV_VAR, raising=False)
     path = tmp_path / "keystone-lite.conf"
     path.write_text("[DEFAULT]\ndata_dir = data\n\n"
-                    "[identity]\nargon2_time_cost = 1\nargon2_memory_cost = 1024\n")
+                    "[identity]\nargon2_time_cost = 1\nargon2_memory_cost = 1024\n"
+                    + (f"\n[database]\nconnection = {empty_database}\n" if empty_database else ""))
     return str(path)
 
 
 @pytest.fixture
-def database(config, tmp_path):
-    """Path of the SQLite file; the schema is created."""
+def database(config):
+    """URL of the configured database; the schema is created."""
     assert manage.main(["--config-file", config, "db_sync"]) == 0
+    return settings_module.load(config).database_connection
+
+
+def sqlite_file(tmp_path):
     return tmp_path / "data" / "keystone-lite.db"
 
 
@@ -40,7 +51,7 @@ def failure_line(capsys, command: str) -> str:
 
 
 def query(database, sql: str, **params) -> list:
-    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    engine = sqlalchemy.create_engine(database)
     try:
         with engine.connect() as connection:
             return [tuple(row) for row in connection.execute(sqlalchemy.text(sql), params)]
@@ -60,7 +71,9 @@ def test_db_sync_twice_succeeds(config, capsys):
     assert capsys.readouterr().out.count("database at revision") == 2
 
 
-def test_db_sync_creates_the_sqlite_file_owner_only(database):
+@pytest.mark.sqlite_only("checks the permissions of the SQLite file")
+def test_db_sync_creates_the_sqlite_file_owner_only(database, tmp_path):
+    database = sqlite_file(tmp_path)
     assert mode(database) == 0o600
     assert mode(database.parent) == 0o700
     for sibling in database.parent.glob("keystone-lite.db*"):  # WAL and shared-memory files
@@ -84,6 +97,7 @@ def test_db_sync_on_unreachable_database_fails_in_one_line(tmp_path, capsys):
     failure_line(capsys, "db_sync")
 
 
+@pytest.mark.sqlite_only("writes garbage into the SQLite file")
 @pytest.mark.parametrize("command", ["db_sync", "bootstrap"])
 def test_file_that_is_not_a_database_fails_in_one_line(config, tmp_path, capsys, command):
     (tmp_path / "data").mkdir(mode=0o700)
@@ -221,10 +235,14 @@ def test_no_config_file_anywhere_fails(monkeypatch, tmp_path, capsys):
     assert "--config-file" in failure_line(capsys, "db_sync")
 
 
-def test_environment_variable_names_the_config_file(config, monkeypatch, tmp_path):
+def test_environment_variable_names_the_config_file(config, monkeypatch):
     monkeypatch.setenv(settings_module.CONFIG_ENV_VAR, config)
     assert manage.main(["db_sync"]) == 0
-    assert (tmp_path / "data" / "keystone-lite.db").exists()
+    engine = db_session.make_engine(settings_module.load(config).database_connection)
+    try:
+        assert migrate.current_revision(engine) is not None
+    finally:
+        engine.dispose()
 
 
 def test_bad_config_value_fails_naming_section_and_key(tmp_path, capsys):
