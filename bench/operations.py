@@ -1,0 +1,102 @@
+"""The benchmarked operations, as the same WSGI calls for every target.
+
+Both deployments hold the bootstrap ``admin`` (admin role on project ``admin``) and ``alice``
+(member of project ``demo``). The caller of validations and revocations is a real admin token,
+validated on every request as a service's token would be (never keystone_lite's shared-secret
+``admin_token``); the subject is alice's project-scoped token.
+"""
+from __future__ import annotations
+
+from driver import Operation, call
+
+TOKENS = "/v3/auth/tokens"
+ADMIN, ADMIN_PROJECT = "admin", "admin"
+USER, USER_PROJECT = "alice", "demo"
+
+
+def external_auth(project: str) -> dict:
+    """A project-scoped request for the user the web server names in REMOTE_USER."""
+    return {"auth": {"identity": {"methods": ["external"], "external": {}},
+                     "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+
+
+def server_identity(user: str) -> dict:
+    """What mod_ssl's ``SSLUserName`` leaves in the environ for a verified certificate."""
+    return {"REMOTE_USER": user, "AUTH_TYPE": "SSL"}
+
+
+def issue_token(app, user: str, project: str) -> str:
+    reply = call(app, "POST", TOKENS, document=external_auth(project),
+                 extra=server_identity(user), expect=201)
+    return reply.headers["x-subject-token"]
+
+
+def tokens(public) -> tuple[str, str]:
+    """``(caller, subject)``: an admin token and alice's token."""
+    return issue_token(public, ADMIN, ADMIN_PROJECT), issue_token(public, USER, USER_PROJECT)
+
+
+class Issue(Operation):
+    def __init__(self, public):
+        self.public = public
+
+    def __call__(self):
+        issue_token(self.public, USER, USER_PROJECT)
+
+
+class Validate(Operation):
+    def __init__(self, admin, caller: str, subject: str, query: str = ""):
+        self.admin = admin
+        self.path = TOKENS + query
+        self.headers = {"X-Auth-Token": caller, "X-Subject-Token": subject}
+
+    def __call__(self):
+        call(self.admin, "GET", self.path, headers=self.headers, expect=200)
+
+
+class Revoke(Operation):
+    """DELETE of tokens issued (untimed) by ``prepare``."""
+
+    def __init__(self, public, admin, caller: str):
+        self.public = public
+        self.admin = admin
+        self.caller = caller
+        self.pending: list[str] = []
+
+    def prepare(self, count: int) -> None:
+        self.pending = [issue_token(self.public, USER, USER_PROJECT) for _ in range(count)]
+
+    def __call__(self):
+        call(self.admin, "DELETE", TOKENS, expect=204, headers={
+            "X-Auth-Token": self.caller, "X-Subject-Token": self.pending.pop()})
+
+
+def operations(public, admin) -> dict[str, Operation]:
+    """Every operation, in the order they run (revocation last: it leaves events behind)."""
+    caller, subject = tokens(public)
+    return {
+        "issue": Issue(public),
+        "validate": Validate(admin, caller, subject),
+        "validate_nocatalog": Validate(admin, caller, subject, "?nocatalog"),
+        "revoke": Revoke(public, admin, caller),
+    }
+
+
+def statements_per_call(operation: Operation, count: int) -> tuple[float, list[str]]:
+    """SQL statements the database receives per call (SQLAlchemy cursor events, any engine)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    seen: list[str] = []
+
+    def record(connection, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+
+    operation.prepare(count)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for _ in range(count):
+            operation()
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    return len(seen) / count, seen

@@ -1,0 +1,52 @@
+"""Does validation cost stay flat as data grows? keystone_lite, in process, empty vs full.
+
+    python bench/scale.py --out RESULT.json NAME=CONFIG [NAME=CONFIG ...]
+
+Loads every named deployment in this one process and runs the same operations on each, the
+runs interleaved (one run of each in turn), so that noise on shared cores hits all of them
+alike. Writes per name and operation the median ops/s, p50 and p99 over the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import operations
+import targets
+from driver import measure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("deployments", nargs="+", metavar="NAME=CONFIG")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--iterations", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=100)
+    args = parser.parse_args()
+
+    benchmarked = {}
+    for item in args.deployments:
+        name, config = item.split("=", 1)
+        public, admin = targets.build("lite", config)
+        caller, subject = operations.tokens(public)
+        benchmarked[name] = {"validate": operations.Validate(admin, caller, subject),
+                             "issue": operations.Issue(public)}
+    runs = {name: {operation: [] for operation in ops} for name, ops in benchmarked.items()}
+    for number in range(args.runs):
+        for name, ops in benchmarked.items():
+            for operation_name, operation in ops.items():
+                warmup = args.warmup if number == 0 else 10
+                runs[name][operation_name].extend(
+                    measure(operation, args.iterations, 1, warmup)["runs"])
+    result = {name: {operation: {key: statistics.median(run[key] for run in measured)
+                                 for key in ("ops_per_s", "p50_ms", "p99_ms", "cpu_ms")}
+                     for operation, measured in ops.items()}
+              for name, ops in runs.items()}
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
