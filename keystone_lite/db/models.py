@@ -6,8 +6,10 @@ that SQLite and PostgreSQL compare them exactly.
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, LargeBinary, MetaData, String,
-                        Text, UniqueConstraint)
+import types
+
+from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        String, Text, UniqueConstraint, inspect)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -23,6 +25,12 @@ NAME = String(255)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    def snapshot(self) -> types.SimpleNamespace:
+        """The row's column values, bound to no session: safe to keep and share between
+        requests (a rollback expires a session's objects, never a snapshot)."""
+        return types.SimpleNamespace(**{attribute.key: getattr(self, attribute.key)
+                                        for attribute in inspect(self).mapper.column_attrs})
 
 
 class Domain(Base):
@@ -127,3 +135,11 @@ class Token(Base):
     user_id: Mapped[str] = mapped_column(ID, index=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Generation(Base):
+    """The change counter (one row, id 1): see keystone_lite.db.generation."""
+
+    __tablename__ = "generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

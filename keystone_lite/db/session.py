@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
+from keystone_lite.db import generation
 from keystone_lite.private_files import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -106,7 +107,10 @@ def _sqlite_check_file(path, _dbapi_connection, record, _proxy):
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose writes move the change counter (keystone_lite.db.generation)."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    generation.track(factory)
+    return factory
 
 
 @contextlib.contextmanager

@@ -108,9 +108,17 @@ def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
                                      "auth.identity.methods.")
     if not methods:
         if remote_user is None:
-            raise errors.Unauthorized()
+            raise no_remote_user()
         methods = ["external"]  # what the web server verified is the credential
     return methods
+
+
+def no_remote_user() -> errors.Unauthorized:
+    """External authentication without an identity from the web server: logged, 401."""
+    LOG.info("external authentication refused: the web server verified no client "
+             "certificate (no REMOTE_USER)")
+    return errors.Unauthorized("External authentication needs a client certificate verified "
+                               "by the web server.")
 
 
 # -- the controller --------------------------------------------------------------------------------
@@ -175,17 +183,20 @@ class TokenController:
     def external_user(self, session, context):
         name = context["remote_user"]
         if name is None:
-            raise errors.Unauthorized()
+            raise no_remote_user()
         domain_id = self.settings.default_domain_id
         if context["remote_domain"]:
             domain = store.find_domain(session, name=context["remote_domain"])
             if domain is None:
+                LOG.info("external authentication refused: no domain named %r (REMOTE_DOMAIN)",
+                         context["remote_domain"])
                 raise errors.Unauthorized()
             domain_id = domain.id
         user = store.find_user(session, name=name, domain_id=domain_id)
         if user is None or not user.enabled:
-            LOG.info("external authentication refused: no enabled user %r in domain %r",
-                     name, domain_id)
+            # The client only learns "401": which names exist is for the operator's eyes.
+            LOG.info("external authentication refused: %s user %r in domain %r",
+                     "no" if user is None else "disabled", name, domain_id)
             raise errors.Unauthorized()
         return user
 
@@ -220,9 +231,17 @@ class TokenController:
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
         """A token may gain a scope once; a scoped token keeps its scope (no widening), or
-        gives it up when the request is explicitly unscoped."""
+        gives it up when the request is explicitly unscoped.
+
+        "Once" holds for the whole audit chain: an unscoped token that was itself rescoped
+        (it may come from a scoped one) cannot gain a scope, or project A → unscoped →
+        project B would widen a token of A.
+        """
         payload = parent.payload
         current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
+        if current is None and scope not in (None, UNSCOPED) and len(payload.audit_ids) > 1:
+            raise errors.Forbidden("A rescoped token cannot gain a scope; rescope the token "
+                                   "it came from, or authenticate again.")
         if scope is None or current is None or scope in (current, UNSCOPED):
             return scope or current
         raise errors.Forbidden("A scoped token cannot be rescoped to another scope.")
@@ -260,7 +279,7 @@ class TokenController:
         return subject
 
     def token_response(self, req, session, token: ValidatedToken, status=200):
-        catalog = None if parse_flag(req, "nocatalog") else store.catalog(session)
+        catalog = None if parse_flag(req, "nocatalog") else self.tokens.catalog(session)
         body = render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))
         return json_response(body, status=status, headers={SUBJECT_HEADER: token.id})
 
@@ -275,7 +294,7 @@ class TokenController:
         if caller is not None and caller.payload.scope_kind is None:
             raise errors.Forbidden("The catalog requires a scoped token.")
         return json_response({
-            "catalog": render.v3_catalog(store.catalog(session)),
+            "catalog": render.v3_catalog(self.tokens.catalog(session)),
             "links": {"self": f"{errors.base_url(req)}/v3/auth/catalog"},
         })
 

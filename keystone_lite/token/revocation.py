@@ -7,28 +7,40 @@ and a validation never scans it.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import and_, case, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from keystone_lite.db import models
 from keystone_lite.token.payload import TokenPayload, now_us
 
 
-def revoke(session: Session, kind: str, key: str, expires_at: int) -> None:
-    """Record that every token of ``kind``/``key`` issued up to now is dead.
+def revoke(session: Session, kind: str, key: str, expires_at: int,
+           revoked_at: int | None = None) -> None:
+    """Record that every token of ``kind``/``key`` issued up to now (or up to ``revoked_at``,
+    when later) is dead.
 
     ``expires_at`` (µs) is when the last token the event can match expires; the row is kept at
     least until then.
     """
-    now = now_us()
-    event = session.get(models.RevocationEvent, (kind, key))
-    if event is None:
-        session.add(models.RevocationEvent(kind=kind, key=key, revoked_at=now,
-                                           expires_at=expires_at))
-    else:
-        event.revoked_at = max(event.revoked_at, now)
-        event.expires_at = max(event.expires_at, expires_at)
-    session.flush()
+    # One upsert, not a read then an insert: requests revoking the same key at once (two nodes,
+    # two threads) would both insert, and on PostgreSQL the loser's unique violation would be
+    # a 409 for a revocation that did happen.
+    table = models.RevocationEvent.__table__
+    insert = _INSERTS[session.get_bind().dialect.name](table).values(
+        kind=kind, key=key, revoked_at=max(now_us(), revoked_at or 0), expires_at=expires_at)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=[table.c.kind, table.c.key],
+        set_={name: _greater(table.c[name], insert.excluded[name])
+              for name in ("revoked_at", "expires_at")}))
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _greater(current, proposed):
+    """The later of two times: an event is only ever widened, never narrowed."""
+    return case((proposed > current, proposed), else_=current)
 
 
 def is_revoked(session: Session, payload: TokenPayload) -> bool:
@@ -36,10 +48,13 @@ def is_revoked(session: Session, payload: TokenPayload) -> bool:
     keys.append(("user", payload.user_id))
     if payload.project_id:
         keys.append(("project", payload.project_id))
+    event = models.RevocationEvent
+    # (kind = ? AND key = ?) OR ...: both SQLite and PostgreSQL answer it from the primary key,
+    # whereas SQLite scans the table for the row-value form (kind, key) IN (...).
     hit = session.scalar(
-        select(models.RevocationEvent.kind)
-        .where(tuple_(models.RevocationEvent.kind, models.RevocationEvent.key).in_(keys),
-               models.RevocationEvent.revoked_at >= payload.issued_at)
+        select(event.kind)
+        .where(or_(*(and_(event.kind == kind, event.key == key) for kind, key in keys)),
+               event.revoked_at >= payload.issued_at)
         .limit(1))
     return hit is not None
 

@@ -12,9 +12,10 @@ import dataclasses
 from sqlalchemy.orm import Session
 
 from keystone_lite import errors
-from keystone_lite.db import models
+from keystone_lite.db import generation, models
 from keystone_lite.identity import store
 from keystone_lite.token import key_repository, revocation
+from keystone_lite.token.cache import GenerationCache
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
 
@@ -47,6 +48,8 @@ class TokenService:
         self.provider = provider
         self.expiration_us = expiration * 1_000_000
         self.allow_expired_window_us = allow_expired_window * 1_000_000
+        self._validated = GenerationCache()
+        self._catalogs = GenerationCache(max_entries=1)
 
     # -- issue -----------------------------------------------------------------------------
 
@@ -83,19 +86,52 @@ class TokenService:
 
     def validate(self, session: Session, token_id: str, *, allow_expired: bool = False
                  ) -> ValidatedToken:
-        """Return the token if it is valid now; raises TokenNotFound (404) otherwise."""
-        payload = self._call_provider(self.provider.open, token_id, session) if token_id else None
-        if payload is None:
+        """Return the token if it is valid now; raises TokenNotFound (404) otherwise.
+
+        The answer is remembered under the database change counter and the key repository's
+        version, so a repeated validation costs one single-row read until something that could
+        change it is written (on any node) or the keys change.
+        """
+        if not token_id:
             raise errors.TokenNotFound()
+        stamp = (generation.read(session), self._call_provider(self.provider.keys_version))
+        token = self._validated.get(stamp, token_id)
+        if token is None:
+            token = self._validate_uncached(session, token_id)
+            if generation.cacheable(session):
+                self._validated.put(stamp, token_id, token)
         limit = now_us() - (self.allow_expired_window_us if allow_expired else 0)
-        if payload.expires_at <= limit:
+        if token.payload.expires_at <= limit:
+            raise errors.TokenNotFound()
+        return token
+
+    def _validate_uncached(self, session: Session, token_id: str) -> ValidatedToken:
+        payload = self._call_provider(self.provider.open, token_id, session)
+        # Expiry is checked by the caller; here only what no window can bring back.
+        if payload is None or payload.expires_at <= now_us() - self.allow_expired_window_us:
             raise errors.TokenNotFound()
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
         token = self._check(session, token_id, payload)
         if token is None:
             raise errors.TokenNotFound()
-        return token
+        # Kept beyond this session: plain copies, not ORM objects.
+        return dataclasses.replace(
+            token, user=token.user.snapshot(), user_domain=token.user_domain.snapshot(),
+            roles=[role.snapshot() for role in token.roles],
+            project=token.project and token.project.snapshot(),
+            domain=token.domain and token.domain.snapshot())
+
+    def catalog(self, session: Session):
+        """The catalog (see store.catalog), remembered under the change counter."""
+        stamp = generation.read(session)
+        catalog = self._catalogs.get(stamp, "catalog")
+        if catalog is None:
+            catalog = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
+                       for service, endpoints in store.catalog(session)]
+            if generation.cacheable(session):
+                self._catalogs.put(stamp, "catalog", catalog)
+        return catalog
 
     def _check(self, session: Session, token_id: str, payload: TokenPayload
                ) -> ValidatedToken | None:

@@ -11,7 +11,7 @@ from keystone_lite.context import get_context
 from keystone_lite.identity import store
 from keystone_lite.router import json_response, no_content
 from keystone_lite.token import render
-from keystone_lite.token.controller import TokenController, field
+from keystone_lite.token.controller import TokenController, field, no_remote_user
 from keystone_lite.token.service import Scope
 
 
@@ -35,7 +35,7 @@ class V2TokenController:
         identity = self.v3_identity(auth, get_context(req.environ)["remote_user"])
         scope = self.scope(session, auth)
         token = self.v3.authenticate(req, session, identity, scope)
-        return json_response(render.v2_access(token, store.catalog(session)))
+        return json_response(render.v2_access(token, self.services.tokens.catalog(session)))
 
     @staticmethod
     def v3_identity(auth: dict, remote_user: str | None) -> dict:
@@ -57,7 +57,7 @@ class V2TokenController:
             return {"methods": ["token"], "token": {"id": field(token, "id", str,
                                                                 "auth.token")}}
         if remote_user is None:
-            raise errors.Unauthorized()
+            raise no_remote_user()
         return {"methods": ["external"]}
 
     def scope(self, session, auth: dict) -> Scope | None:
@@ -86,7 +86,7 @@ class V2TokenController:
 
     def validate(self, req, session, token_id):
         subject = self.subject(req, session, token_id)
-        return json_response(render.v2_access(subject, store.catalog(session)))
+        return json_response(render.v2_access(subject, self.services.tokens.catalog(session)))
 
     def revoke(self, req, session, token_id):
         self.services.tokens.revoke_token(session, self.subject(req, session, token_id))

@@ -1,11 +1,16 @@
 """Fernet provider: the token is the encrypted, authenticated payload; nothing is stored."""
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import threading
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from keystone_lite.token import key_repository, payload as token_payload
+
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class FernetProvider:
@@ -31,14 +36,27 @@ class FernetProvider:
             token_payload.encode(payload), payload.issued_at // 1_000_000).rstrip(b"=").decode()
 
     def open(self, token_id: str, session=None) -> token_payload.TokenPayload | None:
-        """Return the payload, or None when no active key made this token."""
-        fernet = self._refresh()
-        try:
-            raw = token_id.encode("ascii")
-            data = fernet.decrypt(raw + b"=" * (-len(raw) % 4))
-            return token_payload.decode(data)
-        except (InvalidToken, UnicodeEncodeError, token_payload.MalformedPayload):
+        """Return the payload, or None when no active key made this token.
+
+        Only the exact text ``issue`` returns is accepted: base64 decoding on its own skips
+        characters outside the alphabet and ignores the spare bits of the last one, which would
+        let many different strings validate as one token.
+        """
+        if not _TOKEN_TEXT.fullmatch(token_id):
             return None
+        fernet = self._refresh()
+        padded = token_id.encode("ascii") + b"=" * (-len(token_id) % 4)
+        try:
+            if base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)) != padded:
+                return None
+            return token_payload.decode(fernet.decrypt(padded))
+        except (binascii.Error, InvalidToken, token_payload.MalformedPayload):
+            return None
+
+    def keys_version(self):
+        """Changes whenever the key repository does (tokens it opened may no longer open)."""
+        self._refresh()
+        return self._stamp
 
     def _refresh(self) -> MultiFernet:
         try:

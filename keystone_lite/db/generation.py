@@ -1,0 +1,70 @@
+"""The change counter: one row that every write to identity or revocation data increments.
+
+A validation's answer depends only on those rows, the token and the clock. So a process may
+reuse an answer as long as the counter it reads at the start of a request is the one the answer
+was computed under: one single-row read replaces a dozen queries, and a write on any node (the
+counter lives in the shared database) is seen by every node on its next request.
+
+The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
+an execute hook for bulk UPDATE/DELETE statements, so no write path can forget it. Writes of
+uuid token rows do not count: issuing a token changes no other token's answer.
+"""
+from __future__ import annotations
+
+from sqlalchemy import event, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from keystone_lite.db import models
+
+_UNTRACKED = {models.Token.__table__.name, models.Generation.__table__.name}
+_READ = text("SELECT value FROM generation WHERE id = 1")
+_BUMP = update(models.Generation).where(models.Generation.id == 1).values(
+    value=models.Generation.value + 1)
+
+
+def read(session: Session) -> int:
+    """The counter as this transaction sees it, read once per transaction.
+
+    A request's own writes move it after the read, but a write ends the request's use of the
+    caches anyway: the next transaction reads the new value.
+    """
+    value = session.info.get("generation")
+    if value is None:
+        value = session.info["generation"] = session.connection().execute(_READ).scalar() or 0
+    return value
+
+
+def cacheable(session: Session) -> bool:
+    """False once the transaction has written tracked rows: what it reads then may be rolled
+    back, and must not be remembered under a counter value another write could reach."""
+    return not session.info.get("wrote", False)
+
+
+def track(factory: sessionmaker) -> None:
+    """Make every session of ``factory`` increment the counter when it writes tracked rows."""
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "do_orm_execute", _on_execute)
+
+
+def _before_flush(session, flush_context, instances):
+    # A spurious increment only costs the caches a miss; a missed one would serve stale answers.
+    if any(_tracked(obj.__table__.name)
+           for obj in (*session.new, *session.dirty, *session.deleted)):
+        _bump(session)
+
+
+def _on_execute(state):
+    if state.is_update or state.is_delete or state.is_insert:
+        table = getattr(state.statement, "table", None)
+        if table is not None and _tracked(table.name):
+            _bump(state.session)
+
+
+def _tracked(table_name: str) -> bool:
+    return table_name not in _UNTRACKED
+
+
+def _bump(session: Session) -> None:
+    session.connection().execute(_BUMP)  # Core: passes by the ORM hooks above
+    session.info.pop("generation", None)
+    session.info["wrote"] = True
