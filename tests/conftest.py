@@ -1,8 +1,11 @@
 """Shared fixtures: the chain config file → CLI set-up → paste-loaded apps → WebTest.
 
-Every test gets its own data directory with a real SQLite file, a real Fernet key repository and
-the shipped ``etc/keystone-lite-paste.ini``; the schema and bootstrap are built once per session
-and copied, which keeps a test's set-up to a few milliseconds.
+Every test gets its own data directory with a real Fernet key repository, the shipped
+``etc/keystone-lite-paste.ini`` and its own database: a SQLite file by default, or a PostgreSQL
+database when ``KEYSTONE_LITE_TEST_DATABASE_URL`` names a server (``tests/databases.py``). The
+schema (Alembic), the bootstrap and the keys are built once per session; each deployment starts
+from a copy — a file copy for SQLite; for PostgreSQL a pooled database reset to the template's
+rows after each test (~5 ms) — which keeps tests independent and their set-up cheap.
 """
 from __future__ import annotations
 
@@ -14,13 +17,32 @@ import pytest
 import webtest
 from paste.deploy import loadapp
 
+import databases
+from builders import ADMIN_PASSWORD, ADMIN_TOKEN, PASTE_INI
 from keystone_lite import services
 from keystone_lite.cli import manage
 
-from builders import ADMIN_PASSWORD, ADMIN_TOKEN, PASTE_INI
-
 # Cheap argon2 parameters: the hashing library is the same, only slower in production.
 FAST_HASHING = {"identity": {"argon2_time_cost": "1", "argon2_memory_cost": "1024"}}
+
+
+def pytest_report_header(config):
+    if databases.postgresql_selected():
+        return f"keystone_lite test database: {databases.describe(databases.configured_url())}"
+    return "keystone_lite test database: SQLite files (default)"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself; skipped when "
+        "KEYSTONE_LITE_TEST_DATABASE_URL selects PostgreSQL")
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and databases.postgresql_selected():
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        pytest.skip(f"SQLite only: {reason}")
 
 
 def write_config(directory: str, overrides: dict | None = None) -> str:
@@ -44,17 +66,72 @@ def run_cli(config: str, *argv: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def bootstrapped_data(tmp_path_factory):
-    """A data directory after db_sync + bootstrap (with catalog) + fernet_setup."""
+def database_backend():
+    """The run's ``databases`` backend; drops whatever it created at the end of the session.
+
+    A PostgreSQL that cannot be reached skips the tests that need a database, or fails them
+    when KEYSTONE_LITE_REQUIRE_POSTGRESQL=1 (as tox -e py311-postgresql sets).
+    """
+    try:
+        backend = databases.backend_from_environment()
+    except databases.Unreachable as exc:
+        unreachable = str(exc)
+    else:
+        unreachable = None
+    if unreachable is not None:
+        if databases.postgresql_required():
+            pytest.fail(f"{databases.REQUIRE_ENV}=1 and {unreachable}", pytrace=False)
+        pytest.skip(f"{databases.URL_ENV} selects PostgreSQL but {unreachable}")
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture(scope="session")
+def empty_databases(database_backend):
+    return database_backend.pool()
+
+
+@pytest.fixture
+def empty_database(empty_databases):
+    """URL of an empty database (no schema) for this test; None for SQLite (the config's
+    default file under data_dir). Put it in a config with ``databases.connection_section``."""
+    url = empty_databases.acquire()
+    yield url
+    services.forget_all()
+    empty_databases.release(url)
+
+
+@dataclasses.dataclass(frozen=True)
+class Template:
+    """What every deployment starts from: a data directory (Fernet keys, and for SQLite the
+    database file) and, for PostgreSQL, the bootstrapped template database and its pool."""
+
+    data_dir: str
+    database_url: str | None
+    pool: databases.Pool | databases.SQLitePool
+
+
+@pytest.fixture(scope="session")
+def bootstrapped_template(tmp_path_factory, database_backend) -> Template:
+    """db_sync (Alembic) + bootstrap (with catalog) + fernet_setup, once per session."""
     directory = str(tmp_path_factory.mktemp("template"))
-    config = write_config(directory)
+    url = database_backend.create()
+    config = write_config(directory, databases.connection_section(url))
     run_cli(config, "db_sync")
     run_cli(config, "bootstrap", "--bootstrap-password", ADMIN_PASSWORD,
             "--bootstrap-public-url", "http://localhost/main/v3",
             "--bootstrap-internal-url", "http://localhost/main/v3",
             "--bootstrap-admin-url", "http://localhost/admin/v3")
     run_cli(config, "fernet_setup")
-    return os.path.join(directory, "data")
+    return Template(os.path.join(directory, "data"), url, database_backend.pool(url))
+
+
+@pytest.fixture(scope="session")
+def bootstrapped_data(bootstrapped_template) -> str:
+    """The template's data directory (Fernet keys; the database file for SQLite)."""
+    return bootstrapped_template.data_dir
 
 
 @dataclasses.dataclass
@@ -65,6 +142,8 @@ class Deployment:
     config: str
     main: webtest.TestApp
     admin: webtest.TestApp
+    #: The deployment's own PostgreSQL database; None for SQLite (``data_dir``/keystone-lite.db).
+    database_url: str | None = None
 
     @property
     def data_dir(self) -> str:
@@ -78,25 +157,31 @@ class Deployment:
 
 
 @pytest.fixture
-def make_deployment(tmp_path, bootstrapped_data, monkeypatch):
+def make_deployment(tmp_path, bootstrapped_template, monkeypatch):
     """Factory: ``make_deployment({"token": {"provider": "uuid"}})`` → Deployment."""
     monkeypatch.delenv("KEYSTONE_LITE_CONFIG", raising=False)
     made = []
 
     def make(overrides: dict | None = None) -> Deployment:
         directory = tmp_path / f"deployment{len(made)}"
-        shutil.copytree(bootstrapped_data, directory / "data")
-        config = write_config(str(directory), overrides)
+        shutil.copytree(bootstrapped_template.data_dir, directory / "data")
+        url = bootstrapped_template.pool.acquire()
+        sections = databases.connection_section(url)
+        for section, values in (overrides or {}).items():
+            sections.setdefault(section, {}).update(values)
+        config = write_config(str(directory), sections)
         monkeypatch.setenv("KEYSTONE_LITE_CONFIG", config)
+        deployment = Deployment(str(directory), config, None, None, url)
+        made.append(deployment)  # before loading: a start-up failure still releases the database
         main = loadapp(f"config:{PASTE_INI}", name="main")
         admin = loadapp(f"config:{PASTE_INI}", name="admin")
-        deployment = Deployment(str(directory), config, webtest.TestApp(main),
-                                webtest.TestApp(admin))
-        made.append(deployment)
+        deployment.main, deployment.admin = webtest.TestApp(main), webtest.TestApp(admin)
         return deployment
 
     yield make
     services.forget_all()
+    for deployment in made:
+        bootstrapped_template.pool.release(deployment.database_url)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ was computed under: one single-row read replaces a dozen queries, and a write on
 counter lives in the shared database) is seen by every node on its next request.
 
 The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
-an execute hook for bulk UPDATE/DELETE statements, so no write path can forget it. Writes of
-uuid token rows do not count: issuing a token changes no other token's answer.
+an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can forget it. New
+uuid token rows do not count (issuing a token changes no other token's answer); changed or
+deleted ones do.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite.db import models
 
-_UNTRACKED = {models.Token.__table__.name, models.Generation.__table__.name}
+_COUNTER = models.Generation.__table__.name
+_TOKENS = models.Token.__table__.name
 _READ = text("SELECT value FROM generation WHERE id = 1")
 _BUMP = update(models.Generation).where(models.Generation.id == 1).values(
     value=models.Generation.value + 1)
@@ -48,20 +50,23 @@ def track(factory: sessionmaker) -> None:
 
 def _before_flush(session, flush_context, instances):
     # A spurious increment only costs the caches a miss; a missed one would serve stale answers.
-    if any(_tracked(obj.__table__.name)
-           for obj in (*session.new, *session.dirty, *session.deleted)):
+    changed = [obj.__table__.name for obj in (*session.dirty, *session.deleted)]
+    added = [obj.__table__.name for obj in session.new]
+    if any(_tracked(name) for name in changed) or any(
+            _tracked(name) and name != _TOKENS for name in added):
         _bump(session)
 
 
 def _on_execute(state):
     if state.is_update or state.is_delete or state.is_insert:
         table = getattr(state.statement, "table", None)
-        if table is not None and _tracked(table.name):
+        if table is not None and _tracked(table.name) and not (
+                state.is_insert and table.name == _TOKENS):
             _bump(state.session)
 
 
 def _tracked(table_name: str) -> bool:
-    return table_name not in _UNTRACKED
+    return table_name != _COUNTER
 
 
 def _bump(session: Session) -> None:

@@ -25,6 +25,10 @@ from keystone_lite.dn import normalise_dn
 from keystone_lite.settings import ConfigError
 
 LOG = logging.getLogger(__name__)
+# Header spellings of what only the web server may say (Remote-User, X-Remote-User,
+# X-SSL-Client-S-DN-UID, SSL_CLIENT_VERIFY sent as a header, ...): WSGI turns them into HTTP_*
+# keys, which are never read; a request carrying one is logged as the attempt it probably is.
+_IDENTITY_HEADER_PREFIXES = ("HTTP_REMOTE_", "HTTP_X_REMOTE_", "HTTP_SSL_", "HTTP_X_SSL_")
 
 
 class Refused(Exception):
@@ -57,6 +61,11 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
     if not isinstance(name, str) or not name.strip():
         raise Refused(f"{source} is empty")
     name = name.strip()
+    domain = environ.get("REMOTE_DOMAIN") or None
+    # No user or domain name holds one, and PostgreSQL refuses it even in a lookup.
+    for key, value in ((source, name), ("REMOTE_DOMAIN", domain)):
+        if value is not None and "\x00" in value:
+            raise Refused(f"{key} contains a NUL character")
 
     verify = environ.get("SSL_CLIENT_VERIFY")
     if verify is not None and verify != "SUCCESS":
@@ -75,12 +84,18 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
 
     return Identity(
         remote_user=name,
-        remote_domain=environ.get("REMOTE_DOMAIN") or None,
+        remote_domain=domain,
         subject_dn=environ.get("SSL_CLIENT_S_DN"),
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
         sha256=_thumbprint(environ.get("SSL_CLIENT_CERT")),
     )
+
+
+def identity_headers(environ: dict) -> list[str]:
+    """Names of the identity headers the client sent itself (ignored; see the module doc)."""
+    return sorted(key[len("HTTP_"):].replace("_", "-") for key in environ
+                  if key.startswith(_IDENTITY_HEADER_PREFIXES))
 
 
 def _thumbprint(pem: str | None) -> str | None:
@@ -102,6 +117,11 @@ class CertAuthMiddleware:
     @webob.dec.wsgify
     def __call__(self, req):
         context = get_context(req.environ)
+        spoofed = identity_headers(req.environ)
+        if spoofed:  # names only: the values are the client's
+            LOG.warning("ignoring identity headers sent by the client (request id %s): %s; "
+                        "only what the web server verified (REMOTE_USER, SSL_CLIENT_*) "
+                        "identifies a client", context["request_id"], ", ".join(spoofed))
         try:
             identity = identity_from_environ(req.environ, self.user_attribute,
                                              self.trusted_issuers)

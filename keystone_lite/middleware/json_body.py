@@ -1,8 +1,10 @@
 """json_body filter: parse a request body once into ``context['json']``.
 
-The body must be UTF-8 JSON whose top level is an object, with finite numbers and no lone
-surrogate escapes (text that could not be stored or sent back as UTF-8); anything else is a 400
-before any controller runs. No body leaves ``context['json']`` as None.
+The body must be UTF-8 JSON whose top level is an object, with finite numbers, no lone
+surrogate escapes (text that could not be stored or sent back as UTF-8) and no NUL characters
+(U+0000: PostgreSQL cannot store or even compare them, and no Keystone field has one);
+anything else is a 400 before any controller runs, the same on every database backend. No body
+leaves ``context['json']`` as None.
 """
 from __future__ import annotations
 
@@ -40,9 +42,14 @@ def parse(body: bytes) -> dict:
             "assumed to be in error.") from None
     if not isinstance(document, dict):
         raise errors.ValidationError("Request body must be a JSON object.")
-    # Decoded UTF-8 holds no surrogates: only a \uD8xx-style escape can bring one in.
-    if "\\u" in text and _has_lone_surrogate(document):
-        raise errors.ValidationError("Request body holds a lone UTF-16 surrogate escape.")
+    # Decoded UTF-8 holds no surrogates, and strict JSON no raw control characters: only a
+    # \uD8xx- or \u0000-style escape can bring one in.
+    if "\\u" in text:
+        if _has_lone_surrogate(document):
+            raise errors.ValidationError("Request body holds a lone UTF-16 surrogate escape.")
+        where = _nul_location(document)
+        if where is not None:
+            raise errors.ValidationError(f"{where} must not contain NUL characters.")
     return document
 
 
@@ -72,6 +79,24 @@ def _has_lone_surrogate(document) -> bool:
         elif isinstance(item, list):
             pending.extend(item)
     return False
+
+
+def _nul_location(document) -> str | None:
+    """Where the first string holding U+0000 is, as ``user.name`` or ``a key of auth``."""
+    pending = [(document, "")]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "request body"
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if "\x00" in key:
+                    return f"a key of {path}" if path else "a key of the request body"
+                pending.append((value, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            pending.extend((value, f"{path}[{index}]") for index, value in enumerate(item))
+    return None
 
 
 def filter_factory(global_conf, **local_conf):

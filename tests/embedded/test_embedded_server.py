@@ -122,13 +122,19 @@ class Installation:
         return cert_options(self.alice, self.ca)
 
 
+def database_lines(url: str | None) -> str:
+    """The [database] section for ``url`` (the test run's PostgreSQL); nothing for SQLite."""
+    return f"\n[database]\nconnection = {url}\n" if url else ""
+
+
 @pytest.fixture(scope="module")
-def installation(tmp_path_factory):
+def installation(tmp_path_factory, database_backend):
     """``keystone-lite serve`` on a free port for alice (member of demo) and a non-user."""
     directory = tmp_path_factory.mktemp("embedded")
     config = str(directory / "keystone-lite.conf")
     with open(config, "w", encoding="utf-8") as handle:
-        handle.write(f"[DEFAULT]\ndata_dir = data\nadmin_token = {ADMIN_TOKEN}\n")
+        handle.write(f"[DEFAULT]\ndata_dir = data\nadmin_token = {ADMIN_TOKEN}\n"
+                     + database_lines(database_backend.create()))
     port = free_port()
     base = f"https://{HOST}:{port}"
     cli(config, "db_sync")
@@ -364,9 +370,10 @@ def run_printed_command(command: str) -> Reply:
     return Reply(result.returncode, *parse_http(result.stdout), result.stderr.decode())
 
 
-def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_path):
+def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_path,
+                                                                          empty_database):
     config = tmp_path / "keystone-lite.conf"
-    config.write_text("[DEFAULT]\ndata_dir = data\n")
+    config.write_text("[DEFAULT]\ndata_dir = data\n" + database_lines(empty_database))
     env = {**os.environ, "KEYSTONE_LITE_CONFIG": str(config)}
     env.pop("KEYSTONE_LITE_PASTE", None)
 

@@ -255,8 +255,11 @@ def cli(config: str, *argv: str) -> None:
     assert manage.main(["--config-file", config, *argv]) == 0, argv
 
 
-def _install_tree(home: str, base: str) -> str:
-    """KEYSTONE_LITE_HOME as an operator installs it; returns its keystone-lite.conf."""
+def _install_tree(home: str, base: str, database_url: str | None = None) -> str:
+    """KEYSTONE_LITE_HOME as an operator installs it; returns its keystone-lite.conf.
+
+    ``database_url``: the test run's PostgreSQL database (tests/databases.py); None for SQLite.
+    """
     os.makedirs(os.path.join(home, "httpd"))
     os.makedirs(os.path.join(home, "etc"))
     for script in ("httpdmain.py", "httpdadmin.py"):
@@ -269,6 +272,8 @@ def _install_tree(home: str, base: str) -> str:
         # certificates of the dev CA are accepted (as mod_ssl spells its issuer DN).
         handle.write(f"[DEFAULT]\ndata_dir = ../data\n\n[cert_auth]\n"
                      f"trusted_issuers = {TRUSTED_ISSUER}\n")
+        if database_url:
+            handle.write(f"\n[database]\nconnection = {database_url}\n")
     cli(config, "db_sync")
     cli(config, "fernet_setup")
     cli(config, "bootstrap", "--bootstrap-public-url", f"{base}/main/v3",
@@ -456,7 +461,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def apache_site(apache_tools):
+def apache_site(apache_tools, database_backend):
     """httpd on two free 127.0.0.1 ports for a deployment with users alice and bob (members of
     demo) and the certificate-only bootstrap admin; certificates for them, for mallory (no user)
     and for an alice of another CA."""
@@ -472,7 +477,7 @@ def apache_site(apache_tools):
         site = Site(apache_tools, root, os.path.join(root, "keystone-lite"),
                     os.path.join(root, "pki"), os.path.join(root, "other-pki"), port,
                     optional_port)
-        _install_tree(site.home, site.base)
+        _install_tree(site.home, site.base, database_backend.create())
         _make_pki(site.pki_dir, site.other_pki_dir)
         if apache_tools.run_as is not None:
             _give_to(os.path.join(site.home, "data"), apache_tools.run_as)

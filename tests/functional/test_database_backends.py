@@ -1,0 +1,215 @@
+"""What differs between SQLite and PostgreSQL, pinned on whichever backend the run uses.
+
+PostgreSQL refuses what SQLite takes in silence — NUL characters in text, strings longer than
+their column, a second insert of the same key racing the first — and has real column types.
+These tests run on both backends (``KEYSTONE_LITE_TEST_DATABASE_URL`` selects PostgreSQL) and
+expect the same answers from both.
+"""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy
+from alembic import command
+from sqlalchemy import inspect, select
+
+import databases
+from builders import (add_user, admin_headers, assert_keystone_error, cert_environ, external_auth,
+                      issue, password_auth, post_token, subject_headers)
+from keystone_lite import settings as settings_module
+from keystone_lite.db import migrate, models, session as db_session
+from keystone_lite.token import revocation
+from keystone_lite.token.payload import now_us
+
+
+# -- NUL characters and long strings in the token API -------------------------------------------
+
+def with_nul(body: dict, *path: str) -> dict:
+    """``body`` with a NUL inside the string at ``path``."""
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "a\x00" + target[path[-1]]
+    return body
+
+
+@pytest.mark.parametrize("body, where", [
+    (with_nul(password_auth("alice", "secret"), "auth", "identity", "password", "user", "name"),
+     "auth.identity.password.user.name"),
+    (with_nul(password_auth("alice", "secret"), "auth", "identity", "password", "user",
+              "password"), "auth.identity.password.user.password"),
+    (with_nul(password_auth("alice", "secret", "demo"), "auth", "scope", "project", "name"),
+     "auth.scope.project.name"),
+    (with_nul(password_auth("alice", "secret"), "auth", "identity", "password", "user",
+              "domain", "id"), "auth.identity.password.user.domain.id"),
+    ({"auth": {"identity": {"methods": ["password\x00"]}}}, "auth.identity.methods[0]"),
+])
+def test_nul_character_in_a_v3_auth_body_is_400_naming_the_field(deployment, body, where):
+    response = post_token(deployment.main, body, status=400)
+
+    assert where in assert_keystone_error(response, 400)["message"]
+
+
+def test_nul_character_in_a_v2_auth_body_is_400(deployment):
+    body = {"auth": {"tenantName": "de\x00mo",
+                     "passwordCredentials": {"username": "alice", "password": "secret"}}}
+
+    response = deployment.admin.post_json("/v2.0/tokens", body, status=400)
+
+    assert "auth.tenantName" in assert_keystone_error(response, 400)["message"]
+
+
+def test_names_longer_than_their_columns_in_an_auth_body_are_401_not_500(deployment):
+    add_user(deployment, "alice", "demo", "member", password="secret")
+    long_name = "x" * 300
+
+    post_token(deployment.main, password_auth(long_name, "secret"), status=401)
+    post_token(deployment.main, password_auth("alice", "secret", long_name), status=401)
+    post_token(deployment.main, external_auth(long_name), user="alice", status=401)
+
+
+@pytest.mark.parametrize("token", ["a\x00" * 16, "A" * 32, "g" * 32, "0" * 31 + "\x00",
+                                   "f" * 300])
+def test_uuid_token_id_that_could_not_have_been_issued_is_404_or_401(make_deployment, token):
+    deployment = make_deployment({"token": {"provider": "uuid"}})
+
+    subject = deployment.admin.get("/v3/auth/tokens", headers=subject_headers(token),
+                                   status=404)
+    caller = deployment.main.get("/v3/auth/catalog", headers={"X-Auth-Token": token},
+                                 status=401)
+
+    assert_keystone_error(subject, 404)
+    assert_keystone_error(caller, 401)
+
+
+# -- revocation rows ------------------------------------------------------------------------------
+
+def test_revoking_the_same_key_twice_in_one_transaction_keeps_the_later_times(deployment):
+    services = deployment.services()
+    later = now_us() + 10_000_000
+    with services.transaction() as session:
+        revocation.revoke(session, "audit", "chain", later)
+        revocation.revoke(session, "audit", "chain", later - 5)
+    with services.transaction() as session:
+        event = session.get(models.RevocationEvent, ("audit", "chain"))
+        first = (event.revoked_at, event.expires_at)
+        revocation.revoke(session, "audit", "chain", later - 1)
+    with services.transaction() as session:
+        event = session.get(models.RevocationEvent, ("audit", "chain"))
+        assert event.expires_at == later  # never narrowed
+        assert event.revoked_at >= first[0]  # moved forward to the latest revocation
+
+
+def test_token_revoked_then_revoked_again_by_user_and_by_audit_id_stays_404(deployment):
+    add_user(deployment, "alice", "demo", "member")
+    token = issue(deployment.main, "alice", "demo")
+    deployment.admin.delete("/v3/auth/tokens", headers=admin_headers(token), status=204)
+    user_id = deployment.admin.get("/v3/users?name=alice", headers=admin_headers()
+                                   ).json["users"][0]["id"]
+
+    deployment.admin.patch_json(f"/v3/users/{user_id}", {"user": {"enabled": False}},
+                                headers=admin_headers(), status=200)
+    deployment.admin.patch_json(f"/v3/users/{user_id}", {"user": {"enabled": False}},
+                                headers=admin_headers(), status=200)
+
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=404)
+
+
+# -- schema and types -----------------------------------------------------------------------------
+
+def engine_of(deployment) -> sqlalchemy.Engine:
+    return db_session.make_engine(settings_module.load(deployment.config).database_connection)
+
+
+def test_migrated_schema_has_the_column_types_the_models_declare(deployment):
+    engine = engine_of(deployment)
+    try:
+        inspector = inspect(engine)
+        for table in models.Base.metadata.sorted_tables:
+            columns = {column["name"]: column for column in inspector.get_columns(table.name)}
+            assert set(columns) == set(table.columns.keys()), table.name
+            for column in table.columns:
+                found = columns[column.name]["type"]
+                assert found._type_affinity is column.type._type_affinity or (
+                    # SQLite has no boolean type: a BOOLEAN column reads back as integer-like.
+                    engine.dialect.name == "sqlite" and isinstance(column.type,
+                                                                   sqlalchemy.Boolean)), (
+                    f"{table.name}.{column.name}: {found!r}, model says {column.type!r}")
+                assert columns[column.name]["nullable"] == column.nullable, (
+                    f"{table.name}.{column.name}")
+    finally:
+        engine.dispose()
+
+
+def test_microsecond_times_binary_payloads_and_booleans_round_trip_exactly(deployment):
+    huge = 2**62 + 123_457  # far beyond 32 bits: must not be truncated or rounded
+    payload = bytes(range(256)) * 4  # every byte value, NUL included
+    services = deployment.services()
+    with services.transaction() as session:
+        session.add(models.Token(id="f" * 32, user_id="u", expires_at=huge, payload=payload))
+        session.add(models.RevocationEvent(kind="audit", key="k", revoked_at=huge - 1,
+                                           expires_at=huge))
+        domain = models.Domain(id="d" * 32, name="off", description="", enabled=False)
+        session.add(domain)
+    with services.transaction() as session:
+        token = session.get(models.Token, "f" * 32)
+        assert (token.expires_at, token.payload) == (huge, payload)
+        assert session.scalar(select(models.RevocationEvent.key).where(
+            models.RevocationEvent.revoked_at >= huge - 1)) == "k"
+        assert session.scalar(select(models.RevocationEvent.key).where(
+            models.RevocationEvent.revoked_at >= huge)) is None
+        assert session.get(models.Domain, "d" * 32).enabled is False
+        assert [d.name for d in session.scalars(select(models.Domain).where(
+            models.Domain.enabled.is_(False)))] == ["off"]
+
+
+def test_migrations_go_down_to_nothing_and_up_again(tmp_path, empty_database):
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
+                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
+                         else ""))
+    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    try:
+        migrate.upgrade(engine)
+        head = migrate.current_revision(engine)
+        command.downgrade(migrate.alembic_config(engine), "base")
+        assert migrate.current_revision(engine) is None
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == head
+        assert set(inspect(engine).get_table_names()) >= {
+            table.name for table in models.Base.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def test_the_run_uses_the_backend_the_environment_selects(deployment):
+    engine = engine_of(deployment)
+    try:
+        expected = "postgresql" if databases.postgresql_selected() else "sqlite"
+        assert engine.dialect.name == expected
+    finally:
+        engine.dispose()
+
+
+
+def test_token_revoked_on_a_node_whose_clock_is_behind_the_issuers_is_still_404(
+        deployment, monkeypatch):
+    """Two nodes, two clocks: the revoking node's "now" may be before the token's issued_at."""
+    add_user(deployment, "alice", "demo", "member")
+    token = issue(deployment.main, "alice", "demo")
+    monkeypatch.setattr(revocation, "now_us", lambda: now_us() - 5_000_000)  # 5 s behind
+
+    deployment.admin.delete("/v3/auth/tokens", headers=admin_headers(token), status=204)
+
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=404)
+
+
+@pytest.mark.parametrize("key", ["REMOTE_USER", "REMOTE_DOMAIN"])
+def test_nul_character_in_the_web_servers_identity_is_refused_with_401(deployment, key):
+    add_user(deployment, "alice", "demo", "member")
+    environ = {**cert_environ("alice"), key: "alice\x00"}
+
+    response = post_token(deployment.main, external_auth("demo"), extra_environ=environ,
+                          status=401)
+
+    assert "NUL" in assert_keystone_error(response, 401)["message"]
