@@ -55,13 +55,19 @@ def _optional_text(value):
     return value.strip() or None
 
 
-def _int(minimum):
+def _int(minimum, maximum=None):
     def convert(value):
         number = int(value)
         if number < minimum:
             raise ValueError(f"must be at least {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}")
         return number
     return convert
+
+
+# Token lifetimes: a year at most, so that expiry times stay far inside what dates can hold.
+_YEAR = 366 * 24 * 3600
 
 
 def _lines(value):
@@ -79,8 +85,8 @@ _SCHEMA = {
     ("database", "connection"): (
         "database_connection", _text, "sqlite:///{data_dir}/keystone-lite.db"),
     ("token", "provider"): ("token_provider", _text, "fernet"),
-    ("token", "expiration"): ("token_expiration", _int(1), "3600"),
-    ("token", "allow_expired_window"): ("allow_expired_window", _int(0), "172800"),
+    ("token", "expiration"): ("token_expiration", _int(1, _YEAR), "3600"),
+    ("token", "allow_expired_window"): ("allow_expired_window", _int(0, _YEAR), "172800"),
     ("fernet_tokens", "key_repository"): ("key_repository", _text, "{data_dir}/fernet-keys"),
     ("fernet_tokens", "max_active_keys"): ("max_active_keys", _int(2), "3"),
     ("cert_auth", "user_attribute"): ("user_attribute", _text, "SSL_CLIENT_S_DN_UID"),

@@ -18,6 +18,11 @@ import msgpack
 METHODS = ("token", "external", "password")
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 1
+# A payload beyond what the service stores and prints was not made by ``encode`` and would
+# fail validation's queries or rendering instead of the token: times up to the last
+# microsecond of year 9999 (datetime's limit, well under BIGINT's), ids of up to 64 characters.
+_MAX_TIME = 253_402_300_799_999_999
+_MAX_ID = 64
 
 
 class MalformedPayload(ValueError):
@@ -75,6 +80,7 @@ def decode(data: bytes) -> TokenPayload:
         if version != _VERSION or not all(_is_int(field) for field in (
                 mask, scope, issued_at, expires_at)) or not 0 < mask < 1 << len(METHODS) \
                 or not 0 <= scope <= len(SCOPE_KINDS) or (scope == 0) != (scope_id is None) \
+                or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
                 or not isinstance(audits, list) or not audits:
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
@@ -104,11 +110,11 @@ def _pack_id(value: str) -> bytes | str:
 
 
 def _unpack_id(value) -> str:
-    if isinstance(value, bytes):
+    if isinstance(value, bytes) and len(value) * 2 <= _MAX_ID:
         return value.hex()
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= _MAX_ID and "\x00" not in value:
         return value
-    raise MalformedPayload("id of unknown type")
+    raise MalformedPayload("id of unknown type or size")
 
 
 def _b64decode(text: str) -> bytes:
@@ -116,6 +122,6 @@ def _b64decode(text: str) -> bytes:
 
 
 def _b64encode(raw: bytes) -> str:
-    if not isinstance(raw, bytes):
-        raise MalformedPayload("audit id of unknown type")
+    if not isinstance(raw, bytes) or len(raw) > _MAX_ID * 3 // 4:
+        raise MalformedPayload("audit id of unknown type or size")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -345,6 +345,28 @@ def test_unauthorized_carries_www_authenticate_with_the_mount_point():
     assert response.headers["WWW-Authenticate"] == 'Keystone uri="http://kl.example:5000/main/v3"'
 
 
+@pytest.mark.parametrize("host", ["kl.example\x13", "kl example", 'kl.example"',
+                                  "k\xc3\xa9.example", "kl.example:5000\x00"])
+def test_a_host_header_that_is_no_host_is_not_copied_into_www_authenticate(host):
+    """Found by tests/fuzz: a control character reached a response header (PEP 3333 forbids
+    them there); the server's own name stands in for such a Host."""
+    app = RequestIdMiddleware(CatchErrorsMiddleware(failing_app(errors.Unauthorized())))
+    request = webob.Request.blank("/v3/auth/tokens", base_url="http://kl.example:5000/main")
+    request.environ["HTTP_HOST"] = host
+    response = request.get_response(app)
+    assert response.headers["WWW-Authenticate"] == 'Keystone uri="http://kl.example:5000/main/v3"'
+
+
+@pytest.mark.parametrize("host", ["kl.example", "kl.example:5000", "10.0.0.1:35357", "[::1]:5000",
+                                  "xn--k-9fa.example"])
+def test_a_host_header_that_is_a_host_names_the_links(host):
+    app = RequestIdMiddleware(CatchErrorsMiddleware(failing_app(errors.Unauthorized())))
+    request = webob.Request.blank("/v3/auth/tokens", base_url="http://server:8080/main")
+    request.environ["HTTP_HOST"] = host
+    response = request.get_response(app)
+    assert response.headers["WWW-Authenticate"] == f'Keystone uri="http://{host}/main/v3"'
+
+
 def test_method_not_allowed_carries_allow():
     response = webob.Request.blank("/").get_response(
         CatchErrorsMiddleware(failing_app(errors.MethodNotAllowed(["GET", "HEAD"]))))

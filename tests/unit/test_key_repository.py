@@ -213,6 +213,31 @@ def test_provider_open_of_garbage_is_none(repository, token):
     assert FernetProvider(str(repository)).open(token) is None
 
 
+@pytest.mark.parametrize("respell", [
+    lambda token: " ".join(token),  # base64 decoding alone skips what is not in its alphabet
+    lambda token: token[:8] + "!.~\x00" + token[8:],
+    lambda token: token + "=" * (-len(token) % 4),  # the padding issue() strips
+    lambda token: token.replace("-", "+").replace("_", "/"),  # the other base64 alphabet
+], ids=["spaces", "foreign-characters", "padding", "standard-alphabet"])
+def test_provider_accepts_no_other_spelling_of_a_token(repository, respell):
+    provider = FernetProvider(str(repository))
+    token = provider.issue(a_payload())
+    while respell(token) == token:  # "-"/"_" or padding may happen not to occur in a token
+        token = provider.issue(a_payload())
+    assert provider.open(respell(token)) is None
+
+
+def test_provider_refuses_a_last_character_with_spare_bits_set(repository):
+    """Fernet tokens are 4n+1 bytes: their last base64 character carries 4 spare bits."""
+    provider = FernetProvider(str(repository))
+    token = provider.issue(a_payload())
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    assert last & 0b1111 == 0  # what a canonical encoder writes
+    for spare in range(1, 16):
+        assert provider.open(token[:-1] + alphabet[last | spare]) is None
+
+
 def test_provider_picks_up_a_rotation_without_restart(repository):
     provider = FernetProvider(str(repository))
     before_rotation = provider.issue(a_payload())

@@ -133,6 +133,15 @@ def test_wrong_version_is_malformed():
     (7, "abc"),  # audit ids not a list of bytes
     (7, []),  # no audit id at all
     (7, None),
+    # Beyond what the database stores or a date can print (found by tests/fuzz): a 500 before.
+    (5, -1),
+    (5, 2 ** 63),
+    (6, 2 ** 64 - 1),
+    (6, 253_402_300_800_000_000),  # year 10000
+    (2, "x" * 65),  # longer than an id column
+    (2, "a\x00b"),
+    (2, b"\x01" * 33),
+    (7, [b"x" * 49]),
 ])
 def test_field_of_the_wrong_type_or_range_is_malformed(index, value):
     fields = msgpack.unpackb(encode(payload()))

@@ -245,3 +245,11 @@ def test_neither_environment_variable_nor_paste_ini_is_a_config_error(monkeypatc
     monkeypatch.delenv(settings.CONFIG_ENV_VAR, raising=False)
     with pytest.raises(ConfigError, match=settings.CONFIG_ENV_VAR):
         find_config_file(None)
+
+
+def test_token_expiration_beyond_a_year_is_refused_naming_file_section_and_key(tmp_path):
+    path = tmp_path / "keystone-lite.conf"
+    path.write_text("[token]\nexpiration = 99999999999\n")
+    with pytest.raises(ConfigError) as raised:
+        settings.load(str(path))
+    assert str(path) in str(raised.value) and "[token] expiration" in str(raised.value)
