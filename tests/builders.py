@@ -1,6 +1,8 @@
 """Plain builders of requests and test data (no mocks); imported by the tests as ``builders``."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
 import webtest
@@ -165,3 +167,28 @@ def assert_logged_once(caplog, response: webtest.TestResponse, detail: str) -> s
     assert len(lines) == 1, lines
     assert detail in lines[0], lines[0]
     return lines[0]
+
+
+# -- real curl output ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Reply:
+    exit_code: int
+    status: int | None
+    headers: dict
+    body: bytes
+    stderr: str
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def parse_http(output: bytes) -> tuple[int | None, dict, bytes]:
+    """Status, lower-cased headers and body of ``curl -i`` output."""
+    if not output.startswith(b"HTTP/"):
+        return None, {}, output
+    head, _, body = output.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict((name.strip().lower(), value.strip())
+                   for name, _, value in (line.partition(":") for line in lines))
+    return int(status_line.split()[1]), headers, body

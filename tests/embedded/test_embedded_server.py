@@ -25,7 +25,7 @@ from cryptography import x509
 from keystone_lite import pki, server
 from keystone_lite.cli import manage
 
-from builders import ADMIN_TOKEN, external_auth
+from builders import ADMIN_TOKEN, Reply, external_auth, parse_http
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
 
@@ -42,27 +42,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@dataclasses.dataclass
-class Reply:
-    exit_code: int
-    status: int | None
-    headers: dict
-    body: bytes
-    stderr: str
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def parse_http(output: bytes) -> tuple[int | None, dict, bytes]:
-    """Status, lower-cased headers and body of ``curl -i`` output."""
-    if not output.startswith(b"HTTP/"):
-        return None, {}, output
-    head, _, body = output.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = dict((name.strip().lower(), value.strip())
-                   for name, _, value in (line.partition(":") for line in lines))
-    return int(status_line.split()[1]), headers, body
 
 
 def curl(url: str, *options: str) -> Reply:

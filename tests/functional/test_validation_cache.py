@@ -11,10 +11,18 @@ from keystone_lite.token import key_repository
 from builders import add_user, admin_headers, issue
 
 
-def other_node(deployment):
-    """A session factory of a second process on the same database."""
+def change_elsewhere(deployment, change) -> None:
+    """Run ``change(session)`` in one transaction of a second "node" on the same database."""
     engine = db_session.make_engine(deployment.services().settings.database_connection)
-    return engine, db_session.make_session_factory(engine)
+    try:
+        with db_session.make_session_factory(engine).begin() as session:
+            change(session)
+    finally:
+        engine.dispose()
+
+
+def alice(session):
+    return session.scalar(select(models.User).where(models.User.name == "alice"))
 
 
 def count_statements(engine):
@@ -38,12 +46,7 @@ def test_user_disabled_by_another_node_fails_the_next_validation(deployment):
     add_user(deployment, "alice", "demo")
     token = issue(deployment.main, "alice", "demo")
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=200)
-    engine, factory = other_node(deployment)
-    try:
-        with factory.begin() as session:
-            session.scalar(select(models.User).where(models.User.name == "alice")).enabled = False
-    finally:
-        engine.dispose()
+    change_elsewhere(deployment, lambda session: setattr(alice(session), "enabled", False))
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=404)
 
 
@@ -51,15 +54,13 @@ def test_role_removed_by_another_node_fails_the_next_validation(deployment):
     add_user(deployment, "alice", "demo")
     token = issue(deployment.main, "alice", "demo")
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=200)
-    engine, factory = other_node(deployment)
-    try:
-        with factory.begin() as session:
-            user = session.scalar(select(models.User).where(models.User.name == "alice"))
-            for assignment in session.scalars(select(models.RoleAssignment).where(
-                    models.RoleAssignment.user_id == user.id)):
-                session.delete(assignment)
-    finally:
-        engine.dispose()
+
+    def remove_roles(session):
+        for assignment in session.scalars(select(models.RoleAssignment).where(
+                models.RoleAssignment.user_id == alice(session).id)):
+            session.delete(assignment)
+
+    change_elsewhere(deployment, remove_roles)
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=404)
 
 
@@ -77,13 +78,12 @@ def test_catalog_change_by_another_node_shows_in_the_next_token(deployment):
     add_user(deployment, "alice", "demo")
     token = issue(deployment.main, "alice", "demo")
     before = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token)).json
-    engine, factory = other_node(deployment)
-    try:
-        with factory.begin() as session:
-            for endpoint in session.scalars(select(models.Endpoint)):
-                endpoint.url = "https://moved.example/v3"
-    finally:
-        engine.dispose()
+
+    def move_endpoints(session):
+        for endpoint in session.scalars(select(models.Endpoint)):
+            endpoint.url = "https://moved.example/v3"
+
+    change_elsewhere(deployment, move_endpoints)
     after = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token)).json
     urls = {e["url"] for s in after["token"]["catalog"] for e in s["endpoints"]}
     assert before["token"]["catalog"] != after["token"]["catalog"]

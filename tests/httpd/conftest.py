@@ -38,7 +38,7 @@ import keystone_lite
 from keystone_lite import pki
 from keystone_lite.cli import manage
 
-from builders import ROOT, external_auth
+from builders import ROOT, Reply, external_auth, parse_http
 
 REQUIRE_ENV = "KEYSTONE_LITE_REQUIRE_HTTPD"
 HOST = "127.0.0.1"
@@ -148,31 +148,6 @@ def _user(name: str) -> pwd.struct_passwd | None:
         return pwd.getpwnam(name)
     except KeyError:
         return None
-
-
-# -- curl ----------------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class Reply:
-    exit_code: int
-    status: int | None
-    headers: dict
-    body: bytes
-    stderr: str
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def parse_http(output: bytes) -> tuple[int | None, dict, bytes]:
-    """Status, lower-cased headers and body of ``curl -i`` output."""
-    if not output.startswith(b"HTTP/"):
-        return None, {}, output
-    head, _, body = output.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = dict((name.strip().lower(), value.strip())
-                   for name, _, value in (line.partition(":") for line in lines))
-    return int(status_line.split()[1]), headers, body
 
 
 # -- the site ------------------------------------------------------------------------------------
