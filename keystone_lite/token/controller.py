@@ -303,32 +303,27 @@ class TokenController:
         caller = policy.require_caller(req)
         base = errors.base_url(req)
         projects = store.projects_for_user(session, caller.user.id) if caller else []
-        return json_response({
-            "projects": [identity_render.v3_project(project, base) for project in projects],
-            "links": {"next": None, "self": f"{base}/v3/auth/projects", "previous": None},
-        })
+        return json_response(identity_render.collection(
+            "projects", [identity_render.v3_project(project, base) for project in projects],
+            f"{base}/v3/auth/projects"))
 
     # GET /v3/auth/domains
     def domains(self, req, session):
         caller = policy.require_caller(req)
         base = errors.base_url(req)
         domains = store.domains_for_user(session, caller.user.id) if caller else []
-        return json_response({
-            "domains": [identity_render.v3_domain(domain, base) for domain in domains],
-            "links": {"next": None, "self": f"{base}/v3/auth/domains", "previous": None},
-        })
+        return json_response(identity_render.collection(
+            "domains", [identity_render.v3_domain(domain, base) for domain in domains],
+            f"{base}/v3/auth/domains"))
 
     # GET /v3/auth/system
     def system(self, req, session):
         caller = policy.require_caller(req)
         has_role = caller is not None and bool(store.roles_on(session, caller.user.id,
                                                               "system", "all"))
-        return json_response({
-            "system": [{"all": True}] if has_role else [],
-            "links": {"next": None, "self": f"{errors.base_url(req)}/v3/auth/system",
-                      "previous": None},
-        })
-
+        return json_response(identity_render.collection(
+            "system", [{"all": True}] if has_role else [],
+            f"{errors.base_url(req)}/v3/auth/system"))
 
 def parse_flag(req, name: str) -> bool:
     """``?name``, ``?name=1``/``true`` → True, ``?name=0``/``false`` → False; else 400."""
