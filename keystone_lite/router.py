@@ -3,7 +3,9 @@ inside one database transaction (run again once if it lost a race for the databa
 its response.
 
 Routes are (pattern, {method: handler}); a handler is ``handler(req, session, **path_params)``
-returning a webob Response. HEAD is served by the GET handler (webob drops the body).
+returning a webob Response, or ``handler(req, **path_params)`` when marked
+``@outside_transaction`` (it answers from memory and opens transactions only when it must).
+HEAD is served by the GET handler (webob drops the body).
 """
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ import json
 import re
 
 import webob
-import webob.dec
 
 from keystone_lite import errors
 
 
+def json_bytes(body) -> bytes:
+    return json.dumps(body).encode()
+
+
 def json_response(body, status: int = 200, headers: dict | None = None) -> webob.Response:
+    """A JSON response; ``body`` is a document, or one already encoded by ``json_bytes``."""
     response = webob.Response(status=status, content_type="application/json", charset=None,
-                              body=json.dumps(body).encode())
+                              body=body if isinstance(body, bytes) else json_bytes(body))
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -28,13 +34,21 @@ def no_content() -> webob.Response:
     return webob.Response(status=204, content_type=None, charset=None)
 
 
+def outside_transaction(handler):
+    """Mark a handler the router calls without a transaction (see the module docstring)."""
+    handler.outside_transaction = True
+    return handler
+
+
 class Router:
     def __init__(self, services, routes):
         self.services = services
         self.routes = [(re.compile(pattern), methods) for pattern, methods in routes]
 
-    @webob.dec.wsgify
-    def __call__(self, req):
+    def __call__(self, environ, start_response):
+        return self.respond(webob.Request(environ))(environ, start_response)
+
+    def respond(self, req) -> webob.Response:
         try:
             path = req.path_info.rstrip("/") or "/"
             req.GET  # noqa: B018 - decode the query string once, here, where a 400 is clear
@@ -50,5 +64,7 @@ class Router:
                 allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
                 raise errors.MethodNotAllowed(allowed)
             params = match.groupdict()
+            if getattr(handler, "outside_transaction", False):
+                return handler(req, **params)
             return self.services.run(lambda session: handler(req, session, **params))
         raise errors.NotFound("The resource could not be found.")

@@ -39,11 +39,12 @@ class Services:
 def build(settings: settings_module.Settings) -> Services:
     """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""
     engine = db_session.make_engine(settings.database_connection)
+    session_factory = db_session.make_session_factory(engine)
     return Services(
         settings=settings,
         engine=engine,
-        session_factory=db_session.make_session_factory(engine),
-        tokens=TokenService(make_provider(settings), settings.token_expiration,
+        session_factory=session_factory,
+        tokens=TokenService(make_provider(settings), session_factory, settings.token_expiration,
                             settings.allow_expired_window),
         passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost),
     )

@@ -5,6 +5,10 @@ reuse an answer as long as the counter it reads at the start of a request is the
 was computed under: one single-row read replaces a dozen queries, and a write on any node (the
 counter lives in the shared database) is seen by every node on its next request.
 
+``current`` reads the counter outside any transaction, before anything the answer depends on,
+so an answer computed afterwards is never older than the value it is remembered under (at
+worst newer, which only costs a miss once the newer value is read).
+
 The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
 an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can forget it. New
 uuid token rows do not count (issuing a token changes no other token's answer); changed or
@@ -12,28 +16,37 @@ deleted ones do.
 """
 from __future__ import annotations
 
-from sqlalchemy import event, text, update
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite.db import models
+from keystone_lite.db import failures, models
 
 _COUNTER = models.Generation.__table__.name
 _TOKENS = models.Token.__table__.name
-_READ = text("SELECT value FROM generation WHERE id = 1")
+_SQL = "SELECT value FROM generation WHERE id = 1"
 _BUMP = update(models.Generation).where(models.Generation.id == 1).values(
     value=models.Generation.value + 1)
 
 
-def read(session: Session) -> int:
-    """The counter as this transaction sees it, read once per transaction.
+def current(engine: Engine) -> int:
+    """The counter as committed now: one statement on a pooled driver connection.
 
-    A request's own writes move it after the read, but a write ends the request's use of the
-    caches anyway: the next transaction reads the new value.
+    No ORM session, no transaction of our own: the ORM would cost ten times the query (this
+    runs on every request). Failures are the same 503s as any database use.
     """
-    value = session.info.get("generation")
-    if value is None:
-        value = session.info["generation"] = session.connection().execute(_READ).scalar() or 0
-    return value
+    with failures.database_errors(engine.dialect.loaded_dbapi.Error):
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_SQL)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool, which rolls back what the driver began
+    return row[0] if row else 0
 
 
 def cacheable(session: Session) -> bool:
@@ -71,5 +84,4 @@ def _tracked(table_name: str) -> bool:
 
 def _bump(session: Session) -> None:
     session.connection().execute(_BUMP)  # Core: passes by the ORM hooks above
-    session.info.pop("generation", None)
     session.info["wrote"] = True

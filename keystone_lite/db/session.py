@@ -6,11 +6,10 @@ file is opened read-write but never created at request time (a missing or moved 
 outage, not a new empty database), and a pooled connection is dropped when the path no longer
 names the file it opened — SQLite's counterpart of PostgreSQL's ``pool_pre_ping``.
 
-Failures of the database become ServiceUnavailable (503, Retry-After) with the driver's reason
-as ``detail`` for the log: DatabaseBusy (lock or serialization conflicts, retried once by
-``run``), DatabaseFull (no space: nothing was written) or plain ServiceUnavailable (down,
-unreachable, unreadable). Parameters never appear in log lines or exception messages
-(``hide_parameters``): they include password hashes and UUID token ids.
+Failures of the database become ServiceUnavailable (503, Retry-After) or Conflict (409), as
+``keystone_lite.db.failures`` describes; lock and serialization conflicts are retried once by
+``run``. Parameters never appear in log lines or exception messages (``hide_parameters``): they
+include password hashes and UUID token ids.
 """
 from __future__ import annotations
 
@@ -25,16 +24,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
-from keystone_lite.db import generation
+from keystone_lite.db import failures, generation
 from keystone_lite.private_files import create_private_file, make_private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE_LOCK_OPTION = "keystone_lite_begin_with_write_lock"
-# SQLite primary result codes (the low byte of an extended code).
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
-# PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available; disk_full.
-_PG_BUSY = ("40001", "40P01", "55P03")
-_PG_FULL = ("53100",)
 
 
 def make_engine(url: str) -> Engine:
@@ -121,25 +115,17 @@ def transaction(session_factory: sessionmaker[Session], *, write_lock: bool = Fa
     busy timeout). Database failures become ServiceUnavailable or a subclass (see the module
     docstring); IntegrityError becomes Conflict (409).
     """
-    try:
+    with failures.database_errors():
         if write_lock:
             engine = session_factory.kw["bind"].execution_options(**{_WRITE_LOCK_OPTION: True})
             session = session_factory(bind=engine)
         else:
             session = session_factory()
-        with session, session.begin():
+        with session:
             yield session
-    except exc.IntegrityError:
-        raise errors.Conflict() from None
-    except (exc.OperationalError, exc.InterfaceError) as error:
-        raise unavailable(error) from error
-    except exc.DatabaseError as error:
-        if type(error) is not exc.DatabaseError:  # ProgrammingError, DataError...: our bug
-            raise
-        # The driver's plain DatabaseError: "file is not a database", "disk image is malformed".
-        raise unavailable(error) from error
-    except exc.TimeoutError as error:  # every pooled connection in use for pool_timeout
-        raise errors.DatabaseBusy(detail=f"connection pool exhausted: {error}") from error
+            # A request answered from the caches never began a transaction: nothing to end.
+            if session.in_transaction():
+                session.commit()
 
 
 def run(session_factory: sessionmaker[Session], work):
@@ -161,18 +147,3 @@ def run(session_factory: sessionmaker[Session], work):
             raise  # it waited the whole busy timeout already
     with transaction(session_factory, write_lock=True) as session:
         return work(session)
-
-
-def unavailable(error: exc.DBAPIError) -> errors.ServiceUnavailable:
-    """The 503 for a database failure: busy, full or down, with the driver's reason as detail."""
-    original = error.orig if error.orig is not None else error
-    lines = str(original).strip().splitlines()
-    detail = f"database error: {type(original).__name__}: {lines[0] if lines else ''}"
-    sqlite_code = getattr(original, "sqlite_errorcode", None)
-    sqlite_code = sqlite_code & 0xFF if isinstance(sqlite_code, int) else None
-    sqlstate = getattr(original, "sqlstate", None)
-    if sqlite_code in (_SQLITE_BUSY, _SQLITE_LOCKED) or sqlstate in _PG_BUSY:
-        return errors.DatabaseBusy(detail=detail)
-    if sqlite_code == _SQLITE_FULL or sqlstate in _PG_FULL:
-        return errors.DatabaseFull(detail=detail)
-    return errors.ServiceUnavailable(detail=detail)

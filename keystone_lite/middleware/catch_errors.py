@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-import webob.dec
+import webob
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
@@ -19,22 +19,24 @@ class CatchErrorsMiddleware:
     def __init__(self, app):
         self.app = app
 
-    @webob.dec.wsgify
-    def __call__(self, req):
+    def __call__(self, environ, start_response):
         try:
-            return req.get_response(self.app)
+            # Errors raised while the body is produced are not caught: every response here is
+            # built in full before it is returned (the router's webob responses are).
+            return self.app(environ, start_response)
         except errors.KeystoneError as error:
             if error.code >= 500:
                 # No path in the line: v2.0 paths carry token ids.
                 LOG.error("%s handling a %s request (request id %s): %s", error.title,
-                          req.method, get_context(req.environ)["request_id"],
+                          environ.get("REQUEST_METHOD"), get_context(environ)["request_id"],
                           getattr(error, "detail", None) or error.message)
-            return errors.render(error, req)
+            response = errors.render(error, webob.Request(environ))
         except Exception:  # noqa: BLE001 - last resort: the client gets no detail
             # No path in the line: v2.0 paths carry token ids.
             LOG.exception("unexpected error handling a %s request (request id %s)",
-                          req.method, get_context(req.environ)["request_id"])
-            return errors.render(errors.KeystoneError(), req)
+                          environ.get("REQUEST_METHOD"), get_context(environ)["request_id"])
+            response = errors.render(errors.KeystoneError(), webob.Request(environ))
+        return response(environ, start_response)
 
 
 def filter_factory(global_conf, **local_conf):

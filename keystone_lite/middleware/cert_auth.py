@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import webob.dec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -114,17 +113,15 @@ class CertAuthMiddleware:
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
 
-    @webob.dec.wsgify
-    def __call__(self, req):
-        context = get_context(req.environ)
-        spoofed = identity_headers(req.environ)
+    def __call__(self, environ, start_response):
+        context = get_context(environ)
+        spoofed = identity_headers(environ)
         if spoofed:  # names only: the values are the client's
             LOG.warning("ignoring identity headers sent by the client (request id %s): %s; "
                         "only what the web server verified (REMOTE_USER, SSL_CLIENT_*) "
                         "identifies a client", context["request_id"], ", ".join(spoofed))
         try:
-            identity = identity_from_environ(req.environ, self.user_attribute,
-                                             self.trusted_issuers)
+            identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers)
         except Refused as refusal:
             LOG.warning("client identity refused (request id %s): %s",
                         context["request_id"], refusal)
@@ -135,7 +132,7 @@ class CertAuthMiddleware:
             context["cert"] = {"subject_dn": identity.subject_dn,
                                "issuer_dn": identity.issuer_dn,
                                "serial": identity.serial, "sha256": identity.sha256}
-        return req.get_response(self.app)
+        return self.app(environ, start_response)
 
 
 def filter_factory(global_conf, **local_conf):

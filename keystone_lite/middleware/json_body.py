@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 
-import webob.dec
+import webob
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
@@ -20,11 +20,12 @@ class JsonBodyMiddleware:
     def __init__(self, app):
         self.app = app
 
-    @webob.dec.wsgify
-    def __call__(self, req):
-        if req.method in ("POST", "PUT", "PATCH") and req.content_length:
-            get_context(req.environ)["json"] = parse(req.body)
-        return req.get_response(self.app)
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH"):
+            req = webob.Request(environ)
+            if req.content_length:
+                get_context(environ)["json"] = parse(req.body)
+        return self.app(environ, start_response)
 
 
 def parse(body: bytes) -> dict:

@@ -7,7 +7,7 @@ the network or spools to a temporary file.
 """
 from __future__ import annotations
 
-import webob.dec
+import webob
 
 from keystone_lite import errors, services
 
@@ -17,18 +17,18 @@ class SizeLimitMiddleware:
         self.app = app
         self.limit = limit
 
-    @webob.dec.wsgify
-    def __call__(self, req):
+    def __call__(self, environ, start_response):
+        req = webob.Request(environ)
         declared = req.content_length
         if declared is not None and declared > self.limit:
-            return self._too_large(req)
+            return self._too_large(req)(environ, start_response)
         if req.is_body_readable:
-            body = self._read(req.environ["wsgi.input"],
+            body = self._read(environ["wsgi.input"],
                               self.limit + 1 if declared is None else declared)
             if len(body) > self.limit:
-                return self._too_large(req)
+                return self._too_large(req)(environ, start_response)
             req.body = body  # in memory, seekable, Content-Length set
-        return req.get_response(self.app)
+        return self.app(environ, start_response)
 
     @staticmethod
     def _read(stream, size: int) -> bytes:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hmac
 
-import webob.dec
-
 from keystone_lite import errors, services
 from keystone_lite.context import get_context
 
 HEADER = "X-Auth-Token"
+_ENVIRON_KEY = "HTTP_X_AUTH_TOKEN"
 
 
 class TokenAuthMiddleware:
@@ -24,21 +23,20 @@ class TokenAuthMiddleware:
         admin_token = services_.settings.admin_token
         self.admin_token = admin_token.encode() if admin_token else None
 
-    @webob.dec.wsgify
-    def __call__(self, req):
-        token_id = req.headers.get(HEADER, "").strip()
+    def __call__(self, environ, start_response):
+        token_id = environ.get(_ENVIRON_KEY, "").strip()
         if token_id:
-            context = get_context(req.environ)
+            context = get_context(environ)
             if self.admin_token is not None and hmac.compare_digest(
                     token_id.encode("utf-8", "surrogateescape"), self.admin_token):
                 context["is_admin_token"] = True
             else:
+                tokens = self.services.tokens
                 try:
-                    with self.services.transaction() as session:
-                        context["caller"] = self.services.tokens.validate(session, token_id)
+                    context["caller"] = tokens.validate(tokens.stamp(context), token_id)
                 except errors.TokenNotFound:
                     context["caller_token_invalid"] = True
-        return req.get_response(self.app)
+        return self.app(environ, start_response)
 
 
 def filter_factory(global_conf, **local_conf):

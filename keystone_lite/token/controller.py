@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session
-
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
-from keystone_lite.router import json_response, no_content
+from keystone_lite.router import json_bytes, json_response, no_content, outside_transaction
 from keystone_lite.token import render
+from keystone_lite.token.cache import GenerationCache
+from keystone_lite.token.lookups import Lookups
 from keystone_lite.token.service import Scope, ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -41,18 +41,21 @@ def field(document: dict, key: str, kind, where: str, required: bool = True):
     return value
 
 
-def parse_domain_ref(session: Session, document: dict, where: str):
-    """A ``{"id": ...}`` or ``{"name": ...}`` domain reference; None when it names nothing."""
+def parse_domain_ref(find, document: dict, where: str):
+    """A ``{"id": ...}`` or ``{"name": ...}`` domain reference; None when it names nothing.
+
+    ``find`` runs a store read (see keystone_lite.token.lookups).
+    """
     domain_id = field(document, "id", str, where, required=False)
     if domain_id is not None:
-        return store.find_domain(session, domain_id=domain_id)
+        return find(store.find_domain, domain_id=domain_id)
     name = field(document, "name", str, where, required=False)
     if name is None:
         raise errors.ValidationError(f"Expecting to find id or name in {where}.")
-    return store.find_domain(session, name=name)
+    return find(store.find_domain, name=name)
 
 
-def parse_scope(session: Session, auth: dict) -> Scope | None:
+def parse_scope(find, auth: dict) -> Scope | None:
     """The requested scope; 401 when it names a project or domain that does not exist.
 
     None when no scope is asked for (the user's default project may then apply); UNSCOPED
@@ -77,18 +80,18 @@ def parse_scope(session: Session, auth: dict) -> Scope | None:
             raise errors.ValidationError("auth.scope.system must be {\"all\": true}.")
         return Scope("system", "all")
     if kind == "domain":
-        domain = parse_domain_ref(session, target, "auth.scope.domain")
+        domain = parse_domain_ref(find, target, "auth.scope.domain")
         if domain is None:
             raise errors.Unauthorized()
         return Scope("domain", domain.id)
     project_id = field(target, "id", str, "auth.scope.project", required=False)
     if project_id is not None:
-        project = store.find_project(session, project_id=project_id)
+        project = find(store.find_project, project_id=project_id)
     else:
         name = field(target, "name", str, "auth.scope.project")
         domain_ref = field(target, "domain", dict, "auth.scope.project")
-        domain = parse_domain_ref(session, domain_ref, "auth.scope.project.domain")
-        project = domain and store.find_project(session, name=name, domain_id=domain.id)
+        domain = parse_domain_ref(find, domain_ref, "auth.scope.project.domain")
+        project = domain and find(store.find_project, name=name, domain_id=domain.id)
     if project is None:
         raise errors.Unauthorized()
     return Scope("project", project.id)
@@ -128,6 +131,9 @@ class TokenController:
         self.services = services
         self.settings = services.settings
         self.tokens = services.tokens
+        self.lookups = Lookups()
+        # Validation answers as sent: the body depends only on the token and the catalog.
+        self._bodies = GenerationCache()
 
     def routes(self):
         return [
@@ -139,17 +145,23 @@ class TokenController:
             (r"/auth/system", {"GET": self.system}),
         ]
 
+    def find(self, req, session):
+        """The request's store reads (see keystone_lite.token.lookups); call it before the
+        session is first used, so that the stamp is read before the transaction's reads."""
+        return self.lookups.bind(session, self.tokens.stamp(get_context(req.environ)))
+
     # POST /v3/auth/tokens
     def issue(self, req, session):
+        find = self.find(req, session)
         document = get_context(req.environ)["json"]
         if document is None:
             raise errors.ValidationError("Expecting to find auth in request body.")
         auth = field(document, "auth", dict, "request body")
         identity = field(auth, "identity", dict, "auth")
-        token = self.authenticate(req, session, identity, parse_scope(session, auth))
-        return self.token_response(req, session, token, status=201)
+        token = self.authenticate(req, session, find, identity, parse_scope(find, auth))
+        return self.token_response(req, token, session=session, status=201)
 
-    def authenticate(self, req, session, identity, scope) -> ValidatedToken:
+    def authenticate(self, req, session, find, identity, scope) -> ValidatedToken:
         """Run every requested method; all must succeed and name the same user, who must also
         be the certificate's user when the web server verified one."""
         context = get_context(req.environ)
@@ -157,42 +169,43 @@ class TokenController:
         users, parent = [], None
         for method in methods:
             if method == "external":
-                users.append(self.external_user(session, context))
+                users.append(self.external_user(find, context))
             elif method == "password":
-                users.append(self.password_user(session, field(
+                users.append(self.password_user(session, find, field(
                     identity, "password", dict, "auth.identity")))
             else:
-                parent = self.parent_token(session, field(identity, "token", dict,
-                                                          "auth.identity"))
+                parent = self.parent_token(req, session, field(identity, "token", dict,
+                                                               "auth.identity"))
                 users.append(parent.user)
         if context["remote_user"] is not None and "external" not in methods:
             # As Keystone: a verified certificate is always a credential, so a password or
             # token of someone else presented over it is refused rather than silently honoured.
-            users.append(self.external_user(session, context))
+            users.append(self.external_user(find, context))
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
         user = users[0]
         if parent is not None:
             scope = self.rescope(parent, scope)
         elif scope is None:
-            scope = self.default_scope(session, user)
+            scope = self.default_scope(find, user)
         if scope == UNSCOPED:
             scope = None
-        return self.tokens.issue(session, user, methods, scope, parent)
+        return self.tokens.issue(session, self.tokens.stamp(context), user, methods, scope,
+                                 parent)
 
-    def external_user(self, session, context):
+    def external_user(self, find, context):
         name = context["remote_user"]
         if name is None:
             raise no_remote_user()
         domain_id = self.settings.default_domain_id
         if context["remote_domain"]:
-            domain = store.find_domain(session, name=context["remote_domain"])
+            domain = find(store.find_domain, name=context["remote_domain"])
             if domain is None:
                 LOG.info("external authentication refused: no domain named %r (REMOTE_DOMAIN)",
                          context["remote_domain"])
                 raise errors.Unauthorized()
             domain_id = domain.id
-        user = store.find_user(session, name=name, domain_id=domain_id)
+        user = find(store.find_user, name=name, domain_id=domain_id)
         if user is None or not user.enabled:
             # The client only learns "401": which names exist is for the operator's eyes.
             LOG.info("external authentication refused: %s user %r in domain %r",
@@ -200,7 +213,9 @@ class TokenController:
             raise errors.Unauthorized()
         return user
 
-    def password_user(self, session, password_doc):
+    def password_user(self, session, find, password_doc):
+        """The user whose password this is; read uncached (argon2 dominates the cost, and
+        password hashes stay out of the lookup cache)."""
         user_doc = field(password_doc, "user", dict, "auth.identity.password")
         password = field(user_doc, "password", str, "auth.identity.password.user")
         user_id = field(user_doc, "id", str, "auth.identity.password.user", required=False)
@@ -210,9 +225,9 @@ class TokenController:
             name = field(user_doc, "name", str, "auth.identity.password.user")
             domain_ref = field(user_doc, "domain", dict, "auth.identity.password.user",
                                required=False)
-            domain = (parse_domain_ref(session, domain_ref, "auth.identity.password.user.domain")
+            domain = (parse_domain_ref(find, domain_ref, "auth.identity.password.user.domain")
                       if domain_ref is not None
-                      else store.find_domain(session, domain_id=self.settings.default_domain_id))
+                      else find(store.find_domain, domain_id=self.settings.default_domain_id))
             user = domain and store.find_user(session, name=name, domain_id=domain.id)
         # Verify even without a user so that timing does not tell which names exist.
         if not self.services.passwords.verify(user.password_hash if user else None, password):
@@ -221,10 +236,11 @@ class TokenController:
             raise errors.Unauthorized()
         return user
 
-    def parent_token(self, session, token_doc):
+    def parent_token(self, req, session, token_doc):
         token_id = field(token_doc, "id", str, "auth.identity.token")
         try:
-            return self.tokens.validate(session, token_id)
+            return self.tokens.validate(self.tokens.stamp(get_context(req.environ)), token_id,
+                                        session=session)
         except errors.TokenNotFound:
             raise errors.Unauthorized() from None
 
@@ -247,41 +263,56 @@ class TokenController:
         raise errors.Forbidden("A scoped token cannot be rescoped to another scope.")
 
     @staticmethod
-    def default_scope(session, user) -> Scope | None:
+    def default_scope(find, user) -> Scope | None:
         """Keystone scopes a scope-less request to the user's default project, when usable."""
         if user.default_project_id is None:
             return None
-        project = store.find_project(session, project_id=user.default_project_id)
-        if project is None or not project.enabled or not store.roles_on(
-                session, user.id, "project", project.id):
+        project = find(store.find_project, project_id=user.default_project_id)
+        if project is None or not project.enabled or not find(
+                store.roles_on, user_id=user.id, target_type="project", target_id=project.id):
             return None
         return Scope("project", project.id)
 
-    # GET/HEAD /v3/auth/tokens
-    def validate(self, req, session):
-        subject = self.subject_token(req, session)
-        return self.token_response(req, session, subject)
+    # GET/HEAD /v3/auth/tokens: from memory when it can, outside any transaction.
+    @outside_transaction
+    def validate(self, req):
+        stamp = self.tokens.stamp(get_context(req.environ))
+        subject = self.subject_token(req, stamp)
+        with_catalog = not parse_flag(req, "nocatalog")
+        body = self._bodies.get(stamp, (subject.id, with_catalog))
+        if body is None:
+            body = json_bytes(self.render(
+                subject, self.tokens.catalog(stamp) if with_catalog else None))
+            self._bodies.put(stamp, (subject.id, with_catalog), body)
+        return json_response(body, headers={SUBJECT_HEADER: subject.id})
 
     # DELETE /v3/auth/tokens
     def revoke(self, req, session):
-        subject = self.subject_token(req, session)
+        stamp = self.tokens.stamp(get_context(req.environ))
+        subject = self.subject_token(req, stamp, session)
         self.tokens.revoke_token(session, subject)
         return no_content()
 
-    def subject_token(self, req, session) -> ValidatedToken:
+    def subject_token(self, req, stamp, session=None) -> ValidatedToken:
         policy.require_caller(req)
         token_id = req.headers.get(SUBJECT_HEADER, "").strip()
         if not token_id:
             raise errors.TokenNotFound("No token in the request")
         allow_expired = parse_flag(req, "allow_expired")
-        subject = self.tokens.validate(session, token_id, allow_expired=allow_expired)
+        subject = self.tokens.validate(stamp, token_id, session=session,
+                                       allow_expired=allow_expired)
         policy.require_may_see_token(req, self.settings, subject)
         return subject
 
-    def token_response(self, req, session, token: ValidatedToken, status=200):
-        catalog = None if parse_flag(req, "nocatalog") else self.tokens.catalog(session)
-        body = render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))
-        return json_response(body, status=status, headers={SUBJECT_HEADER: token.id})
+    def token_response(self, req, token: ValidatedToken, *, session, status=200):
+        catalog = None
+        if not parse_flag(req, "nocatalog"):
+            catalog = self.tokens.catalog(self.tokens.stamp(get_context(req.environ)), session)
+        return json_response(self.render(token, catalog), status=status,
+                             headers={SUBJECT_HEADER: token.id})
+
+    def render(self, token: ValidatedToken, catalog) -> dict:
+        return render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))
 
     def is_admin_project(self, token: ValidatedToken) -> bool:
         return (token.project is not None and token.project.name ==
@@ -289,12 +320,14 @@ class TokenController:
                 self.settings.default_domain_id)
 
     # GET /v3/auth/catalog
-    def catalog(self, req, session):
+    @outside_transaction
+    def catalog(self, req):
+        stamp = self.tokens.stamp(get_context(req.environ))
         caller = policy.require_caller(req)
         if caller is not None and caller.payload.scope_kind is None:
             raise errors.Forbidden("The catalog requires a scoped token.")
         return json_response({
-            "catalog": render.v3_catalog(self.tokens.catalog(session)),
+            "catalog": render.v3_catalog(self.tokens.catalog(stamp)),
             "links": {"self": f"{errors.base_url(req)}/v3/auth/catalog"},
         })
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import secrets
 import time
 
@@ -23,6 +24,7 @@ _VERSION = 1
 # microsecond of year 9999 (datetime's limit, well under BIGINT's), ids of up to 64 characters.
 _MAX_TIME = 253_402_300_799_999_999
 _MAX_ID = 64
+_HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 
 
 class MalformedPayload(ValueError):
@@ -104,7 +106,7 @@ def _is_int(value) -> bool:
 
 def _pack_id(value: str) -> bytes | str:
     # Only the exact text bytes.hex() gives back (bytes.fromhex also accepts spaces).
-    if len(value) == 32 and all(char in "0123456789abcdef" for char in value):
+    if _HEX_ID.fullmatch(value):
         return bytes.fromhex(value)
     return value
 

@@ -1,18 +1,20 @@
 """Token life cycle: issue, validate and revoke, independent of the API version that asks.
 
-Validation re-reads the user, the scope and the roles from the store every time, so disabling or
+Validation checks the user, the scope and the roles as the store has them now, so disabling or
 deleting a user or project, or removing a role, takes effect on the next check. Revocation
 events cover what the current state cannot show (a user disabled and re-enabled, a password
-changed, a token deleted).
+changed, a token deleted). What was read is remembered per process under the database change
+counter (keystone_lite.db.generation), which every such write moves, on any node.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
-from keystone_lite.db import generation, models
+from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.token import key_repository, revocation
 from keystone_lite.token.cache import GenerationCache
@@ -26,17 +28,47 @@ class Scope:
     id: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """A user on a scope as the store has them now: what a token of theirs stands for.
+
+    Plain snapshots (see ``Base.snapshot``), shared by every token of the same user and scope.
+    """
+
+    user: Any
+    user_domain: Any
+    roles: tuple = ()
+    project: Any = None
+    domain: Any = None  # the project's domain, or the scoped domain
+
+
 @dataclasses.dataclass
 class ValidatedToken:
     """A token that passed every check, with what rendering it needs."""
 
     id: str
     payload: TokenPayload
-    user: models.User
-    user_domain: models.Domain
-    roles: list[models.Role]
-    project: models.Project | None = None
-    domain: models.Domain | None = None  # the project's domain, or the scoped domain
+    principal: Principal
+
+    @property
+    def user(self):
+        return self.principal.user
+
+    @property
+    def user_domain(self):
+        return self.principal.user_domain
+
+    @property
+    def roles(self):
+        return self.principal.roles
+
+    @property
+    def project(self):
+        return self.principal.project
+
+    @property
+    def domain(self):
+        return self.principal.domain
 
     @property
     def role_names(self) -> set[str]:
@@ -44,16 +76,36 @@ class ValidatedToken:
 
 
 class TokenService:
-    def __init__(self, provider, expiration: int, allow_expired_window: int):
+    """Issue, validate and revoke tokens; remember answers under the request's stamp.
+
+    A stamp (see ``stamp``) is the database change counter and the key repository's version,
+    read once per request before anything else: answers computed after it is read may be
+    reused by every request that reads the same stamp. Methods that may miss the caches take
+    the request's ``session``, or open a transaction of their own when given none.
+    """
+
+    def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
+                 allow_expired_window: int):
         self.provider = provider
+        self.session_factory = session_factory
+        self.engine = session_factory.kw["bind"]
         self.expiration_us = expiration * 1_000_000
         self.allow_expired_window_us = allow_expired_window * 1_000_000
         self._validated = GenerationCache()
+        self._principals = GenerationCache()
         self._catalogs = GenerationCache(max_entries=1)
+
+    def stamp(self, context: dict) -> tuple:
+        """The request's stamp, read at its first use and kept in the request context."""
+        stamp = context.get("stamp")
+        if stamp is None:
+            stamp = context["stamp"] = (generation.current(self.engine),
+                                        self._call_provider(self.provider.refresh_keys))
+        return stamp
 
     # -- issue -----------------------------------------------------------------------------
 
-    def issue(self, session: Session, user: models.User, methods: list[str],
+    def issue(self, session: Session, stamp: tuple, user, methods: list[str],
               scope: Scope | None, parent: ValidatedToken | None = None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
@@ -76,88 +128,80 @@ class TokenService:
             user_id=user.id, methods=methods, issued_at=issued_at,
             expires_at=expires_at, audit_ids=audit_ids,
             scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None)
-        token = self._check(session, "", payload)
-        if token is None:
+        principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
+                                   payload.scope_id)
+        if principal is None:
             raise errors.Unauthorized()
-        token.id = self._call_provider(self.provider.issue, payload, session)
-        return token
+        token_id = self._call_provider(self.provider.issue, payload, session)
+        return ValidatedToken(token_id, payload, principal)
 
     # -- validate --------------------------------------------------------------------------
 
-    def validate(self, session: Session, token_id: str, *, allow_expired: bool = False
-                 ) -> ValidatedToken:
+    def validate(self, stamp: tuple, token_id: str, *, session: Session | None = None,
+                 allow_expired: bool = False) -> ValidatedToken:
         """Return the token if it is valid now; raises TokenNotFound (404) otherwise.
 
-        The answer is remembered under the database change counter and the key repository's
-        version, so a repeated validation costs one single-row read until something that could
-        change it is written (on any node) or the keys change.
+        Answered from memory when this token was validated under the same stamp; otherwise in
+        ``session``, or in a transaction of its own.
         """
         if not token_id:
             raise errors.TokenNotFound()
-        stamp = (generation.read(session), self._call_provider(self.provider.keys_version))
         token = self._validated.get(stamp, token_id)
-        if token is None:
-            token = self._validate_uncached(session, token_id)
-            if generation.cacheable(session):
-                self._validated.put(stamp, token_id, token)
+        if token is None or (session is not None and not generation.cacheable(session)):
+            token = self._in_session(session, lambda session_: self._validate_uncached(
+                session_, stamp, token_id))
         limit = now_us() - (self.allow_expired_window_us if allow_expired else 0)
         if token.payload.expires_at <= limit:
             raise errors.TokenNotFound()
         return token
 
-    def _validate_uncached(self, session: Session, token_id: str) -> ValidatedToken:
+    def _validate_uncached(self, session: Session, stamp: tuple, token_id: str
+                           ) -> ValidatedToken:
         payload = self._call_provider(self.provider.open, token_id, session)
         # Expiry is checked by the caller; here only what no window can bring back.
         if payload is None or payload.expires_at <= now_us() - self.allow_expired_window_us:
             raise errors.TokenNotFound()
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
-        token = self._check(session, token_id, payload)
-        if token is None:
+        principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
+                                   payload.scope_id)
+        if principal is None:
             raise errors.TokenNotFound()
-        # Kept beyond this session: plain copies, not ORM objects.
-        return dataclasses.replace(
-            token, user=token.user.snapshot(), user_domain=token.user_domain.snapshot(),
-            roles=[role.snapshot() for role in token.roles],
-            project=token.project and token.project.snapshot(),
-            domain=token.domain and token.domain.snapshot())
+        token = ValidatedToken(token_id, payload, principal)
+        if generation.cacheable(session):
+            self._validated.put(stamp, token_id, token)
+        return token
 
-    def catalog(self, session: Session):
-        """The catalog (see store.catalog), remembered under the change counter."""
-        stamp = generation.read(session)
+    def catalog(self, stamp: tuple, session: Session | None = None):
+        """The catalog (see store.catalog) as snapshots, remembered under the stamp."""
         catalog = self._catalogs.get(stamp, "catalog")
-        if catalog is None:
-            catalog = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
-                       for service, endpoints in store.catalog(session)]
-            if generation.cacheable(session):
-                self._catalogs.put(stamp, "catalog", catalog)
+        if catalog is None or (session is not None and not generation.cacheable(session)):
+            catalog = self._in_session(session, lambda session_: self._catalog_uncached(
+                session_, stamp))
         return catalog
 
-    def _check(self, session: Session, token_id: str, payload: TokenPayload
-               ) -> ValidatedToken | None:
-        """Load what the payload refers to; None if the user or scope is no longer valid."""
-        user = session.get(models.User, payload.user_id)
-        if user is None or not user.enabled:
-            return None
-        user_domain = session.get(models.Domain, user.domain_id)
-        if user_domain is None or not user_domain.enabled:
-            return None
-        token = ValidatedToken(id=token_id, payload=payload, user=user,
-                               user_domain=user_domain, roles=[])
-        if payload.scope_kind is None:
-            return token
-        if payload.scope_kind == "project":
-            token.project = session.get(models.Project, payload.scope_id)
-            if token.project is None or not token.project.enabled:
-                return None
-            token.domain = session.get(models.Domain, token.project.domain_id)
-        elif payload.scope_kind == "domain":
-            token.domain = session.get(models.Domain, payload.scope_id)
-        if payload.scope_kind != "system" and (token.domain is None or not token.domain.enabled):
-            return None
-        token.roles = store.roles_on(session, user.id, payload.scope_kind, payload.scope_id)
-        # A scoped token is only as good as the roles behind it.
-        return token if token.roles else None
+    def _catalog_uncached(self, session: Session, stamp: tuple):
+        catalog = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
+                   for service, endpoints in store.catalog(session)]
+        if generation.cacheable(session):
+            self._catalogs.put(stamp, "catalog", catalog)
+        return catalog
+
+    def principal(self, session: Session, stamp: tuple, user_id: str, scope_kind: str | None,
+                  scope_id: str | None) -> Principal | None:
+        """The user on that scope, or None if the user or the scope is no longer valid."""
+        key = (user_id, scope_kind, scope_id)
+        cacheable = generation.cacheable(session)
+        principal = self._principals.get(stamp, key) if cacheable else None
+        if principal is None:
+            principal = _load_principal(session, user_id, scope_kind, scope_id) or _INVALID
+            if cacheable:
+                self._principals.put(stamp, key, principal)
+        return None if principal is _INVALID else principal
+
+    def _in_session(self, session: Session | None, work):
+        return work(session) if session is not None else db_session.run(
+            self.session_factory, work)
 
     # -- revoke ----------------------------------------------------------------------------
 
@@ -191,3 +235,36 @@ class TokenService:
         except key_repository.KeyRepositoryError as exc:
             raise errors.ServiceUnavailable("Token keys are unavailable.",
                                             detail=f"token keys unavailable: {exc}") from None
+
+
+_INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too
+
+
+def _load_principal(session: Session, user_id: str, scope_kind: str | None,
+                    scope_id: str | None) -> Principal | None:
+    """Read the user and scope; None if either is gone or disabled, or the scope gives the
+    user no role (a scoped token is only as good as the roles behind it)."""
+    user = session.get(models.User, user_id)
+    if user is None or not user.enabled:
+        return None
+    user_domain = session.get(models.Domain, user.domain_id)
+    if user_domain is None or not user_domain.enabled:
+        return None
+    if scope_kind is None:
+        return Principal(user.snapshot(), user_domain.snapshot())
+    project = domain = None
+    if scope_kind == "project":
+        project = session.get(models.Project, scope_id)
+        if project is None or not project.enabled:
+            return None
+        domain = session.get(models.Domain, project.domain_id)
+    elif scope_kind == "domain":
+        domain = session.get(models.Domain, scope_id)
+    if scope_kind != "system" and (domain is None or not domain.enabled):
+        return None
+    roles = store.roles_on(session, user.id, scope_kind, scope_id)
+    if not roles:
+        return None
+    return Principal(user.snapshot(), user_domain.snapshot(),
+                     tuple(role.snapshot() for role in roles),
+                     project and project.snapshot(), domain and domain.snapshot())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import store
-from keystone_lite.router import json_response, no_content
+from keystone_lite.router import json_response, no_content, outside_transaction
 from keystone_lite.token import render
 from keystone_lite.token.controller import TokenController, field, no_remote_user
 from keystone_lite.token.service import Scope
@@ -18,6 +18,7 @@ from keystone_lite.token.service import Scope
 class V2TokenController:
     def __init__(self, services, v3: TokenController):
         self.services = services
+        self.tokens = services.tokens
         self.v3 = v3
 
     def routes(self, admin: bool):
@@ -28,14 +29,16 @@ class V2TokenController:
         return routes
 
     def issue(self, req, session):
-        document = get_context(req.environ)["json"]
+        find = self.v3.find(req, session)
+        context = get_context(req.environ)
+        document = context["json"]
         if document is None:
             raise errors.ValidationError("Expecting to find auth in request body.")
         auth = field(document, "auth", dict, "request body")
-        identity = self.v3_identity(auth, get_context(req.environ)["remote_user"])
-        scope = self.scope(session, auth)
-        token = self.v3.authenticate(req, session, identity, scope)
-        return json_response(render.v2_access(token, self.services.tokens.catalog(session)))
+        identity = self.v3_identity(auth, context["remote_user"])
+        token = self.v3.authenticate(req, session, find, identity, self.scope(find, auth))
+        catalog = self.tokens.catalog(self.tokens.stamp(context), session)
+        return json_response(render.v2_access(token, catalog))
 
     @staticmethod
     def v3_identity(auth: dict, remote_user: str | None) -> dict:
@@ -60,23 +63,23 @@ class V2TokenController:
             raise no_remote_user()
         return {"methods": ["external"]}
 
-    def scope(self, session, auth: dict) -> Scope | None:
+    def scope(self, find, auth: dict) -> Scope | None:
         tenant_id = field(auth, "tenantId", str, "auth", required=False)
         tenant_name = field(auth, "tenantName", str, "auth", required=False)
         if tenant_id is not None:
-            project = store.find_project(session, project_id=tenant_id)
+            project = find(store.find_project, project_id=tenant_id)
         elif tenant_name is not None:
-            project = store.find_project(session, name=tenant_name,
-                                         domain_id=self.services.settings.default_domain_id)
+            project = find(store.find_project, name=tenant_name,
+                           domain_id=self.services.settings.default_domain_id)
         else:
             return None
         if project is None:
             raise errors.Unauthorized()
         return Scope("project", project.id)
 
-    def subject(self, req, session, token_id):
+    def subject(self, req, stamp, token_id, session=None):
         policy.require_caller(req)
-        subject = self.services.tokens.validate(session, token_id)
+        subject = self.tokens.validate(stamp, token_id, session=session)
         policy.require_may_see_token(req, self.services.settings, subject)
         belongs_to = req.GET.get("belongsTo")
         if belongs_to is not None and (subject.project is None or
@@ -84,10 +87,13 @@ class V2TokenController:
             raise errors.TokenNotFound()
         return subject
 
-    def validate(self, req, session, token_id):
-        subject = self.subject(req, session, token_id)
-        return json_response(render.v2_access(subject, self.services.tokens.catalog(session)))
+    @outside_transaction
+    def validate(self, req, token_id):
+        stamp = self.tokens.stamp(get_context(req.environ))
+        subject = self.subject(req, stamp, token_id)
+        return json_response(render.v2_access(subject, self.tokens.catalog(stamp)))
 
     def revoke(self, req, session, token_id):
-        self.services.tokens.revoke_token(session, self.subject(req, session, token_id))
+        stamp = self.tokens.stamp(get_context(req.environ))
+        self.tokens.revoke_token(session, self.subject(req, stamp, token_id, session))
         return no_content()

@@ -3,12 +3,13 @@
 A second engine on the same database plays "another node" (or keystone-lite-manage): its writes
 must reach this process's next validation through the change counter alone.
 """
+import pytest
 from sqlalchemy import event, select
 
 from keystone_lite.db import models, session as db_session
 from keystone_lite.token import key_repository
 
-from builders import add_user, admin_headers, issue
+from builders import add_user, admin_headers, cert_environ, external_auth, issue
 
 
 def change_elsewhere(deployment, change) -> None:
@@ -26,20 +27,34 @@ def alice(session):
 
 
 def count_statements(engine):
+    """Every statement SQLite runs for connections taken from ``engine``'s pool from now on:
+    SQLite's own trace, so reads on raw driver connections count as much as the ORM's."""
     statements = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *args: statements.append(statement))
+    event.listen(engine, "checkout", lambda dbapi_connection, *args:
+                 dbapi_connection.set_trace_callback(statements.append))
     return statements
 
 
+SQLITE_TRACE = "counts statements with SQLite's trace callback; psycopg has no client-side hook"
+
+
+@pytest.mark.sqlite_only(SQLITE_TRACE)
 def test_repeated_validation_reads_only_the_change_counter(deployment):
     add_user(deployment, "alice", "demo")
     token = issue(deployment.main, "alice", "demo")
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token))
     statements = count_statements(deployment.services().engine)
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token))
-    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert queries == ["SELECT value FROM generation WHERE id = 1"]
+    assert statements == ["SELECT value FROM generation WHERE id = 1"]
+
+
+@pytest.mark.sqlite_only(SQLITE_TRACE)
+def test_repeated_certificate_login_reads_only_the_change_counter(deployment):
+    add_user(deployment, "alice", "demo")
+    issue(deployment.main, "alice", "demo")
+    statements = count_statements(deployment.services().engine)
+    issue(deployment.main, "alice", "demo")
+    assert statements == ["SELECT value FROM generation WHERE id = 1"]
 
 
 def test_user_disabled_by_another_node_fails_the_next_validation(deployment):
@@ -88,3 +103,44 @@ def test_catalog_change_by_another_node_shows_in_the_next_token(deployment):
     urls = {e["url"] for s in after["token"]["catalog"] for e in s["endpoints"]}
     assert before["token"]["catalog"] != after["token"]["catalog"]
     assert urls == {"https://moved.example/v3"}
+
+
+def login(deployment, user: str, project: str, status: int):
+    """A certificate login of ``user`` scoped to ``project``."""
+    return deployment.main.post_json("/v3/auth/tokens", external_auth(project),
+                                     extra_environ=cert_environ(user), status=status)
+
+
+def test_user_disabled_by_another_node_cannot_log_in_again(deployment):
+    add_user(deployment, "alice", "demo")
+    login(deployment, "alice", "demo", 201)
+    change_elsewhere(deployment, lambda session: setattr(alice(session), "enabled", False))
+    login(deployment, "alice", "demo", 401)
+
+
+def test_user_created_by_another_node_can_log_in_after_a_refusal(deployment):
+    login(deployment, "alice", "demo", 401)  # remembered: no such user
+    add_user(deployment, "alice", "demo")  # the CLI is another process
+    login(deployment, "alice", "demo", 201)
+
+
+def test_project_disabled_by_another_node_refuses_the_next_login(deployment):
+    add_user(deployment, "alice", "demo")
+    login(deployment, "alice", "demo", 201)
+
+    def disable_demo(session):
+        session.scalar(select(models.Project).where(models.Project.name == "demo")
+                       ).enabled = False
+
+    change_elsewhere(deployment, disable_demo)
+    login(deployment, "alice", "demo", 401)
+
+
+def test_user_renamed_by_another_node_shows_in_the_next_validation(deployment):
+    add_user(deployment, "alice", "demo")
+    token = issue(deployment.main, "alice", "demo")
+    before = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token)).json
+    assert before["token"]["user"]["name"] == "alice"
+    change_elsewhere(deployment, lambda session: setattr(alice(session), "name", "alicia"))
+    after = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token)).json
+    assert after["token"]["user"]["name"] == "alicia"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import exc
 
 from keystone_lite import errors
-from keystone_lite.db import session as db_session
+from keystone_lite.db import failures, session as db_session
 
 
 class DriverError(Exception):
@@ -48,7 +48,7 @@ def wrapped(original, kind=exc.OperationalError):
     (DriverError("connection failed: Connection refused"), errors.ServiceUnavailable),
 ])
 def test_driver_errors_map_to_the_right_503(original, expected):
-    error = db_session.unavailable(wrapped(original))
+    error = failures.unavailable(wrapped(original))
 
     assert type(error) is expected
     assert error.code == 503
@@ -57,7 +57,7 @@ def test_driver_errors_map_to_the_right_503(original, expected):
 
 
 def test_only_the_first_line_of_a_driver_message_is_kept():
-    error = db_session.unavailable(wrapped(DriverError("connection failed: refused\n"
+    error = failures.unavailable(wrapped(DriverError("connection failed: refused\n"
                                                        "\tIs the server running?")))
     assert error.detail == "database error: DriverError: connection failed: refused"
 

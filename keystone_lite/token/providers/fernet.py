@@ -16,9 +16,10 @@ _TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 class FernetProvider:
     """Mint and open Fernet tokens with the keys of ``key_repository_path``.
 
-    Keys are re-read when the repository changes, so ``fernet_rotate`` and keys copied in from
-    another node take effect without a restart (one directory listing and a ``stat`` of the
-    directory and of each key file per token operation).
+    ``refresh_keys`` re-reads the keys when the repository changed, so ``fernet_rotate`` and
+    keys copied in from another node take effect without a restart; ``issue`` and ``open`` use
+    the keys of the last refresh. The token service refreshes once per request (one directory
+    listing and a ``stat`` of the directory and of each key file).
     """
 
     name = "fernet"
@@ -28,11 +29,10 @@ class FernetProvider:
         self._lock = threading.Lock()
         self._stamp = None
         self._fernet = None
-        self._refresh()  # a missing or empty repository is a start-up error
+        self.refresh_keys()  # a missing or empty repository is a start-up error
 
     def issue(self, payload: token_payload.TokenPayload, session=None) -> str:
-        fernet = self._refresh()
-        return fernet.encrypt_at_time(
+        return self._fernet.encrypt_at_time(
             token_payload.encode(payload), payload.issued_at // 1_000_000).rstrip(b"=").decode()
 
     def open(self, token_id: str, session=None) -> token_payload.TokenPayload | None:
@@ -44,7 +44,7 @@ class FernetProvider:
         """
         if not _TOKEN_TEXT.fullmatch(token_id):
             return None
-        fernet = self._refresh()
+        fernet = self._fernet
         padded = token_id.encode("ascii") + b"=" * (-len(token_id) % 4)
         try:
             if base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)) != padded:
@@ -53,12 +53,9 @@ class FernetProvider:
         except (binascii.Error, InvalidToken, token_payload.MalformedPayload):
             return None
 
-    def keys_version(self):
-        """Changes whenever the key repository does (tokens it opened may no longer open)."""
-        self._refresh()
-        return self._stamp
-
-    def _refresh(self) -> MultiFernet:
+    def refresh_keys(self):
+        """Re-read the keys if the repository changed; return its version, which changes
+        whenever the repository does (tokens it opened may no longer open)."""
         try:
             stamp = key_repository.stamp(self._path)
         except OSError:
@@ -68,4 +65,4 @@ class FernetProvider:
                 keys, stamp = key_repository.load(self._path)
                 self._fernet = MultiFernet([Fernet(key) for key in keys])
                 self._stamp = stamp
-        return self._fernet
+        return self._stamp

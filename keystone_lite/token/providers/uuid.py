@@ -24,7 +24,7 @@ class UUIDProvider:
         return token_id
 
     @staticmethod
-    def keys_version():
+    def refresh_keys():
         """No keys: a uuid token's answer depends on database rows alone."""
         return None
 

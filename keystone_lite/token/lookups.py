@@ -1,0 +1,45 @@
+"""Store reads of the token paths (the certificate's user, the project a scope names, a
+user's default project), remembered as snapshots under the request's stamp.
+
+Issuing a token by certificate then reads nothing but the change counter until something is
+written, like validation (see keystone_lite.token.service).
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from keystone_lite.db import generation
+from keystone_lite.token.cache import GenerationCache
+
+_NOTHING = object()  # a read that found nothing is remembered too
+
+
+class Lookups:
+    def __init__(self, max_entries: int = 10_000):
+        self._cache = GenerationCache(max_entries)
+
+    def bind(self, session: Session, stamp: tuple):
+        """``find(read, **by)``: ``read(session, **by)`` for a store function ``read``, as a
+        snapshot (a tuple of them for a list), remembered under ``stamp``.
+
+        ``stamp`` must have been read before ``session`` first touched the database (see
+        TokenService.stamp). Nothing is remembered once the session has written.
+        """
+        def find(read, **by):
+            key = (read.__name__, *sorted(by.items()))
+            cacheable = generation.cacheable(session)
+            found = self._cache.get(stamp, key) if cacheable else None
+            if found is None:
+                found = _snapshot(read(session, **by))
+                if cacheable:
+                    self._cache.put(stamp, key, found)
+            return None if found is _NOTHING else found
+        return find
+
+
+def _snapshot(found):
+    if found is None:
+        return _NOTHING
+    if isinstance(found, list):
+        return tuple(item.snapshot() for item in found)
+    return found.snapshot()
