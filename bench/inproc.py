@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--sql-sample", type=int, default=20)
     args = parser.parse_args()
 
+    operations.trace_statements()
     public, admin = targets.build(args.target, args.config)
     if args.tokens:
         caller, subject = operations.tokens(public)

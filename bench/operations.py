@@ -82,21 +82,52 @@ def operations(public, admin) -> dict[str, Operation]:
     }
 
 
-def statements_per_call(operation: Operation, count: int) -> tuple[float, list[str]]:
-    """SQL statements the database receives per call (SQLAlchemy cursor events, any engine)."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
+_connections: list = []  # sqlite3 connections cannot be weakly referenced
+_tracer = None  # the trace callback while statements_per_call runs
 
+
+def trace_statements() -> None:
+    """Remember every SQLite connection opened from now on, so that ``statements_per_call`` can
+    have SQLite report what each runs: SQLite's own trace, so ORM, Core and raw driver use all
+    count, for either product. Call it before the apps are built."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    def on_connect(dbapi_connection, _record):
+        if hasattr(dbapi_connection, "set_trace_callback"):
+            _connections.append(dbapi_connection)
+            dbapi_connection.set_trace_callback(_tracer)
+
+    event.listen(Pool, "connect", on_connect)
+
+
+def statements_per_call(operation: Operation, count: int) -> tuple[float, list[str]]:
+    """SQL statements the database receives per call (see ``trace_statements``), BEGIN and
+    COMMIT included; the trace is on only while these calls run."""
+    global _tracer
+    operation.prepare(count)
     seen: list[str] = []
 
-    def record(connection, cursor, statement, *args):
+    def record(statement: str) -> None:
         seen.append(" ".join(statement.split()))
 
-    operation.prepare(count)
-    event.listen(Engine, "before_cursor_execute", record)
+    _tracer = record
+    _trace_open_connections(record)
     try:
         for _ in range(count):
             operation()
     finally:
-        event.remove(Engine, "before_cursor_execute", record)
+        _tracer = None
+        _trace_open_connections(None)
     return len(seen) / count, seen
+
+
+def _trace_open_connections(callback) -> None:
+    """Set the trace callback of every remembered connection, forgetting closed ones."""
+    import sqlite3
+
+    for connection in list(_connections):
+        try:
+            connection.set_trace_callback(callback)
+        except sqlite3.ProgrammingError:  # closed since
+            _connections.remove(connection)

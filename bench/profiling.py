@@ -99,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     startup = cProfile.Profile()
+    operations.trace_statements()
     public, admin = startup.runcall(targets.build, "lite", args.config)
     caller, subject = operations.tokens(public)
     ops = {"validate": operations.Validate(admin, caller, subject),

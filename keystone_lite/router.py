@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import re
 
+import orjson
 import webob
 
 from keystone_lite import errors
 
 
 def json_bytes(body) -> bytes:
-    return json.dumps(body).encode()
+    """``body`` as compact UTF-8 JSON (orjson: an order of magnitude faster than json)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # a str orjson refuses (a lone surrogate): json escapes it
+        return json.dumps(body).encode()
 
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> webob.Response:

@@ -71,5 +71,6 @@ def forget_all() -> None:
     """Dispose every engine built by ``for_paste`` (tests, and re-loading after a change)."""
     with _lock:
         for services in _built.values():
+            services.tokens.counter.close()
             services.engine.dispose()
         _built.clear()

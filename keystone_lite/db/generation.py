@@ -5,9 +5,9 @@ reuse an answer as long as the counter it reads at the start of a request is the
 was computed under: one single-row read replaces a dozen queries, and a write on any node (the
 counter lives in the shared database) is seen by every node on its next request.
 
-``current`` reads the counter outside any transaction, before anything the answer depends on,
-so an answer computed afterwards is never older than the value it is remembered under (at
-worst newer, which only costs a miss once the newer value is read).
+The counter is read outside any transaction (``session.CounterReader``), before anything the
+answer depends on, so an answer computed afterwards is never older than the value it is
+remembered under (at worst newer, which only costs a miss once the newer value is read).
 
 The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
 an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can forget it. New
@@ -17,36 +17,15 @@ deleted ones do.
 from __future__ import annotations
 
 from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite.db import failures, models
+from keystone_lite.db import models
 
 _COUNTER = models.Generation.__table__.name
 _TOKENS = models.Token.__table__.name
-_SQL = "SELECT value FROM generation WHERE id = 1"
+COUNTER_SQL = "SELECT value FROM generation WHERE id = 1"  # see session.CounterReader
 _BUMP = update(models.Generation).where(models.Generation.id == 1).values(
     value=models.Generation.value + 1)
-
-
-def current(engine: Engine) -> int:
-    """The counter as committed now: one statement on a pooled driver connection.
-
-    No ORM session, no transaction of our own: the ORM would cost ten times the query (this
-    runs on every request). Failures are the same 503s as any database use.
-    """
-    with failures.database_errors(engine.dialect.loaded_dbapi.Error):
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(_SQL)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back what the driver began
-    return row[0] if row else 0
 
 
 def cacheable(session: Session) -> bool:

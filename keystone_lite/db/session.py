@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
 import urllib.parse
 
@@ -98,6 +99,75 @@ def _sqlite_check_file(path, _dbapi_connection, record, _proxy):
     if _file_identity(path) != record.info.get("sqlite_file"):
         # Every pooled connection is on the same old file: drop them all.
         raise exc.InvalidatePoolError(f"{path} was moved, removed or replaced")
+
+
+class CounterReader:
+    """Reads the change counter (keystone_lite.db.generation) on one driver connection of its
+    own, shared by the process's threads: taking a connection from the pool and giving it back
+    costs more than the query, which runs on every request.
+
+    The connection is outside the pool (it never holds back a request's transaction) and in
+    autocommit mode (no transaction stays open between reads). It is dropped after any failure
+    and, for a SQLite file, when the path no longer names the file it opened (the pool's own
+    check); the next read opens a fresh one through the pool's connect events.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.path = sqlite_file(engine.url.render_as_string(hide_password=False))
+        self._lock = threading.Lock()
+        self._connection = None  # the pool's proxy, detached: closing it closes the connection
+        self._file = None
+
+    def read(self) -> int:
+        with failures.database_errors(self.engine.dialect.loaded_dbapi.Error), self._lock:
+            if self._connection is not None and self.path is not None and \
+                    _file_identity(self.path) != self._file:
+                self._drop()
+            if self._connection is not None:
+                try:
+                    return self._query()
+                except self.engine.dialect.loaded_dbapi.Error:
+                    # It worked before: the server may have closed it (restart, idle timeout).
+                    # A fresh one comes through the pool, which checks it (pool_pre_ping).
+                    pass
+            self._open()
+            return self._query()
+
+    def _query(self) -> int:
+        try:
+            cursor = self._connection.dbapi_connection.cursor()
+            cursor.execute(generation.COUNTER_SQL)
+            row = cursor.fetchone()
+            cursor.close()
+        except BaseException:
+            self._drop()
+            raise
+        return row[0] if row else 0
+
+    def _open(self) -> None:
+        connection = self.engine.raw_connection()
+        connection.detach()
+        try:
+            self.engine.dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self._file = _file_identity(self.path) if self.path is not None else None
+
+    def close(self) -> None:
+        """Close the connection (the next read opens a new one)."""
+        with self._lock:
+            if self._connection is not None:
+                self._drop()
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - it failed already; a fresh one replaces it
+            pass
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

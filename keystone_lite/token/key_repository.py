@@ -47,40 +47,51 @@ def rotate(path: str, max_active_keys: int) -> list[int]:
     return _key_numbers(path)
 
 
-def stamp(path: str) -> tuple:
-    """A value that changes whenever the repository changes; raises OSError if it cannot be read.
+# How recent a change must be for its timestamps to be untrustworthy: file systems record
+# times with a clock-tick granularity, so two changes within one tick can leave the same
+# timestamps (the "racy git" problem). A look taken that soon after a change is not believed.
+RACY_SECONDS = 2.0
 
-    The directory's mtime alone is not enough: on kernels with clock-tick timestamp granularity
-    a rotation right after a load keeps the same mtime, so the key files' names and inode
-    numbers (every write and rotation makes a new inode) are part of it; and keys copied over
-    existing files (cp, scp, rsync --inplace, as keys are distributed to other nodes) keep
-    both the directory and the inode, so each file's mtime and size are part of it too.
+
+def look(path: str, names) -> tuple:
+    """What ``stat`` says of the directory and of the key files ``names``: a value that changes
+    when a key is added, removed, replaced or copied over in place (see ``load``).
+
+    Raises OSError when the directory cannot be read; a missing key file counts as a change.
     """
-    with os.scandir(path) as entries:
-        keys = tuple(sorted((entry.name, entry.inode(), *_file_version(entry))
-                            for entry in entries if entry.name.isdigit()))
-    return os.stat(path).st_mtime_ns, keys
+    seen = [_times(os.stat(path))]
+    for name in names:
+        try:
+            seen.append(_times(os.stat(os.path.join(path, name))))
+        except FileNotFoundError:
+            seen.append(None)
+    return tuple(seen)
 
 
-def _file_version(entry: os.DirEntry) -> tuple:
+def _times(info: os.stat_result) -> tuple:
+    # Every write and rotation makes a new inode; copies over existing files (cp, scp, rsync
+    # --inplace, as keys are distributed to other nodes) keep it but change mtime and size.
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def is_racy(seen: tuple, at: float) -> bool:
+    """True when ``seen`` (from ``look``) was taken too soon after a change to trust it: a
+    later change within the same clock tick would look identical."""
+    newest = max(times[1] for times in seen if times is not None)
+    return newest >= (at - RACY_SECONDS) * 1e9
+
+
+def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
+    """Return the keys (primary first), the key file names, and the ``look`` taken just before
+    they were read (a change while they are read then shows up in the next look)."""
     try:
-        info = entry.stat()
-    except FileNotFoundError:  # purged by a rotation since the directory was listed
-        return (None, None)
-    return (info.st_mtime_ns, info.st_size)
-
-
-def load(path: str) -> tuple[list[bytes], tuple]:
-    """Return the keys, primary first, and the ``stamp`` of the repository they were read at."""
-    try:
-        # Stamp first: a change while the keys are read then shows up as a new stamp.
-        stamp_before = stamp(path)
+        names = tuple(str(number) for number in _key_numbers(path))
+        seen = look(path, names)
     except OSError as exc:
         raise _unusable(path, exc) from None
-    numbers = [int(key[0]) for key in stamp_before[1]]
     keys = []
-    for number in sorted(numbers, reverse=True):  # primary (highest) first, staged 0 last
-        key_path = os.path.join(path, str(number))
+    for name in sorted(names, key=int, reverse=True):  # primary (highest) first, staged 0 last
+        key_path = os.path.join(path, name)
         try:
             with open(key_path, "rb") as handle:
                 key = handle.read().strip()
@@ -97,7 +108,7 @@ def load(path: str) -> tuple[list[bytes], tuple]:
     if not keys:
         raise KeyRepositoryError(
             f"{path}: Fernet key repository holds no keys; run keystone-lite-manage fernet_setup")
-    return keys, stamp_before
+    return keys, names, seen
 
 
 def _existing_key_numbers(path: str) -> list[int]:

@@ -88,7 +88,7 @@ class TokenService:
                  allow_expired_window: int):
         self.provider = provider
         self.session_factory = session_factory
-        self.engine = session_factory.kw["bind"]
+        self.counter = db_session.CounterReader(session_factory.kw["bind"])
         self.expiration_us = expiration * 1_000_000
         self.allow_expired_window_us = allow_expired_window * 1_000_000
         self._validated = GenerationCache()
@@ -99,7 +99,7 @@ class TokenService:
         """The request's stamp, read at its first use and kept in the request context."""
         stamp = context.get("stamp")
         if stamp is None:
-            stamp = context["stamp"] = (generation.current(self.engine),
+            stamp = context["stamp"] = (self.counter.read(),
                                         self._call_provider(self.provider.refresh_keys))
         return stamp
 

@@ -26,12 +26,15 @@ def alice(session):
     return session.scalar(select(models.User).where(models.User.name == "alice"))
 
 
-def count_statements(engine):
-    """Every statement SQLite runs for connections taken from ``engine``'s pool from now on:
-    SQLite's own trace, so reads on raw driver connections count as much as the ORM's."""
+def count_statements(deployment):
+    """Every statement SQLite runs for the deployment from now on: SQLite's own trace on each
+    connection taken from the pool, so reads on raw driver connections count as much as the
+    ORM's (the change counter's reader opens its connection afresh)."""
+    services = deployment.services()
     statements = []
-    event.listen(engine, "checkout", lambda dbapi_connection, *args:
+    event.listen(services.engine, "checkout", lambda dbapi_connection, *args:
                  dbapi_connection.set_trace_callback(statements.append))
+    services.tokens.counter.close()
     return statements
 
 
@@ -43,7 +46,7 @@ def test_repeated_validation_reads_only_the_change_counter(deployment):
     add_user(deployment, "alice", "demo")
     token = issue(deployment.main, "alice", "demo")
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token))
-    statements = count_statements(deployment.services().engine)
+    statements = count_statements(deployment)
     deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token))
     assert statements == ["SELECT value FROM generation WHERE id = 1"]
 
@@ -52,7 +55,7 @@ def test_repeated_validation_reads_only_the_change_counter(deployment):
 def test_repeated_certificate_login_reads_only_the_change_counter(deployment):
     add_user(deployment, "alice", "demo")
     issue(deployment.main, "alice", "demo")
-    statements = count_statements(deployment.services().engine)
+    statements = count_statements(deployment)
     issue(deployment.main, "alice", "demo")
     assert statements == ["SELECT value FROM generation WHERE id = 1"]
 

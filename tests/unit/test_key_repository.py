@@ -74,7 +74,7 @@ def test_setup_of_repository_with_only_a_staged_key_adds_a_primary(tmp_path):
     staged = (path / "0").read_bytes()
     assert key_repository.setup(str(path)) == [0, 1]
     assert (path / "0").read_bytes() == staged
-    keys, _ = key_repository.load(str(path))
+    keys, _, _ = key_repository.load(str(path))
     assert keys[0] != staged  # a staged key is never the primary
 
 
@@ -127,14 +127,14 @@ def test_rotate_without_staged_key_says_to_run_fernet_setup(repository):
 def test_load_returns_primary_first_and_staged_last(repository):
     key_repository.rotate(str(repository), 3)
     files = key_files(repository)
-    keys, _ = key_repository.load(str(repository))
+    keys, _, _ = key_repository.load(str(repository))
     assert keys == [files[2], files[1], files[0]]
 
 
 def test_load_ignores_files_that_are_not_key_numbers(repository):
     (repository / "README").write_text("not a key")
     (repository / "3.tmp").write_text("half-written")
-    keys, _ = key_repository.load(str(repository))
+    keys, _, _ = key_repository.load(str(repository))
     assert len(keys) == 2
 
 
@@ -182,7 +182,7 @@ def test_load_of_unreadable_key_names_the_key_file(repository):
 def test_load_accepts_a_key_file_with_a_trailing_newline(repository):
     key = Fernet.generate_key()
     (repository / "1").write_bytes(key + b"\n")
-    keys, _ = key_repository.load(str(repository))
+    keys, _, _ = key_repository.load(str(repository))
     assert keys[0] == key
 
 
@@ -273,3 +273,48 @@ def test_provider_forgets_purged_keys_after_rotation(repository):
         key_repository.rotate(str(repository), 3)
     provider.refresh_keys()
     assert provider.open(old) is None
+
+
+def fernet_token(key: bytes, payload: TokenPayload) -> str:
+    return Fernet(key).encrypt(token_payload.encode(payload)).rstrip(b"=").decode()
+
+
+def test_key_copied_over_in_place_within_one_clock_tick_is_picked_up(repository):
+    # A copy in place (cp, scp) keeps the inode and the size; on a file system with clock-tick
+    # timestamps it can also keep the mtime. Right after such a change no look is trusted.
+    provider = FernetProvider(str(repository))
+    staged = repository / "0"
+    before = os.stat(staged)
+    new_key = Fernet.generate_key()
+    with open(staged, "r+b") as handle:  # in place: same inode
+        handle.write(new_key)
+    os.utime(staged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert key_repository.look(str(repository), ["0", "1"])[1] == (
+        before.st_ino, before.st_mtime_ns, before.st_size)
+    provider.refresh_keys()
+    payload = a_payload()
+    assert provider.open(fernet_token(new_key, payload)) == payload
+
+
+def test_unchanged_repository_keeps_its_version(repository):
+    # The version is part of every cache stamp: a re-read that finds the same keys (as happens
+    # right after a change) must not empty the caches.
+    provider = FernetProvider(str(repository))
+    version = provider.refresh_keys()
+    assert provider.refresh_keys() == version
+    key_repository.rotate(str(repository), 3)
+    assert provider.refresh_keys() != version
+
+
+def test_quiet_repository_is_not_read_again(repository, monkeypatch):
+    provider = FernetProvider(str(repository))
+    loads = []
+    real_load = key_repository.load
+    monkeypatch.setattr(key_repository, "load", lambda path: loads.append(path) or
+                        real_load(path))
+    monkeypatch.setattr(key_repository, "RACY_SECONDS", 0.0)
+    provider.refresh_keys()  # the first look after set-up may still be racy
+    loads.clear()
+    for _ in range(3):
+        provider.refresh_keys()
+    assert loads == []

@@ -5,6 +5,7 @@ import base64
 import binascii
 import re
 import threading
+import time
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -18,8 +19,9 @@ class FernetProvider:
 
     ``refresh_keys`` re-reads the keys when the repository changed, so ``fernet_rotate`` and
     keys copied in from another node take effect without a restart; ``issue`` and ``open`` use
-    the keys of the last refresh. The token service refreshes once per request (one directory
-    listing and a ``stat`` of the directory and of each key file).
+    the keys of the last refresh. The token service refreshes once per request: a ``stat`` of
+    the directory and of each key file, and a re-read when they changed or changed so recently
+    that their timestamps cannot be trusted (``key_repository.is_racy``).
     """
 
     name = "fernet"
@@ -27,7 +29,11 @@ class FernetProvider:
     def __init__(self, key_repository_path: str):
         self._path = key_repository_path
         self._lock = threading.Lock()
-        self._stamp = None
+        self._keys: list[bytes] = []
+        self._names: tuple[str, ...] = ()
+        self._seen = None
+        self._racy = True
+        self._version = 0
         self._fernet = None
         self.refresh_keys()  # a missing or empty repository is a start-up error
 
@@ -53,16 +59,21 @@ class FernetProvider:
         except (binascii.Error, InvalidToken, token_payload.MalformedPayload):
             return None
 
-    def refresh_keys(self):
-        """Re-read the keys if the repository changed; return its version, which changes
-        whenever the repository does (tokens it opened may no longer open)."""
+    def refresh_keys(self) -> int:
+        """Re-read the keys if the repository changed; return their version, which changes
+        whenever the keys do (tokens they opened may no longer open)."""
         try:
-            stamp = key_repository.stamp(self._path)
+            seen = key_repository.look(self._path, self._names)
         except OSError:
-            stamp = None
-        if stamp is None or stamp != self._stamp:
+            seen = None  # load() names the problem
+        if seen is None or seen != self._seen or self._racy:
             with self._lock:
-                keys, stamp = key_repository.load(self._path)
-                self._fernet = MultiFernet([Fernet(key) for key in keys])
-                self._stamp = stamp
-        return self._stamp
+                loaded_at = time.time()
+                keys, names, seen = key_repository.load(self._path)
+                if keys != self._keys:
+                    self._fernet = MultiFernet([Fernet(key) for key in keys])
+                    self._keys = keys
+                    self._version += 1
+                self._names, self._seen = names, seen
+                self._racy = key_repository.is_racy(seen, loaded_at)
+        return self._version
