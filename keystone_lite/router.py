@@ -28,11 +28,9 @@ def json_bytes(body) -> bytes:
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> webob.Response:
     """A JSON response; ``body`` is a document, or one already encoded by ``json_bytes``."""
-    response = webob.Response(status=status, content_type="application/json", charset=None,
-                              body=body if isinstance(body, bytes) else json_bytes(body))
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    return webob.Response(status=status, body=body if isinstance(body, bytes) else json_bytes(body),
+                          headerlist=[("Content-Type", "application/json"),
+                                      *(headers or {}).items()])
 
 
 def no_content() -> webob.Response:

@@ -1,9 +1,10 @@
 """sizelimit filter: refuse request bodies over ``max_request_body_size`` with 413.
 
-A declared Content-Length is checked before anything is read; a body of unknown length (chunked,
-with the server's ``wsgi.input_terminated``) is read up to the limit and refused as soon as it
-passes it. A body within the limit is handed on in memory, so no filter or app further in reads
-the network or spools to a temporary file.
+A declared Content-Length over the limit is refused before anything is read, whatever the
+method. The body of a POST, PUT or PATCH (the only bodies the API reads) is read up to the
+limit (one of unknown length, chunked with the server's ``wsgi.input_terminated``, is refused as
+soon as it passes it) and handed on in memory, so no filter or app further in reads the network
+or spools to a temporary file.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class SizeLimitMiddleware:
         declared = req.content_length
         if declared is not None and declared > self.limit:
             return self._too_large(req)(environ, start_response)
-        if req.is_body_readable:
+        # Only these bodies are ever read (json_body); others are left to the server to drain.
+        if req.method in ("POST", "PUT", "PATCH") and req.is_body_readable:
             body = self._read(environ["wsgi.input"],
                               self.limit + 1 if declared is None else declared)
             if len(body) > self.limit:

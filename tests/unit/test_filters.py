@@ -180,6 +180,29 @@ def test_body_shorter_than_declared_reaches_the_app_as_sent():
     assert response.body == b"short"
 
 
+def test_get_declaring_a_body_over_the_limit_is_413():
+    req = webob.Request.blank("/v3/auth/tokens")
+    req.environ["wsgi.input"] = UnreadableInput()
+    req.environ["CONTENT_LENGTH"] = str(LIMIT + 1)
+    assert_keystone_error(req.get_response(SizeLimitMiddleware(EchoApp(), LIMIT)), 413)
+
+
+def test_get_body_is_left_unread_for_the_server_to_drain():
+    # No API call reads the body of a GET; reading it would only cost time.
+    seen = []
+
+    def app(environ, start_response):  # like the routers: a GET's body is never looked at
+        seen.append(environ["REQUEST_METHOD"])
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    req = webob.Request.blank("/v3/auth/tokens")
+    req.environ["wsgi.input"] = UnreadableInput()
+    req.environ["wsgi.input_terminated"] = True
+    assert req.get_response(SizeLimitMiddleware(app, LIMIT)).status_int == 200
+    assert seen == ["GET"]
+
+
 def test_get_without_body_passes_through_unread():
     app = EchoApp()
     req = webob.Request.blank("/v3")
