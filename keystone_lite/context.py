@@ -9,6 +9,8 @@ Keys (set by the filters named):
 - ``caller_token_invalid`` (token_auth): True when an ``X-Auth-Token`` was sent but is not valid.
 - ``is_admin_token`` (token_auth): True when the caller presented the configured admin token.
 - ``json`` (json_body): the parsed JSON object of the body, or None when there is no body.
+- ``stamp`` (token_auth or the token controllers, at first use; see TokenService.stamp): the
+  database change counter and the key version the request's cached answers are valid under.
 """
 from __future__ import annotations
 
@@ -28,5 +30,6 @@ def get_context(environ: dict) -> dict:
             "caller_token_invalid": False,
             "is_admin_token": False,
             "json": None,
+            "stamp": None,
         }
     return context

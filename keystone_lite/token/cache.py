@@ -1,9 +1,11 @@
 """Per-process memory of answers that stay right while the change counter stands still.
 
-``GenerationCache`` maps a key (a token id, "catalog") to a value computed under a stamp: the
-database change counter (see keystone_lite.db.generation) and the key repository's version. A
-lookup with a different stamp misses, and the first such lookup drops every older entry, so the
-cache never grows past one stamp's worth of entries (and at most ``max_entries``).
+``GenerationCache`` maps a key (a token id, a principal, a store read, "catalog") to a value
+computed under a stamp: the database change counter (see keystone_lite.db.generation) and the
+key repository's version, read at the start of the request (TokenService.stamp). A lookup with
+a different stamp misses, and the first store under a new stamp drops every older entry, so the
+cache never holds more than one stamp's worth of entries (and at most ``max_entries``: when
+full, it starts again empty).
 """
 from __future__ import annotations
 

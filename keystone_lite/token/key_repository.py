@@ -53,16 +53,16 @@ def rotate(path: str, max_active_keys: int) -> list[int]:
 RACY_SECONDS = 2.0
 
 
-def look(path: str, names) -> tuple:
-    """What ``stat`` says of the directory and of the key files ``names``: a value that changes
-    when a key is added, removed, replaced or copied over in place (see ``load``).
+def look(path: str, key_paths) -> tuple:
+    """What ``stat`` says of the directory and of the key files ``key_paths``: a value that
+    changes when a key is added, removed, replaced or copied over in place (see ``load``).
 
     Raises OSError when the directory cannot be read; a missing key file counts as a change.
     """
     seen = [_times(os.stat(path))]
-    for name in names:
+    for key_path in key_paths:
         try:
-            seen.append(_times(os.stat(os.path.join(path, name))))
+            seen.append(_times(os.stat(key_path)))
         except FileNotFoundError:
             seen.append(None)
     return tuple(seen)
@@ -82,16 +82,17 @@ def is_racy(seen: tuple, at: float) -> bool:
 
 
 def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
-    """Return the keys (primary first), the key file names, and the ``look`` taken just before
-    they were read (a change while they are read then shows up in the next look)."""
+    """Return the keys (primary first), the paths of the key files, and the ``look`` taken just
+    before they were read (a change while they are read then shows up in the next look)."""
     try:
-        names = tuple(str(number) for number in _key_numbers(path))
-        seen = look(path, names)
+        # Primary (highest) first, staged 0 last.
+        key_paths = tuple(os.path.join(path, str(number))
+                          for number in sorted(_key_numbers(path), reverse=True))
+        seen = look(path, key_paths)
     except OSError as exc:
         raise _unusable(path, exc) from None
     keys = []
-    for name in sorted(names, key=int, reverse=True):  # primary (highest) first, staged 0 last
-        key_path = os.path.join(path, name)
+    for key_path in key_paths:
         try:
             with open(key_path, "rb") as handle:
                 key = handle.read().strip()
@@ -108,7 +109,7 @@ def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
     if not keys:
         raise KeyRepositoryError(
             f"{path}: Fernet key repository holds no keys; run keystone-lite-manage fernet_setup")
-    return keys, names, seen
+    return keys, key_paths, seen
 
 
 def _existing_key_numbers(path: str) -> list[int]:

@@ -30,7 +30,7 @@ class FernetProvider:
         self._path = key_repository_path
         self._lock = threading.Lock()
         self._keys: list[bytes] = []
-        self._names: tuple[str, ...] = ()
+        self._key_paths: tuple[str, ...] = ()
         self._seen = None
         self._racy = True
         self._version = 0
@@ -63,17 +63,17 @@ class FernetProvider:
         """Re-read the keys if the repository changed; return their version, which changes
         whenever the keys do (tokens they opened may no longer open)."""
         try:
-            seen = key_repository.look(self._path, self._names)
+            seen = key_repository.look(self._path, self._key_paths)
         except OSError:
             seen = None  # load() names the problem
         if seen is None or seen != self._seen or self._racy:
             with self._lock:
                 loaded_at = time.time()
-                keys, names, seen = key_repository.load(self._path)
+                keys, key_paths, seen = key_repository.load(self._path)
                 if keys != self._keys:
                     self._fernet = MultiFernet([Fernet(key) for key in keys])
                     self._keys = keys
                     self._version += 1
-                self._names, self._seen = names, seen
+                self._key_paths, self._seen = key_paths, seen
                 self._racy = key_repository.is_racy(seen, loaded_at)
         return self._version
