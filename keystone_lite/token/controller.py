@@ -145,10 +145,14 @@ class TokenController:
             (r"/auth/system", {"GET": self.system}),
         ]
 
+    def stamp(self, req) -> tuple:
+        """The request's cache stamp (TokenService.stamp)."""
+        return self.tokens.stamp(get_context(req.environ))
+
     def find(self, req, session):
         """The request's store reads (see keystone_lite.token.lookups); call it before the
         session is first used, so that the stamp is read before the transaction's reads."""
-        return self.lookups.bind(session, self.tokens.stamp(get_context(req.environ)))
+        return self.lookups.bind(session, self.stamp(req))
 
     # POST /v3/auth/tokens
     def issue(self, req, session):
@@ -190,8 +194,7 @@ class TokenController:
             scope = self.default_scope(find, user)
         if scope == UNSCOPED:
             scope = None
-        return self.tokens.issue(session, self.tokens.stamp(context), user, methods, scope,
-                                 parent)
+        return self.tokens.issue(session, self.stamp(req), user, methods, scope, parent)
 
     def external_user(self, find, context):
         name = context["remote_user"]
@@ -239,8 +242,7 @@ class TokenController:
     def parent_token(self, req, session, token_doc):
         token_id = field(token_doc, "id", str, "auth.identity.token")
         try:
-            return self.tokens.validate(self.tokens.stamp(get_context(req.environ)), token_id,
-                                        session=session)
+            return self.tokens.validate(self.stamp(req), token_id, session=session)
         except errors.TokenNotFound:
             raise errors.Unauthorized() from None
 
@@ -276,7 +278,7 @@ class TokenController:
     # GET/HEAD /v3/auth/tokens: from memory when it can, outside any transaction.
     @outside_transaction
     def validate(self, req):
-        stamp = self.tokens.stamp(get_context(req.environ))
+        stamp = self.stamp(req)
         subject = self.subject_token(req, stamp)
         with_catalog = not parse_flag(req, "nocatalog")
         body = self._bodies.get(stamp, (subject.id, with_catalog))
@@ -288,7 +290,7 @@ class TokenController:
 
     # DELETE /v3/auth/tokens
     def revoke(self, req, session):
-        stamp = self.tokens.stamp(get_context(req.environ))
+        stamp = self.stamp(req)
         subject = self.subject_token(req, stamp, session)
         self.tokens.revoke_token(session, subject)
         return no_content()
@@ -307,7 +309,7 @@ class TokenController:
     def token_response(self, req, token: ValidatedToken, *, session, status=200):
         catalog = None
         if not parse_flag(req, "nocatalog"):
-            catalog = self.tokens.catalog(self.tokens.stamp(get_context(req.environ)), session)
+            catalog = self.tokens.catalog(self.stamp(req), session)
         return json_response(self.render(token, catalog), status=status,
                              headers={SUBJECT_HEADER: token.id})
 
@@ -322,7 +324,7 @@ class TokenController:
     # GET /v3/auth/catalog
     @outside_transaction
     def catalog(self, req):
-        stamp = self.tokens.stamp(get_context(req.environ))
+        stamp = self.stamp(req)
         caller = policy.require_caller(req)
         if caller is not None and caller.payload.scope_kind is None:
             raise errors.Forbidden("The catalog requires a scoped token.")

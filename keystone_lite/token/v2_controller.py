@@ -37,7 +37,7 @@ class V2TokenController:
         auth = field(document, "auth", dict, "request body")
         identity = self.v3_identity(auth, context["remote_user"])
         token = self.v3.authenticate(req, session, find, identity, self.scope(find, auth))
-        catalog = self.tokens.catalog(self.tokens.stamp(context), session)
+        catalog = self.tokens.catalog(self.v3.stamp(req), session)
         return json_response(render.v2_access(token, catalog))
 
     @staticmethod
@@ -89,11 +89,11 @@ class V2TokenController:
 
     @outside_transaction
     def validate(self, req, token_id):
-        stamp = self.tokens.stamp(get_context(req.environ))
+        stamp = self.v3.stamp(req)
         subject = self.subject(req, stamp, token_id)
         return json_response(render.v2_access(subject, self.tokens.catalog(stamp)))
 
     def revoke(self, req, session, token_id):
-        stamp = self.tokens.stamp(get_context(req.environ))
+        stamp = self.v3.stamp(req)
         self.tokens.revoke_token(session, self.subject(req, stamp, token_id, session))
         return no_content()
