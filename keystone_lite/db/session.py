@@ -110,6 +110,11 @@ class CounterReader:
     autocommit mode (no transaction stays open between reads). It is dropped after any failure
     and, for a SQLite file, when the path no longer names the file it opened (the pool's own
     check); the next read opens a fresh one through the pool's connect events.
+
+    ``read`` also says which connection read the value: a database restored from a backup may
+    show a counter value this process has already seen with other data behind it, and a
+    restore replaces the SQLite file or drops the server's connections, so answers remembered
+    before a new connection are not reused after it.
     """
 
     def __init__(self, engine: Engine):
@@ -118,8 +123,10 @@ class CounterReader:
         self._lock = threading.Lock()
         self._connection = None  # the pool's proxy, detached: closing it closes the connection
         self._file = None
+        self._connections_opened = 0
 
-    def read(self) -> int:
+    def read(self) -> tuple[int, int]:
+        """``(connection number, counter value)``: equal pairs mean the same data."""
         with failures.database_errors(self.engine.dialect.loaded_dbapi.Error), self._lock:
             if self._connection is not None and self.path is not None and \
                     _file_identity(self.path) != self._file:
@@ -134,7 +141,7 @@ class CounterReader:
             self._open()
             return self._query()
 
-    def _query(self) -> int:
+    def _query(self) -> tuple[int, int]:
         try:
             cursor = self._connection.dbapi_connection.cursor()
             cursor.execute(generation.COUNTER_SQL)
@@ -143,7 +150,7 @@ class CounterReader:
         except BaseException:
             self._drop()
             raise
-        return row[0] if row else 0
+        return self._connections_opened, row[0] if row else 0
 
     def _open(self) -> None:
         connection = self.engine.raw_connection()
@@ -155,6 +162,7 @@ class CounterReader:
             raise
         self._connection = connection
         self._file = _file_identity(self.path) if self.path is not None else None
+        self._connections_opened += 1
 
     def close(self) -> None:
         """Close the connection (the next read opens a new one)."""

@@ -78,8 +78,9 @@ class ValidatedToken:
 class TokenService:
     """Issue, validate and revoke tokens; remember answers under the request's stamp.
 
-    A stamp (see ``stamp``) is the database change counter and the key repository's version,
-    read once per request before anything else: answers computed after it is read may be
+    A stamp (see ``stamp``) is the database change counter (with the number of the connection
+    that read it: see CounterReader) and the key repository's version, read once per request
+    before anything else: answers computed after it is read may be
     reused by every request that reads the same stamp. Methods that may miss the caches take
     the request's ``session``, or open a transaction of their own when given none.
     """

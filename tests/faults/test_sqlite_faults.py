@@ -185,6 +185,28 @@ def test_replaced_database_file_is_used_at_once_and_no_write_goes_to_the_old_one
     validate(deployment, token, status=404)
 
 
+def test_backup_restored_with_the_same_counter_value_is_not_answered_from_memory(
+        sqlite_deployment):
+    # A backup's change counter can equal one this process has already seen with other data
+    # behind it (the backup was taken, changes were made, the backup came back, as many new
+    # changes were made). Replacing the file is the restore: what was remembered is dropped.
+    deployment = sqlite_deployment
+    token = issue(deployment.main, "alice", "demo")
+    path = database_file(deployment)
+    backup = path + ".backup"
+    source, target = sqlite3.connect(path), sqlite3.connect(backup)
+    source.backup(target)
+    target.execute("UPDATE users SET enabled = 0 WHERE name = 'alice'")  # counter untouched
+    target.commit()
+    source.close()
+    target.close()
+    validate(deployment, token)  # remembered under the current counter value
+
+    os.replace(backup, path)
+
+    validate(deployment, token, status=404)
+
+
 # -- database locked by another writer -----------------------------------------------------------
 
 @contextlib.contextmanager
