@@ -53,6 +53,13 @@ class User(Base):
     default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
 
+    def snapshot(self) -> types.SimpleNamespace:
+        """As ``Base.snapshot``, without the password hash: snapshots are kept in per-process
+        caches, and nothing that reads them needs it."""
+        values = super().snapshot()
+        del values.password_hash
+        return values
+
 
 class Project(Base):
     __tablename__ = "projects"

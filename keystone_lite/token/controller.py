@@ -217,8 +217,8 @@ class TokenController:
         return user
 
     def password_user(self, session, find, password_doc):
-        """The user whose password this is; read uncached (argon2 dominates the cost, and
-        password hashes stay out of the lookup cache)."""
+        """The user whose password this is, read from the store itself: snapshots carry no
+        password hash (and argon2 costs far more than the read)."""
         user_doc = field(password_doc, "user", dict, "auth.identity.password")
         password = field(user_doc, "password", str, "auth.identity.password.user")
         user_id = field(user_doc, "id", str, "auth.identity.password.user", required=False)
