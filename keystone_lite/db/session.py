@@ -122,31 +122,31 @@ class CounterReader:
         self.path = sqlite_file(engine.url.render_as_string(hide_password=False))
         self._lock = threading.Lock()
         self._connection = None  # the pool's proxy, detached: closing it closes the connection
+        self._cursor = None  # kept with the connection
         self._file = None
         self._connections_opened = 0
 
     def read(self) -> tuple[int, int]:
         """``(connection number, counter value)``: equal pairs mean the same data."""
-        with failures.database_errors(self.engine.dialect.loaded_dbapi.Error), self._lock:
-            if self._connection is not None and self.path is not None and \
-                    _file_identity(self.path) != self._file:
-                self._drop()
-            if self._connection is not None:
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        with self._lock:
+            if self._cursor is not None and (
+                    self.path is None or _file_identity(self.path) == self._file):
                 try:
                     return self._query()
-                except self.engine.dialect.loaded_dbapi.Error:
+                except driver_error:
                     # It worked before: the server may have closed it (restart, idle timeout).
                     # A fresh one comes through the pool, which checks it (pool_pre_ping).
                     pass
-            self._open()
-            return self._query()
+            with failures.database_errors(driver_error):
+                self._drop()
+                self._open()
+                return self._query()
 
     def _query(self) -> tuple[int, int]:
         try:
-            cursor = self._connection.dbapi_connection.cursor()
-            cursor.execute(generation.COUNTER_SQL)
-            row = cursor.fetchone()
-            cursor.close()
+            self._cursor.execute(generation.COUNTER_SQL)
+            row = self._cursor.fetchone()
         except BaseException:
             self._drop()
             raise
@@ -161,21 +161,22 @@ class CounterReader:
             connection.close()
             raise
         self._connection = connection
+        self._cursor = connection.dbapi_connection.cursor()
         self._file = _file_identity(self.path) if self.path is not None else None
         self._connections_opened += 1
 
     def close(self) -> None:
         """Close the connection (the next read opens a new one)."""
         with self._lock:
-            if self._connection is not None:
-                self._drop()
+            self._drop()
 
     def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001 - it failed already; a fresh one replaces it
-            pass
+        connection, self._connection, self._cursor = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - it failed already; a fresh one replaces it
+                pass
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
