@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import exc
 
 from keystone_lite import errors
-from keystone_lite.db import failures, session as db_session
+from keystone_lite.db import failures
 
 
 class DriverError(Exception):
