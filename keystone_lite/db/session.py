@@ -188,7 +188,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def transaction(session_factory: sessionmaker[Session], *, write_lock: bool = False):
-    """Yield a session inside one transaction: committed on success, rolled back on error.
+    """Yield a session for one transaction, begun at its first use: committed on success, rolled
+    back on error (a session never used begins none).
 
     ``write_lock`` begins SQLite's transaction holding the write lock (waiting for it up to the
     busy timeout). Database failures become ServiceUnavailable or a subclass (see the module
