@@ -1,15 +1,18 @@
 """Plain builders of requests and test data (no mocks); imported by the tests as ``builders``."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import socket
 
 import webtest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASTE_INI = os.path.join(ROOT, "etc", "keystone-lite-paste.ini")
 GOLDEN = os.path.join(os.path.dirname(ROOT), "shared", "keystone-golden")
+LOOPBACK = "127.0.0.1"  # the only address test servers listen on
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN_PASSWORD = "admin-secret"
 
@@ -192,3 +195,19 @@ def parse_http(output: bytes) -> tuple[int | None, dict, bytes]:
     headers = dict((name.strip().lower(), value.strip())
                    for name, _, value in (line.partition(":") for line in lines))
     return int(status_line.split()[1]), headers, body
+
+
+# -- servers started by the tests (embedded, Apache httpd, two nodes) -----------------------------
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    """One connection attempt to ``port`` on the loopback address (0.2 s at most)."""
+    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
+        return True
+    return False

@@ -360,6 +360,7 @@ class TokenController:
             "system", [{"all": True}] if has_role else [],
             f"{errors.base_url(req)}/v3/auth/system"))
 
+
 def parse_flag(req, name: str) -> bool:
     """``?name``, ``?name=1``/``true`` → True, ``?name=0``/``false`` → False; else 400."""
     if name not in req.GET:

@@ -13,7 +13,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,21 +24,16 @@ from cryptography import x509
 from keystone_lite import pki, server
 from keystone_lite.cli import manage
 
-from builders import ADMIN_TOKEN, Reply, external_auth, parse_http
+from builders import (ADMIN_TOKEN, LOOPBACK as HOST, Reply, external_auth, free_port,
+                      is_listening, parse_http)
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
 
-HOST = "127.0.0.1"
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 
@@ -73,7 +67,7 @@ def wait_listening(process: subprocess.Popen, port: int, log_path: str) -> None:
         if process.poll() is not None:
             with open(log_path, encoding="utf-8") as log:
                 pytest.fail(f"server exited with {process.returncode}:\n{log.read()}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+        if is_listening(port):
             return
         time.sleep(0.05)
     pytest.fail(f"server not listening on {HOST}:{port} after {START_TIMEOUT} s")

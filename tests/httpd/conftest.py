@@ -25,7 +25,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -38,10 +37,10 @@ import keystone_lite
 from keystone_lite import pki
 from keystone_lite.cli import manage
 
-from builders import ROOT, Reply, external_auth, parse_http
+from builders import (LOOPBACK as HOST, ROOT, Reply, external_auth, free_port, is_listening,
+                      parse_http)
 
 REQUIRE_ENV = "KEYSTONE_LITE_REQUIRE_HTTPD"
-HOST = "127.0.0.1"
 SHIPPED_CONF = os.path.join(ROOT, "httpd", "keystone-lite-mod_ssl.conf")
 TRUSTED_ISSUER = "CN=keystone_lite dev CA,O=keystone_lite dev"
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -220,11 +219,6 @@ class Site:
         return f"{reply!r}\n{self.log_tail()}" if reply is not None else self.log_tail()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
 
 def cli(config: str, *argv: str) -> None:
     assert manage.main(["--config-file", config, *argv]) == 0, argv
@@ -399,7 +393,7 @@ class Server:
         for port in (self.site.port, self.site.optional_port):
             while True:
                 self._check_running()
-                with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+                if is_listening(port):
                     break
                 if time.monotonic() > deadline:
                     pytest.fail(f"httpd not listening on {HOST}:{port} after {START_TIMEOUT} s"

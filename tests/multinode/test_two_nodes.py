@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,10 +29,10 @@ import time
 import pytest
 
 import databases
+from builders import LOOPBACK as HOST, free_port, is_listening
 from keystone_lite import pki
 from keystone_lite.cli import manage
 
-HOST = "127.0.0.1"
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
 REQUEST_TIMEOUT = 10
@@ -41,11 +40,6 @@ USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 
 
 # -- processes and requests ----------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -87,7 +81,7 @@ class Node:
             if self.process.poll() is not None:
                 pytest.fail(f"node {self.name} exited with {self.process.returncode}:\n"
                             f"{self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.2):
+            if is_listening(self.port):
                 return
             time.sleep(0.05)
         pytest.fail(f"node {self.name} not listening after {START_TIMEOUT} s:\n{self.log()}")
