@@ -52,6 +52,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # Moved by every change that must kill the user's existing tokens (see migration 0003).
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     def snapshot(self) -> types.SimpleNamespace:
         """As ``Base.snapshot``, without the password hash: snapshots are kept in per-process
@@ -69,6 +71,7 @@ class Project(Base):
     name: Mapped[str] = mapped_column(NAME)
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Role(Base):
