@@ -122,15 +122,22 @@ def ensure_server_certificate(directory: str, names=()) -> Issued:
 
 
 def issue_client_certificate(directory: str, user: str, p12_password: str | None = None,
-                             keep_existing: bool = False) -> Issued:
+                             keep_existing: bool = False, uids: tuple[str, ...] | None = None
+                             ) -> Issued:
     """Issue a client certificate for ``user`` (replacing an older one unless ``keep_existing``).
 
     Writes the certificate, its key, both in one PEM and a PKCS#12 bundle with the CA (encrypted
-    with ``p12_password`` when given). Raises PKIError for a name unfit for a file name.
+    with ``p12_password`` when given). ``uids`` are the subject's UID values in order (default:
+    ``user``); any text goes, so that odd certificates (a UID with a trailing space, two UIDs)
+    can be made to see what the web server and cert_auth do with them; ``user`` only names the
+    files. Raises PKIError for a name unfit for a file name or an empty UID.
     """
     if not _USER_NAME.fullmatch(user):
         raise PKIError(f"user name {user!r} cannot be used for a certificate file; use letters, "
                        "digits and . _ @ - (64 at most)")
+    uids = (user,) if uids is None else tuple(uids)
+    if not uids or not all(uids):
+        raise PKIError(f"UIDs {uids!r}: a certificate needs at least one, none empty")
     ca_certificate, ca_key = load_ca(directory)
     clients = os.path.join(directory, "clients")
     _private_directory(clients)
@@ -143,7 +150,7 @@ def issue_client_certificate(directory: str, user: str, p12_password: str | None
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
-                         x509.NameAttribute(NameOID.USER_ID, user),
+                         *(x509.NameAttribute(NameOID.USER_ID, uid) for uid in uids),
                          x509.NameAttribute(NameOID.COMMON_NAME, user)])
     certificate = _leaf_builder(subject, key, ca_certificate,
                                 ExtendedKeyUsageOID.CLIENT_AUTH).sign(ca_key, hashes.SHA256())

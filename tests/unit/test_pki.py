@@ -188,3 +188,17 @@ def test_cli_client_without_ca_fails_with_one_line(tmp_path, capsys):
         manage.main(["--config-file", str(config), "pki", "client", "alice"])
     assert str(exit_.value) == (f"keystone-lite-manage pki client: {tmp_path}/data/pki/ca.crt: "
                                 "missing; run keystone-lite-manage pki setup")
+
+
+def test_client_certificate_with_chosen_uids_keeps_them_exactly_and_in_order(directory):
+    issued = pki.issue_client_certificate(directory, "odd", uids=("admin ", "zoë\u3000"))
+    subject = load(issued.certificate).subject
+    assert [attribute.value for attribute in subject.get_attributes_for_oid(
+        NameOID.USER_ID)] == ["admin ", "zoë\u3000"]
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "odd"
+
+
+@pytest.mark.parametrize("uids", [(), ("",), ("alice", "")])
+def test_client_certificate_needs_non_empty_uids(directory, uids):
+    with pytest.raises(pki.PKIError, match="UIDs"):
+        pki.issue_client_certificate(directory, "odd", uids=uids)
