@@ -50,6 +50,10 @@ PIP_TIMEOUT = 600      # building mod_wsgi takes ~22 s here; a slow network gets
 START_TIMEOUT = 30     # httpd answers in <0.1 s and the first WSGI response comes in ~1 s
 STOP_TIMEOUT = 10      # httpd stops in ~2 s
 CURL_MAX_TIME = 15
+# The tree whose keystone_lite the tests imported: httpd must run that code too, not whatever
+# tree the virtualenv's editable install points at (another checkout or worktree).
+CODE_UNDER_TEST = os.path.dirname(os.path.dirname(os.path.abspath(keystone_lite.__file__)))
+HTTPD_ENV = {"PATH": SBIN_PATH, "LANG": "C.UTF-8", "PYTHONPATH": CODE_UNDER_TEST}
 
 
 def unavailable(reason: str):
@@ -296,7 +300,7 @@ def _preflight_as(user: pwd.struct_passwd, home: str) -> None:
             "    load_application(name, f'{sys.argv[1]}/httpd/httpd{name}.py')\n")
     result = subprocess.run([sys.executable, "-c", code, home], capture_output=True, text=True,
                             timeout=60, cwd="/", user=user.pw_uid, group=user.pw_gid,
-                            extra_groups=[], env={"PATH": SBIN_PATH, "LANG": "C.UTF-8"})
+                            extra_groups=[], env=HTTPD_ENV)
     if result.returncode != 0:
         pytest.fail(f"{user.pw_name} cannot load the apps from {home} (what mod_wsgi would do):\n"
                     f"{result.stderr[-4000:]}", pytrace=False)
@@ -381,11 +385,12 @@ class Server:
 
     def start(self) -> None:
         with open(os.path.join(self.site.root, "httpd.out"), "wb") as out:
-            # A clean environment: no KEYSTONE_LITE_* from the caller reaches the app.
+            # A clean environment: no KEYSTONE_LITE_* from the caller reaches the app; only
+            # PYTHONPATH, naming the code under test.
             self.process = subprocess.Popen(
                 [self.site.tools.httpd, "-f", self.conf, "-DFOREGROUND"], cwd=self.site.root,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={"PATH": SBIN_PATH, "LANG": "C.UTF-8"}, start_new_session=True)
+                env=HTTPD_ENV, start_new_session=True)
 
     def wait_ready(self) -> None:
         """Both ports accept connections and both apps answer discovery (daemons loaded)."""
