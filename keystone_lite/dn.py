@@ -1,8 +1,12 @@
-"""Distinguished names as web servers print them, reduced to a comparable form.
+"""Distinguished names as web servers print them and operators type them, compared exactly.
 
-mod_ssl prints RFC 4514 (``CN=a,O=b``), older mod_ssl and mod_nss print OpenSSL's one-line form
-(``/O=b/CN=a``), and operators type either, with their own spacing and case. cryptography's RFC
-4514 parser is strict about both, hence this small reader.
+mod_ssl and the embedded server print RFC 4514 (``CN=a,O=b``, UTF-8 unescaped), older mod_ssl
+and mod_nss print OpenSSL's one-line form (``/O=b/CN=a``). Both are read into the name's RDNs
+in certificate order; values are parsed by cryptography's RFC 4514 parser and then compared
+exactly. What is *not* significant: the spelling of attribute types (case-insensitive, with
+their aliases and dotted OIDs), unescaped spaces around ``,`` ``+`` ``=`` (RFC 2253 §4, as
+``openssl x509 -subject`` prints), the order of attributes inside one multi-valued RDN, and
+how a character is escaped. Everything else is: value case, every space, RDN order and grouping.
 """
 from __future__ import annotations
 
@@ -30,23 +34,39 @@ _DOTTED_OID = re.compile(r"[0-9]+(\.[0-9]+)+")
 
 
 def normalise_dn(dn: str) -> tuple:
-    """A comparable form of a DN written as RFC 4514 (``CN=a,O=b``) or OpenSSL's ``/O=b/CN=a``.
+    """The comparison key of a DN written as RFC 4514 (``CN=a,O=b``) or OpenSSL's ``/O=b/CN=a``:
+    its RDNs in certificate order, each a frozenset of (dotted OID, exact value).
 
-    Attribute order, attribute-name spelling and case, spaces around separators, case and
-    repeated spaces in values do not matter. Raises ValueError for text that is not a DN, an
-    empty one included.
+    Raises ValueError for text that is not a DN, an empty one or an empty value included.
     """
     text = dn.strip()
     if text.startswith("/"):
-        # OpenSSL's one-line form does not escape values: everything after "=" is the value.
-        attributes = [_attribute(*_split_ava(part)) for part in text[1:].split("/")]
+        # OpenSSL's one-line form: root first, one attribute per part, values not escaped
+        # (everything after "=" is the value, exactly).
+        rdns = [x509.RelativeDistinguishedName([_attribute(*_split_ava(part))])
+                for part in text[1:].split("/")]
     else:
-        attributes = [_attribute(key, _unescape(value))
-                      for rdn in _split_unescaped(text, ",;")
-                      for key, value in (_split_ava(ava) for ava in _split_unescaped(rdn, "+"))]
-    return tuple(sorted((attribute.oid.dotted_string,
-                         " ".join(str(attribute.value).split()).casefold())
-                        for attribute in attributes))
+        rdns = _rfc4514(text).rdns
+    return tuple(frozenset((attribute.oid.dotted_string, attribute.value) for attribute in rdn)
+                 for rdn in rdns)
+
+
+def _rfc4514(text: str) -> x509.Name:
+    """Attribute types become dotted OIDs and unescaped spaces around separators go; the rest,
+    values and their escapes, is left to cryptography's strict parser."""
+    rdns = []
+    for rdn in _split_unescaped(text, ",;"):
+        avas = []
+        for ava in _split_unescaped(rdn, "+"):
+            key, value = _split_ava(ava)
+            value = _strip_unescaped(value)
+            if not value:
+                raise ValueError(f"{key.strip()!r} has an empty value")
+            if value.startswith("#"):
+                raise ValueError(f"{key.strip()!r}: hex-encoded (#) values are not supported")
+            avas.append(f"{_oid(key).dotted_string}={value}")
+        rdns.append("+".join(avas))
+    return x509.Name.from_rfc4514_string(",".join(rdns))
 
 
 def _split_unescaped(text: str, separators: str) -> list[str]:
@@ -68,6 +88,14 @@ def _split_unescaped(text: str, separators: str) -> list[str]:
     return parts
 
 
+def _strip_unescaped(value: str) -> str:
+    """``value`` without the spaces around it that are not escaped (``a\\ `` keeps its space)."""
+    value = value.lstrip(" ")
+    while value.endswith(" ") and (len(value) - len(value[:-1].rstrip("\\")) - 1) % 2 == 0:
+        value = value[:-1]
+    return value
+
+
 def _split_ava(ava: str) -> tuple[str, str]:
     key, equals, value = ava.partition("=")
     if not equals:
@@ -75,36 +103,17 @@ def _split_ava(ava: str) -> tuple[str, str]:
     return key, value
 
 
-def _unescape(value: str) -> str:
-    """RFC 4514 value text to the value: ``\\,`` and ``\\2C`` style escapes (UTF-8 bytes)."""
-    raw, index = bytearray(), 0
-    while index < len(value):
-        char = value[index]
-        if char != "\\":
-            raw += char.encode("utf-8")
-            index += 1
-        elif re.fullmatch(r"[0-9a-fA-F]{2}", value[index + 1:index + 3]):
-            raw.append(int(value[index + 1:index + 3], 16))
-            index += 3
-        elif index + 1 < len(value):
-            raw += value[index + 1].encode("utf-8")
-            index += 2
-        else:
-            raise ValueError(f"{value!r} ends with a lone backslash")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{value!r} escapes bytes that are not UTF-8") from None
-
-
-def _attribute(key: str, value: str) -> x509.NameAttribute:
+def _oid(key: str) -> x509.ObjectIdentifier:
     key = key.strip()
     oid = _ATTRIBUTE_NAMES.get(key.casefold())
     if oid is None:
         if not _DOTTED_OID.fullmatch(key):
             raise ValueError(f"{key!r} is not a known DN attribute")
         oid = x509.ObjectIdentifier(key)
-    value = value.strip()
+    return oid
+
+
+def _attribute(key: str, value: str) -> x509.NameAttribute:
     if not value:
-        raise ValueError(f"{key!r} has an empty value")
-    return x509.NameAttribute(oid, value)  # raises ValueError for e.g. a 3-letter country
+        raise ValueError(f"{key.strip()!r} has an empty value")
+    return x509.NameAttribute(_oid(key), value)  # raises ValueError for e.g. a 3-letter country
