@@ -43,6 +43,8 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
+    # issue 10 (certificate identities)
+    repeated_user_attribute: str
 
 
 def _text(value):
@@ -74,6 +76,14 @@ def _lines(value):
     return tuple(line.strip() for line in value.splitlines() if line.strip())
 
 
+def _choice(*choices):
+    def convert(value):
+        if value.strip() not in choices:
+            raise ValueError(f"{value.strip()!r}: choose one of: {', '.join(choices)}")
+        return value.strip()
+    return convert
+
+
 # (section, key) -> (Settings field, converter, default). "{data_dir}" in a default is filled in.
 _SCHEMA = {
     ("DEFAULT", "data_dir"): ("data_dir", _text, "/var/lib/keystone-lite"),
@@ -94,6 +104,9 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
+    # issue 10: what a subject with two user names means
+    ("cert_auth", "repeated_user_attribute"): (
+        "repeated_user_attribute", _choice("refuse", "first"), "refuse"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")

@@ -26,7 +26,7 @@ _OPENSSL_NAMES = {
 }
 
 # mod_ssl's ssl_var_lookup_ssl_cert_dn_rec: the attributes exported as SSL_*_DN_<tag>.
-_DN_TAGS = {
+DN_TAGS = {
     NameOID.COUNTRY_NAME: "C", NameOID.STATE_OR_PROVINCE_NAME: "ST",
     NameOID.LOCALITY_NAME: "L", NameOID.ORGANIZATION_NAME: "O",
     NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COMMON_NAME: "CN", NameOID.TITLE: "T",
@@ -100,10 +100,20 @@ def is_server_set(key: str) -> bool:
 
 
 def replace(environ: dict, tls: dict) -> None:
-    """Drop every server-set key of ``environ``, then add ``tls``: only TLS can name a user."""
+    """Drop every server-set key of ``environ``, then add ``tls``: only TLS can name a user.
+
+    The values go in as PEP 3333 "native strings", the UTF-8 bytes decoded as latin-1, which is
+    what mod_wsgi hands over for mod_ssl's keys: a UID ``zoë`` arrives as ``zoÃ«`` from both
+    servers, and cert_auth decodes both the same way.
+    """
     for key in [key for key in environ if is_server_set(key)]:
         del environ[key]
-    environ.update(tls)
+    environ.update({key: native_string(value) for key, value in tls.items()})
+
+
+def native_string(text: str) -> str:
+    """``text`` as a WSGI server carries it: its UTF-8 bytes, one character per byte."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 def _value(attribute: x509.NameAttribute) -> str:
@@ -114,7 +124,7 @@ def _value(attribute: x509.NameAttribute) -> str:
 def _dn_parts(prefix: str, name: x509.Name) -> dict[str, str]:
     parts, seen = {}, {}
     for attribute in name:
-        tag = _DN_TAGS.get(attribute.oid)
+        tag = DN_TAGS.get(attribute.oid)
         if tag is None:
             continue
         count = seen.get(tag, 0)

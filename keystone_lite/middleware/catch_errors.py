@@ -11,6 +11,7 @@ import webob
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
+from keystone_lite.escape import printable
 
 LOG = logging.getLogger(__name__)
 
@@ -28,15 +29,21 @@ class CatchErrorsMiddleware:
             if error.code >= 500:
                 # No path in the line: v2.0 paths carry token ids.
                 LOG.error("%s handling a %s request (request id %s): %s", error.title,
-                          environ.get("REQUEST_METHOD"), get_context(environ)["request_id"],
-                          getattr(error, "detail", None) or error.message)
+                          _method(environ), get_context(environ)["request_id"],
+                          printable(getattr(error, "detail", None) or error.message,
+                                    limit=1000))
             response = errors.render(error, webob.Request(environ))
         except Exception:  # noqa: BLE001 - last resort: the client gets no detail
             # No path in the line: v2.0 paths carry token ids.
             LOG.exception("unexpected error handling a %s request (request id %s)",
-                          environ.get("REQUEST_METHOD"), get_context(environ)["request_id"])
+                          _method(environ), get_context(environ)["request_id"])
             response = errors.render(errors.KeystoneError(), webob.Request(environ))
         return response(environ, start_response)
+
+
+def _method(environ) -> str:
+    """The request method, escaped: servers pass on whatever token the client sent."""
+    return printable(str(environ.get("REQUEST_METHOD")))
 
 
 def filter_factory(global_conf, **local_conf):

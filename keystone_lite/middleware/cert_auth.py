@@ -7,13 +7,15 @@ headers reach WSGI only as ``HTTP_*`` keys, which are never looked at, so ``Remo
 ``X-SSL-Client-*`` headers cannot authenticate anyone.
 
 An identity that is present but not trustworthy (verification not ``SUCCESS``, issuer not
-trusted, empty name, unreadable certificate) is refused with 401 and a log line saying why:
-fail closed, never fall back to anonymous.
+trusted, a name that is empty, not UTF-8, padded with or holding a non-printing character, a
+subject with two user names, an unreadable certificate) is refused with 401 and a log line
+saying why: fail closed, never fall back to anonymous, never trim a name into another one.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import unicodedata
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -21,13 +23,16 @@ from cryptography.hazmat.primitives import hashes
 from keystone_lite import errors, services
 from keystone_lite.context import get_context
 from keystone_lite.dn import normalise_dn
+from keystone_lite.escape import printable
 from keystone_lite.settings import ConfigError
+from keystone_lite.tls_environ import DN_TAGS
 
 LOG = logging.getLogger(__name__)
 # Header spellings of what only the web server may say (Remote-User, X-Remote-User,
 # X-SSL-Client-S-DN-UID, SSL_CLIENT_VERIFY sent as a header, ...): WSGI turns them into HTTP_*
 # keys, which are never read; a request carrying one is logged as the attempt it probably is.
 _IDENTITY_HEADER_PREFIXES = ("HTTP_REMOTE_", "HTTP_X_REMOTE_", "HTTP_SSL_", "HTTP_X_SSL_")
+_SUBJECT_TAGS = {f"SSL_CLIENT_S_DN_{tag}": oid for oid, tag in DN_TAGS.items()}
 
 
 class Refused(Exception):
@@ -45,50 +50,94 @@ class Identity:
 
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",
-                          trusted_issuers: tuple = ()) -> Identity | None:
+                          trusted_issuers: tuple = (),
+                          repeated_user_attribute: str = "refuse") -> Identity | None:
     """Who the web server says the client is, or None for an anonymous request.
 
-    ``trusted_issuers`` holds normalised DNs (see ``normalise_dn``); empty means any issuer the
-    server accepted. Raises Refused with the reason when an identity is present but unsafe.
+    The name is used exactly as the certificate holds it: never trimmed, case-folded or
+    normalised. ``trusted_issuers`` holds DN keys (see ``dn.normalise_dn``); empty means any
+    issuer the server accepted. ``repeated_user_attribute`` is ``refuse`` (a subject with a
+    second ``user_attribute``, ``<attribute>_1``, is refused) or ``first`` (the first one
+    names the user, as mod_ssl's SSLUserName does). Raises Refused with the reason when an
+    identity is present but unsafe.
     """
     if "REMOTE_USER" in environ:
-        name, source = environ["REMOTE_USER"], "REMOTE_USER"
+        source = "REMOTE_USER"
     elif user_attribute in environ:
-        name, source = environ[user_attribute], user_attribute
+        source = user_attribute
     else:
         return None
-    if not isinstance(name, str) or not name.strip():
+    name = _text(environ, source)
+    if not name.strip():
         raise Refused(f"{source} is empty")
-    name = name.strip()
-    domain = environ.get("REMOTE_DOMAIN") or None
-    # No user or domain name holds one, and PostgreSQL refuses it even in a lookup.
-    for key, value in ((source, name), ("REMOTE_DOMAIN", domain)):
-        if value is not None and "\x00" in value:
-            raise Refused(f"{key} contains a NUL character")
+    _check_name(source, name)
+    domain = _text(environ, "REMOTE_DOMAIN") or None
+    if domain is not None:
+        _check_name("REMOTE_DOMAIN", domain)
 
     verify = environ.get("SSL_CLIENT_VERIFY")
     if verify is not None and verify != "SUCCESS":
         raise Refused(f"client certificate verification is {verify!r}, not 'SUCCESS'")
 
-    issuer = environ.get("SSL_CLIENT_I_DN")
+    # mod_ssl (and the embedded server) export a subject's second UID as <attribute>_1 and
+    # SSLUserName takes the first: which one is "the" user is the CA's business, not ours.
+    # The certificate itself is counted too, in case the server exports no SSL_CLIENT_S_DN_*.
+    certificate = _certificate(environ.get("SSL_CLIENT_CERT"))
+    second = f"{user_attribute}_1"
+    if repeated_user_attribute == "refuse" and (
+            second in environ or _count(certificate, user_attribute) > 1):
+        raise Refused(f"the certificate subject names more than one user ({user_attribute}, "
+                      f"{second}, ...)")
+
+    issuer = _text(environ, "SSL_CLIENT_I_DN")
     if trusted_issuers:
         if not issuer:
             raise Refused("issuer DN (SSL_CLIENT_I_DN) missing and trusted_issuers is set")
         try:
-            normalised = normalise_dn(issuer)
+            key = normalise_dn(issuer)
         except ValueError:
             raise Refused(f"issuer DN {issuer!r} cannot be parsed") from None
-        if normalised not in trusted_issuers:
+        if key not in trusted_issuers:
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
     return Identity(
         remote_user=name,
         remote_domain=domain,
-        subject_dn=environ.get("SSL_CLIENT_S_DN"),
+        subject_dn=_text(environ, "SSL_CLIENT_S_DN"),
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
-        sha256=_thumbprint(environ.get("SSL_CLIENT_CERT")),
+        sha256=certificate and certificate.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+def _text(environ: dict, key: str) -> str | None:
+    """``environ[key]`` as text: WSGI servers hand over "native strings" (PEP 3333), the
+    server's bytes decoded as latin-1, so mod_ssl's UTF-8 arrives as ``zoÃ«`` and is decoded
+    back here. Anything that is not UTF-8 that way is refused rather than guessed at."""
+    value = environ.get(key)
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (AttributeError, UnicodeEncodeError, UnicodeDecodeError):
+        raise Refused(f"{key} {printable(repr(value))} is not UTF-8 text") from None
+
+
+def _check_name(key: str, name: str) -> None:
+    """Refuse what could make one name pass for another or hide in a log: surrounding white
+    space (``admin `` is not ``admin``), any non-printing character (controls, NUL, format
+    characters such as U+200B or U+202E, line and paragraph separators, every space but
+    U+0020) and the backslash, which is how mod_ssl writes a control character (``\\0A``)."""
+    quoted = printable(repr(name))
+    if name != name.strip():
+        raise Refused(f"{key} {quoted} begins or ends with white space")
+    for char in name:
+        if not char.isprintable():
+            label = unicodedata.name(char, "NUL" if char == "\0" else "a control character")
+            raise Refused(f"{key} {quoted} holds the non-printing character U+{ord(char):04X} "
+                          f"({label})")
+        if char == "\\":
+            raise Refused(f"{key} {quoted} holds a backslash (an escaped control character)")
 
 
 def identity_headers(environ: dict) -> list[str]:
@@ -97,34 +146,45 @@ def identity_headers(environ: dict) -> list[str]:
                   if key.startswith(_IDENTITY_HEADER_PREFIXES))
 
 
-def _thumbprint(pem: str | None) -> str | None:
+def _certificate(pem: str | None) -> x509.Certificate | None:
     if not pem:
         return None
     try:
-        certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise Refused("SSL_CLIENT_CERT is not a PEM certificate") from None
-    return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def _count(certificate: x509.Certificate | None, user_attribute: str) -> int:
+    """How many attributes the subject has of the kind SSL_CLIENT_S_DN_<tag> names (0 when
+    there is no certificate or the key is not of that form)."""
+    oid = _SUBJECT_TAGS.get(user_attribute)
+    return len(certificate.subject.get_attributes_for_oid(oid)) if certificate and oid else 0
 
 
 class CertAuthMiddleware:
-    def __init__(self, app, user_attribute: str, trusted_issuers: tuple):
+    def __init__(self, app, user_attribute: str, trusted_issuers: tuple,
+                 repeated_user_attribute: str = "refuse"):
         self.app = app
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
+        self.repeated_user_attribute = repeated_user_attribute
 
     def __call__(self, environ, start_response):
         context = get_context(environ)
         spoofed = identity_headers(environ)
-        if spoofed:  # names only: the values are the client's
+        if spoofed:  # names only, escaped: both names and values are the client's
             LOG.warning("ignoring identity headers sent by the client (request id %s): %s; "
                         "only what the web server verified (REMOTE_USER, SSL_CLIENT_*) "
-                        "identifies a client", context["request_id"], ", ".join(spoofed))
+                        "identifies a client", context["request_id"],
+                        ", ".join(printable(name) for name in spoofed))
         try:
-            identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers)
+            identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers,
+                                             self.repeated_user_attribute)
         except Refused as refusal:
+            # The reason quotes the client's text with repr(); printable() is a second guard.
             LOG.warning("client identity refused (request id %s): %s",
-                        context["request_id"], refusal)
+                        context["request_id"], printable(str(refusal), limit=1000))
             raise errors.Unauthorized(f"Client certificate refused: {refusal}.") from None
         if identity is not None:
             context["remote_user"] = identity.remote_user
@@ -145,4 +205,5 @@ def filter_factory(global_conf, **local_conf):
             raise ConfigError(
                 f"{settings.config_file}: [cert_auth] trusted_issuers: {dn!r} is not a DN"
             ) from None
-    return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted))
+    return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted),
+                                          settings.repeated_user_attribute)

@@ -362,3 +362,45 @@ def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_pa
     assert second.status == 201, (second, output)
     assert second.json()["token"]["user"]["id"] == user["id"]
     assert "user 'demo' exists; kept" in output and "(CA kept)" in output
+
+
+# -- issue 10, finding 7: the certificate's UID exactly, or refused ----------------------------
+
+# Certificates an attacker's CA-issued subject might carry; each would have logged in as admin
+# (or, for two UIDs, as the first one) when names were trimmed.
+ODD_UIDS = {"trailing-space": ("admin ",), "nbsp": ("admin\u00a0",),
+            "ideographic-space": ("admin\u3000",), "two-uids": ("admin", "alice"),
+            "escaped-newline": ("admin\n",)}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_UIDS))
+def test_certificate_with_an_odd_uid_gets_401_not_a_token(installation, name):
+    issued = pki.issue_client_certificate(os.path.dirname(installation.ca), name,
+                                          uids=ODD_UIDS[name])
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth(),
+                      *cert_options(issued, installation.ca))
+    assert reply.status == 401, reply
+    assert reply.json()["error"]["code"] == 401 and "x-subject-token" not in reply.headers
+
+
+def test_non_ascii_uid_logs_in_as_that_exact_user(installation):
+    created = post_json(f"{installation.base}/admin/v3/users", {"user": {"name": "zoë"}},
+                        *installation.alice_options(), "-H", f"X-Auth-Token: {ADMIN_TOKEN}")
+    assert created.status == 201, created
+    issued = pki.issue_client_certificate(os.path.dirname(installation.ca), "zoe",
+                                          uids=("zoë",))
+    reply = post_json(f"{installation.base}/main/v3/auth/tokens", external_auth(),
+                      *cert_options(issued, installation.ca))
+    assert reply.status == 201, reply
+    assert reply.json()["token"]["user"]["name"] == "zoë"
+
+
+def test_app_environ_holds_native_strings_and_numbers_repeated_uids_like_mod_wsgi(pki_dir):
+    # PEP 3333: the server's bytes decoded as latin-1, which is what mod_wsgi hands over.
+    pki.issue_client_certificate(pki_dir, "zoe", uids=("zoë", "admin"))
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        environ = curl(url, *client_files(pki_dir, "zoe")).json()
+    as_mod_wsgi = "zoë".encode("utf-8").decode("latin-1")
+    assert (environ["REMOTE_USER"], environ["SSL_CLIENT_S_DN_UID"],
+            environ["SSL_CLIENT_S_DN_UID_1"]) == (as_mod_wsgi, as_mod_wsgi, "admin")
+    assert environ["SSL_CLIENT_S_DN"] == f"CN=zoe,UID=admin,UID={as_mod_wsgi},O=keystone_lite dev"

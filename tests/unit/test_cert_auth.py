@@ -58,8 +58,10 @@ def test_remote_user_wins_over_the_attribute():
     assert identity_from_environ(environ).remote_user == "alice"
 
 
-def test_remote_user_surrounding_whitespace_is_trimmed():
-    assert identity_from_environ({"REMOTE_USER": " alice "}).remote_user == "alice"
+def test_remote_user_surrounding_whitespace_is_refused_not_trimmed():
+    # Issue 10 finding 7: trimming made "admin " (a certificate's UID) log in as admin.
+    with pytest.raises(Refused, match="white space"):
+        identity_from_environ({"REMOTE_USER": " alice "})
 
 
 def test_remote_domain_is_carried_into_identity():

@@ -143,3 +143,10 @@ def test_replace_drops_every_server_key_not_from_tls_and_keeps_headers():
     assert environ == {"SSL_CLIENT_VERIFY": "NONE", "HTTPS": "on",
                        "HTTP_REMOTE_USER": "bob", "HTTP_SSL_CLIENT_S_DN_UID": "bob",
                        "PATH_INFO": "/v3"}
+
+
+def test_replace_hands_values_over_as_pep_3333_native_strings_like_mod_wsgi():
+    environ = {}
+    tls_environ.replace(environ, {"REMOTE_USER": "zoë", "SSL_CLIENT_S_DN_UID": "admin\u3000"})
+    assert environ == {"REMOTE_USER": "zo\u00c3\u00ab",
+                       "SSL_CLIENT_S_DN_UID": "admin\u00e3\u0080\u0080"}
