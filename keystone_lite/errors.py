@@ -125,11 +125,16 @@ class DatabaseFull(ServiceUnavailable):
 
 
 def base_url(req: webob.Request) -> str:
-    """The URL of the app's mount (host the client used + SCRIPT_NAME of the mount point).
+    """The URL of the app: its configured endpoint (``[DEFAULT] public_endpoint`` or
+    ``admin_endpoint``, recorded by the request-id filter) when set, else the host the client
+    used + SCRIPT_NAME of the mount point.
 
     Paste's urlmap appends the matched prefix (``/v3``) to SCRIPT_NAME; the mount point is what
     stands before it, recorded by the request-id filter that runs first.
     """
+    configured = req.environ.get("keystone_lite.endpoint")
+    if configured:
+        return configured
     mount = req.environ.get("keystone_lite.mount_script_name", req.script_name)
     host = req.environ.get("HTTP_HOST")
     if host is None or _HOST.fullmatch(host):

@@ -9,6 +9,7 @@ import configparser
 import dataclasses
 import os
 import re
+import urllib.parse
 
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
@@ -43,7 +44,9 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
-    # issue 10 (certificate identities)
+    # issue 10 (links and certificate identities)
+    public_endpoint: str | None
+    admin_endpoint: str | None
     repeated_user_attribute: str
 
 
@@ -84,6 +87,27 @@ def _choice(*choices):
     return convert
 
 
+# What a base URL may hold: RFC 3986 characters only, so it can go into a header as it is (no
+# space, quote, control or non-ASCII character).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+
+
+def _endpoint(value):
+    """An absolute http(s) base URL without query, fragment or credentials, or None; the
+    trailing slash is dropped (links append ``/v3/``)."""
+    text = value.strip()
+    if not text:
+        return None
+    parts = urllib.parse.urlsplit(text)
+    if not _URL_CHARACTERS.fullmatch(text) or parts.scheme not in ("http", "https") or (
+            not parts.hostname or parts.query or parts.fragment or "@" in parts.netloc
+            or "?" in text or "#" in text):
+        raise ValueError(f"{text!r} is not an http(s) base URL such as "
+                         "https://keystone.example.com/main/")
+    parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    return text.rstrip("/")
+
+
 # (section, key) -> (Settings field, converter, default). "{data_dir}" in a default is filled in.
 _SCHEMA = {
     ("DEFAULT", "data_dir"): ("data_dir", _text, "/var/lib/keystone-lite"),
@@ -104,7 +128,10 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
-    # issue 10: what a subject with two user names means
+    # issue 10: base URLs of the links of each app (instead of the Host header); what a subject
+    # with two user names means
+    ("DEFAULT", "public_endpoint"): ("public_endpoint", _endpoint, ""),
+    ("DEFAULT", "admin_endpoint"): ("admin_endpoint", _endpoint, ""),
     ("cert_auth", "repeated_user_attribute"): (
         "repeated_user_attribute", _choice("refuse", "first"), "refuse"),
 }

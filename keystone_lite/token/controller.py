@@ -21,6 +21,9 @@ from keystone_lite.token.service import Scope, ValidatedToken
 LOG = logging.getLogger(__name__)
 METHODS = ("external", "password", "token")
 SUBJECT_HEADER = "X-Subject-Token"
+# A response carrying a token (in X-Subject-Token or the body) is for its caller alone: no cache
+# may store it, and none may answer another caller or another subject token with it.
+TOKEN_RESPONSE_HEADERS = {"Cache-Control": "no-store", "Vary": "X-Auth-Token, X-Subject-Token"}
 # An explicitly unscoped request: no scope, and no default project either.
 UNSCOPED = Scope("unscoped", "")
 
@@ -286,7 +289,8 @@ class TokenController:
             body = json_bytes(self.render(
                 subject, self.tokens.catalog(stamp) if with_catalog else None))
             self._bodies.put(stamp, (subject.id, with_catalog), body)
-        return json_response(body, headers={SUBJECT_HEADER: subject.id})
+        return json_response(body, headers={SUBJECT_HEADER: subject.id,
+                                            **TOKEN_RESPONSE_HEADERS})
 
     # DELETE /v3/auth/tokens
     def revoke(self, req, session):
@@ -311,7 +315,7 @@ class TokenController:
         if not parse_flag(req, "nocatalog"):
             catalog = self.tokens.catalog(self.stamp(req), session)
         return json_response(self.render(token, catalog), status=status,
-                             headers={SUBJECT_HEADER: token.id})
+                             headers={SUBJECT_HEADER: token.id, **TOKEN_RESPONSE_HEADERS})
 
     def render(self, token: ValidatedToken, catalog) -> dict:
         return render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))

@@ -11,7 +11,8 @@ from keystone_lite.context import get_context
 from keystone_lite.identity import store
 from keystone_lite.router import json_response, no_content, outside_transaction
 from keystone_lite.token import render
-from keystone_lite.token.controller import TokenController, field, no_remote_user
+from keystone_lite.token.controller import (TOKEN_RESPONSE_HEADERS, TokenController, field,
+                                            no_remote_user)
 from keystone_lite.token.service import Scope
 
 
@@ -38,7 +39,7 @@ class V2TokenController:
         identity = self.v3_identity(auth, context["remote_user"])
         token = self.v3.authenticate(req, session, find, identity, self.scope(find, auth))
         catalog = self.tokens.catalog(self.v3.stamp(req), session)
-        return json_response(render.v2_access(token, catalog))
+        return json_response(render.v2_access(token, catalog), headers=TOKEN_RESPONSE_HEADERS)
 
     @staticmethod
     def v3_identity(auth: dict, remote_user: str | None) -> dict:
@@ -91,7 +92,8 @@ class V2TokenController:
     def validate(self, req, token_id):
         stamp = self.v3.stamp(req)
         subject = self.subject(req, stamp, token_id)
-        return json_response(render.v2_access(subject, self.tokens.catalog(stamp)))
+        return json_response(render.v2_access(subject, self.tokens.catalog(stamp)),
+                             headers=TOKEN_RESPONSE_HEADERS)
 
     def revoke(self, req, session, token_id):
         stamp = self.v3.stamp(req)
