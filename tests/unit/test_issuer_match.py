@@ -65,3 +65,8 @@ def test_uid_aliases_name_one_attribute():
 def test_values_the_parser_cannot_take_exactly_are_not_dns(text):
     with pytest.raises(ValueError):
         normalise_dn(text)
+
+
+def test_unicode_spaces_and_case_in_values_are_significant():
+    assert normalise_dn("CN=a\u00a0b,O=x") != normalise_dn("CN=a b,O=x")
+    assert normalise_dn("CN=A b,O=x") != normalise_dn("CN=a b,O=x")
