@@ -99,3 +99,9 @@ def test_second_uid_is_refused_by_default(deployment):
         "/v3/auth/tokens", external_auth(), status=401,
         extra_environ={**cert_environ("admin"), "SSL_CLIENT_S_DN_UID_1": "alice"})
     assert "more than one" in response.json["error"]["message"]
+
+
+def test_unknown_repeated_user_attribute_choice_stops_start_up_naming_the_key(make_deployment):
+    from keystone_lite.settings import ConfigError
+    with pytest.raises(ConfigError, match=r"\[cert_auth\] repeated_user_attribute: 'last'"):
+        make_deployment({"cert_auth": {"repeated_user_attribute": "last"}})
