@@ -226,16 +226,29 @@ class TokenService:
     # -- revoke ----------------------------------------------------------------------------
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
-        """Revoke one token and every token whose audit chain it started (see ``issue``).
+        """Revoke the token's whole audit chain: the token, the token its chain started from
+        and every token rescoped from either, however deep (as Keystone's DELETE, which revokes
+        the audit id and the audit chain id).
 
-        The event covers every token issued up to the token's expiry, not up to now: each token
-        carrying this audit id expires no later than this one (rescoping keeps the expiry) and
-        none can be minted from a revoked chain, while "now" on the revoking node may be behind
-        the clock of the node that issued the token (a multi-node clock skew would otherwise
-        let a token deleted right after its issue survive).
+        Revoking the token's own audit id alone would spare what was rescoped from it: a token
+        carries only its own audit id and its chain's first one, so a token rescoped from this
+        one is known by the chain id alone. Carrying every ancestor instead would make tokens
+        grow with each rescope past Keystone's 255 characters.
+
+        The events cover every token carrying those ids issued before ``until``: none is minted
+        after this (every token that could mint one carries the chain id), and ``until`` is
+        later than any of them can expire or be shown with ``allow_expired`` (rescoping keeps
+        the expiry) unless the node that issued them is ``allow_expired_window`` (2 days)
+        ahead of this one. The node's "now" alone would let a token issued on a node whose
+        clock is ahead survive its DELETE.
         """
-        revocation.revoke(session, "audit", token.payload.audit_ids[0],
-                          token.payload.expires_at)
+        until = max(token.payload.expires_at, self.clock() + self._longest_lifetime_us)
+        for audit_id in dict.fromkeys((token.payload.audit_ids[0], token.payload.audit_ids[-1])):
+            revocation.revoke(session, "audit", audit_id, until)
+
+    @property
+    def _longest_lifetime_us(self) -> int:
+        return self.expiration_us + self.allow_expired_window_us
 
     @staticmethod
     def _call_provider(method, *args):

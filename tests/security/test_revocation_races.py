@@ -1,5 +1,5 @@
 """What must kill a token kills it whatever races it and whatever the clocks say (issue 10,
-finding 3).
+findings 3 and 4).
 
 - A login that read the user's row before a password change, a disable or a disable and
   re-enable, and issued its token after the change, must not get a token that validates
@@ -9,6 +9,7 @@ finding 3).
   Both "nodes" are the shipped apps loaded twice in this process, for two configuration files
   on one database and one key repository; the second node's token service gets a clock 5 s
   ahead (``TokenService.clock``), nothing else differs.
+- DELETE of a rescoped token T (R → T → U) kills U, and U cannot be rescoped any more.
 - A token of payload version 1 (made before the upgrade) validates until the next change.
 """
 from __future__ import annotations
@@ -237,6 +238,41 @@ def test_token_of_a_node_5_s_ahead_dies_with_a_change_made_on_another_node(
     post_token(keystone.main, token_auth(token), status=401)
     post_token(main_b, token_auth(token), status=401)
     validate(admin_b, issue(main_b, "alice", "demo"))  # B still issues good tokens
+
+
+# -- finding 4: DELETE of a rescoped token ---------------------------------------------------------
+
+@pytest.mark.parametrize("revoke_with", ["v3", "v2.0"])
+def test_deleting_a_rescoped_token_kills_what_was_rescoped_from_it(keystone, revoke_with):
+    """R → T → U: U carries R's audit chain id, not T's; DELETE T must still kill U. It kills
+    the whole chain, R included (as Keystone's DELETE revokes the audit chain id too)."""
+    root = post_token(keystone.main, {"auth": {"identity": {"methods": ["external"]},
+                                               "scope": "unscoped"}}, user="alice"
+                      ).headers["X-Subject-Token"]
+    middle = post_token(keystone.main, token_auth(root, "demo")).headers["X-Subject-Token"]
+    leaf = post_token(keystone.main, token_auth(middle)).headers["X-Subject-Token"]
+    other = issue(keystone.main, "alice", "demo")  # another chain of the same user
+    validate(keystone.admin, leaf)
+
+    if revoke_with == "v3":
+        keystone.admin.delete("/v3/auth/tokens", headers=subject_headers(middle), status=204)
+    else:
+        keystone.admin.delete(f"/v2.0/tokens/{middle}", headers=admin_headers(), status=204)
+
+    for token in (middle, leaf, root):
+        assert_dead(keystone.admin, keystone.main, token)
+    validate(keystone.admin, other)
+
+
+def test_deleting_the_last_token_of_a_chain_kills_the_chain(keystone):
+    root = issue(keystone.main, "alice", "demo")
+    middle = post_token(keystone.main, token_auth(root)).headers["X-Subject-Token"]
+    leaf = post_token(keystone.main, token_auth(middle)).headers["X-Subject-Token"]
+
+    keystone.admin.delete("/v3/auth/tokens", headers=subject_headers(leaf), status=204)
+
+    for token in (leaf, middle, root):
+        assert_dead(keystone.admin, keystone.main, token)
 
 
 # -- upgrade: tokens made before revisions ---------------------------------------------------------
