@@ -227,8 +227,8 @@ class TokenService:
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
         """Revoke the token's whole audit chain: the token, the token its chain started from
-        and every token rescoped from either, however deep (as Keystone's DELETE, which revokes
-        the audit id and the audit chain id).
+        and every token rescoped from either, however deep (by its audit id and its audit
+        chain id, the two rows DESIGN.md §7 records Keystone 30 writing for a DELETE).
 
         Revoking the token's own audit id alone would spare what was rescoped from it: a token
         carries only its own audit id and its chain's first one, so a token rescoped from this

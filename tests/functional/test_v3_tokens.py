@@ -612,7 +612,7 @@ def test_revoking_a_parent_kills_its_rescoped_children(deployment, alice):
 
 
 def test_revoking_a_rescoped_child_revokes_its_whole_audit_chain(deployment, alice):
-    """As Keystone's DELETE (audit id and audit chain id): what was rescoped from the child
+    """DELETE revokes the audit id and the audit chain id: what was rescoped from the child
     carries only the chain id, so sparing the chain would spare it (issue 10, finding 4)."""
     parent = issue(deployment.main, alice, "demo")
     child = post_token(deployment.main, token_auth(parent)).headers["X-Subject-Token"]

@@ -245,7 +245,7 @@ def test_token_of_a_node_5_s_ahead_dies_with_a_change_made_on_another_node(
 @pytest.mark.parametrize("revoke_with", ["v3", "v2.0"])
 def test_deleting_a_rescoped_token_kills_what_was_rescoped_from_it(keystone, revoke_with):
     """R → T → U: U carries R's audit chain id, not T's; DELETE T must still kill U. It kills
-    the whole chain, R included (as Keystone's DELETE revokes the audit chain id too)."""
+    the whole chain, R included (its audit chain id is revoked with its audit id)."""
     root = post_token(keystone.main, {"auth": {"identity": {"methods": ["external"]},
                                                "scope": "unscoped"}}, user="alice"
                       ).headers["X-Subject-Token"]
