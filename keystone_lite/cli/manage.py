@@ -103,8 +103,10 @@ def bootstrap(settings, args):
                 user = store.create_user(
                     session, name=args.bootstrap_username, domain_id=domain.id,
                     password_hash=hasher.hash(password) if password else None)
-            elif password:
-                user.password_hash = hasher.hash(password)
+            elif password and not hasher.verify(user.password_hash, password):
+                # A new password kills the admin's tokens (store.update); the same one, given
+                # again by an idempotent re-run, changes nothing.
+                store.update(session, user, {"password_hash": hasher.hash(password)})
             roles = {}
             for name in dict.fromkeys(["reader", "member", settings.service_role,
                                        args.bootstrap_role_name]):

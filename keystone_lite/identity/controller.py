@@ -2,8 +2,8 @@
 
 Grants and role assignments live in ``assignment_controller``, the catalog in
 ``catalog_controller``; ``IdentityController.routes`` gathers all three for the admin router.
-Disabling a user or changing its password, and disabling a project, record revocation events so
-that existing tokens stay dead even after the entity is enabled again.
+Disabling or enabling a user or changing its password, and disabling or enabling a project, kill
+the existing tokens for good (store.update moves the revision they carry).
 """
 from __future__ import annotations
 
@@ -86,9 +86,6 @@ class IdentityController(AdminController):
         if "default_project_id" in body:
             changes["default_project_id"] = _default_project_id(session, body)
         store.update(session, user, changes)
-        if password is not None or changes.get("enabled") is False:
-            # The events outlive re-enabling: tokens issued before now never come back.
-            self.tokens.revoke_user(session, user.id)
         return json_response({"user": render.v3_user(user, base)})
 
     def delete_user(self, req, session, user_id):
@@ -155,8 +152,6 @@ class IdentityController(AdminController):
         if changes.get("name", project.name) != project.name:
             store.ensure_project_name_free(session, changes["name"], project.domain_id)
         store.update(session, project, changes)
-        if changes.get("enabled") is False:
-            self.tokens.revoke_project(session, project.id)
         return json_response({"project": render.v3_project(project, base)})
 
     def delete_project(self, req, session, project_id):

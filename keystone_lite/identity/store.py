@@ -327,10 +327,25 @@ def ensure_domain_name_free(session: Session, name: str) -> None:
                               f"found with name {name}.")
 
 
+# Attributes whose change kills the entity's tokens: it moves the entity's revision.
+_REVOKING = {models.User: ("enabled", "password_hash"), models.Project: ("enabled",)}
+
+
 def update(session: Session, entity, changes: dict) -> None:
-    """Apply ``{attribute: value}`` to a loaded entity and flush."""
+    """Apply ``{attribute: value}`` to a loaded entity and flush.
+
+    Enabling or disabling a user or project, or giving a user a new password hash, also moves
+    its revision, in the same UPDATE: every token earned before no longer validates
+    (keystone_lite.token.service), even once the user or project is enabled again. The
+    increment is SQL (``revision + 1``), not a value computed here, so that two nodes changing
+    the same row at once both count.
+    """
+    revoking = any(attribute in changes and changes[attribute] != getattr(entity, attribute)
+                   for attribute in _REVOKING.get(type(entity), ()))
     for attribute, value in changes.items():
         setattr(entity, attribute, value)
+    if revoking:
+        entity.revision = type(entity).revision + 1
     session.flush()
 
 

@@ -1,9 +1,17 @@
 """What a token says, and its compact, self-describing binary encoding.
 
-The encoding is a msgpack list with a version number first. Auth methods are a bitmask over a
-fixed tuple defined here (not over the configured method order, which broke Keystone tokens when
-operators reordered ``[auth] methods``). 32-hex ids and audit ids travel as raw bytes, which keeps
-a Fernet token around 200 characters.
+The encoding is a msgpack list whose first element says the layout. Auth methods are a bitmask
+over a fixed tuple defined here (not over the configured method order, which broke Keystone
+tokens when operators reordered ``[auth] methods``). 32-hex ids and audit ids travel as raw
+bytes, which keeps a Fernet token around 200 characters.
+
+Version 2 (``_VERSION``): ``[header, user id, scope id, issued_at, expires_at, audit ids, user
+revision, project revision]``, where the header packs the method mask, the scope kind and the
+version into one byte (``mask << 4 | scope << 2 | 2``). The two revisions cost two bytes and the
+header saves two, so tokens are as long as in version 1 while revisions stay under 128 (a
+msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
+issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
+revisions 0: the revision every user and project had when they were added (migration 0003).
 """
 from __future__ import annotations
 
@@ -18,12 +26,14 @@ import msgpack
 # Rendering order too: Keystone lists "token" before the methods it was rescoped from.
 METHODS = ("token", "external", "password")
 SCOPE_KINDS = ("project", "domain", "system")
-_VERSION = 1
+_VERSION = 2
+_VERSION_1 = 1
 # A payload beyond what the service stores and prints was not made by ``encode`` and would
 # fail validation's queries or rendering instead of the token: times up to the last
 # microsecond of year 9999 (datetime's limit, well under BIGINT's), ids of up to 64 characters.
 _MAX_TIME = 253_402_300_799_999_999
 _MAX_ID = 64
+_MAX_REVISION = 2**63 - 1  # BIGINT
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 
 
@@ -40,6 +50,11 @@ class TokenPayload:
     audit_ids: tuple[str, ...]  # own id first, then (rescoped) the audit chain's first id
     scope_kind: str | None = None  # one of SCOPE_KINDS, or None when unscoped
     scope_id: str | None = None  # project or domain id; "all" for the system scope
+    # The user's revision, and for a project scope the project's, as read when the token was
+    # earned (a rescoped token keeps its parent's): a change that must kill the token moves
+    # the stored revision, and validation refuses a token whose revisions are not current.
+    user_revision: int = 0
+    project_revision: int = 0
 
     @property
     def project_id(self) -> str | None:
@@ -59,31 +74,47 @@ def new_audit_id() -> str:
 
 
 def encode(payload: TokenPayload) -> bytes:
-    """The bytes of ``payload``; raises ValueError for a payload ``decode`` would not accept."""
+    """The bytes of ``payload`` (version 2); raises ValueError for a payload ``decode`` would
+    not accept."""
     mask = 0
     for method in payload.methods:
         mask |= 1 << METHODS.index(method)  # ValueError for an unknown method
     scope = SCOPE_KINDS.index(payload.scope_kind) + 1 if payload.scope_kind else 0
     if not mask or not payload.audit_ids or bool(scope) != bool(payload.scope_id):
         raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
+    if not all(_is_revision(revision) for revision in (payload.user_revision,
+                                                      payload.project_revision)):
+        raise ValueError("a revision is an integer from 0 to 2**63 - 1")
     return msgpack.packb([
-        _VERSION, mask, _pack_id(payload.user_id), scope,
+        mask << 4 | scope << 2 | _VERSION, _pack_id(payload.user_id),
         _pack_id(payload.scope_id) if payload.scope_id else None,
         payload.issued_at, payload.expires_at,
         [_b64decode(audit_id) for audit_id in payload.audit_ids],
+        payload.user_revision, payload.project_revision,
     ])
 
 
 def decode(data: bytes) -> TokenPayload:
-    """Inverse of ``encode``; raises MalformedPayload for anything else."""
+    """Inverse of ``encode``, and reads version 1; raises MalformedPayload for anything else."""
     try:
-        version, mask, user_id, scope, scope_id, issued_at, expires_at, audits = msgpack.unpackb(
-            data)
-        if version != _VERSION or not all(_is_int(field) for field in (
-                mask, scope, issued_at, expires_at)) or not 0 < mask < 1 << len(METHODS) \
+        fields = msgpack.unpackb(data)
+        if not isinstance(fields, list) or len(fields) != 8 or not _is_int(fields[0]):
+            raise MalformedPayload("unknown payload layout")
+        if fields[0] == _VERSION_1:
+            _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
+            user_revision = project_revision = 0
+        elif 0 <= fields[0] < 128 and fields[0] & 3 == _VERSION:
+            (header, user_id, scope_id, issued_at, expires_at, audits, user_revision,
+             project_revision) = fields
+            mask, scope = header >> 4, header >> 2 & 3
+        else:
+            raise MalformedPayload("unknown payload layout")
+        if not all(_is_int(field) for field in (mask, scope, issued_at, expires_at)) \
+                or not 0 < mask < 1 << len(METHODS) \
                 or not 0 <= scope <= len(SCOPE_KINDS) or (scope == 0) != (scope_id is None) \
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
-                or not isinstance(audits, list) or not audits:
+                or not isinstance(audits, list) or not audits \
+                or not _is_revision(user_revision) or not _is_revision(project_revision):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),
@@ -93,6 +124,8 @@ def decode(data: bytes) -> TokenPayload:
             audit_ids=tuple(_b64encode(a) for a in audits),
             scope_kind=SCOPE_KINDS[scope - 1] if scope else None,
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
+            user_revision=user_revision,
+            project_revision=project_revision,
         )
     except MalformedPayload:
         raise
@@ -102,6 +135,10 @@ def decode(data: bytes) -> TokenPayload:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_revision(value) -> bool:
+    return _is_int(value) and 0 <= value <= _MAX_REVISION
 
 
 def _pack_id(value: str) -> bytes | str:

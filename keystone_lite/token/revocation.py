@@ -1,9 +1,14 @@
 """Revocation events: one row per (kind, key), checked with a single primary-key lookup.
 
-A token is revoked when any event matching its audit ids, its user or its project was recorded
-at or after the token was issued. Events for the same key are merged into one row (the latest
-wins), so the table grows with the number of revoked subjects, not with the number of actions,
-and a validation never scans it.
+A token is revoked when any event matching its audit ids, its user or its project has a
+``revoked_at`` at or after the token's issue time. Events for the same key are merged into one
+row (the latest wins), so the table grows with the number of revoked subjects, not with the
+number of actions, and a validation never scans it.
+
+Only ``audit`` events are still written (DELETE of a token, see TokenService.revoke_token).
+``user`` and ``project`` events were written, with the clock of the node making the change,
+before revisions replaced them (migration 0003): they are still checked, for the version-1
+tokens issued before them, until they expire.
 """
 from __future__ import annotations
 
@@ -15,20 +20,18 @@ from keystone_lite.db import models
 from keystone_lite.token.payload import TokenPayload, now_us
 
 
-def revoke(session: Session, kind: str, key: str, expires_at: int,
-           revoked_at: int | None = None) -> None:
-    """Record that every token of ``kind``/``key`` issued up to now (or up to ``revoked_at``,
-    when later) is dead.
+def revoke(session: Session, kind: str, key: str, expires_at: int) -> None:
+    """Record that every token of ``kind``/``key`` issued before ``expires_at`` (µs) is dead.
 
-    ``expires_at`` (µs) is when the last token the event can match expires; the row is kept at
-    least until then.
+    ``expires_at`` is also when the event can no longer match a live token: the caller passes a
+    time after every such token expired, and the row is kept at least until then.
     """
     # One upsert, not a read then an insert: requests revoking the same key at once (two nodes,
     # two threads) would both insert, and on PostgreSQL the loser's unique violation would be
     # a 409 for a revocation that did happen.
     table = models.RevocationEvent.__table__
     insert = _INSERTS[session.get_bind().dialect.name](table).values(
-        kind=kind, key=key, revoked_at=max(now_us(), revoked_at or 0), expires_at=expires_at)
+        kind=kind, key=key, revoked_at=expires_at, expires_at=expires_at)
     session.execute(insert.on_conflict_do_update(
         index_elements=[table.c.kind, table.c.key],
         set_={name: _greater(table.c[name], insert.excluded[name])
@@ -44,6 +47,8 @@ def _greater(current, proposed):
 
 
 def is_revoked(session: Session, payload: TokenPayload) -> bool:
+    # The user and project keys match only tokens issued before the upgrade, of version 1 (see
+    # the module docstring); asking for them costs nothing in the lookup made for the audit ids.
     keys = [("audit", audit_id) for audit_id in payload.audit_ids]
     keys.append(("user", payload.user_id))
     if payload.project_id:

@@ -1,10 +1,13 @@
 """Token life cycle: issue, validate and revoke, independent of the API version that asks.
 
 Validation checks the user, the scope and the roles as the store has them now, so disabling or
-deleting a user or project, or removing a role, takes effect on the next check. Revocation
-events cover what the current state cannot show (a user disabled and re-enabled, a password
-changed, a token deleted). What was read is remembered per process under the database change
-counter (keystone_lite.db.generation), which every such write moves, on any node.
+deleting a user or project, or removing a role, takes effect on the next check. What the current
+state cannot show otherwise (a user disabled and enabled again, a password changed) the
+revisions show: a token carries the revision its user (and its project) had when it was earned,
+every such change moves the stored one (keystone_lite.identity.store.update), and a token whose
+revisions are no longer current is dead. Revocation events record deleted tokens. What was read
+is remembered per process under the database change counter (keystone_lite.db.generation),
+which every such write moves, on any node.
 """
 from __future__ import annotations
 
@@ -86,8 +89,12 @@ class TokenService:
     """
 
     def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
-                 allow_expired_window: int):
+                 allow_expired_window: int, clock=now_us):
         self.provider = provider
+        # Microseconds since the epoch, as this node sees them (tests play a node whose clock
+        # is off by giving it another): issue times, expiry and how long revocation events are
+        # kept; never whether a change or a DELETE killed a token.
+        self.clock = clock
         self.session_factory = session_factory
         self.counter = db_session.CounterReader(session_factory.kw["bind"])
         self.expiration_us = expiration * 1_000_000
@@ -110,29 +117,41 @@ class TokenService:
               scope: Scope | None, parent: ValidatedToken | None = None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
-        A rescoped token (``parent`` given) keeps the parent's expiry and audit chain: its
-        second audit id is the chain id, the audit id of the token the chain started from (as
-        Keystone's ``audit_chain_id``), so revoking that token kills every token rescoped from
-        it, however deep.
+        ``user`` is the row (or its snapshot) the credential was checked against: the token
+        carries its revision, read with the password hash or the enabled flag that let the user
+        in, so a change committed while the login was under way kills the token. A rescoped
+        token (``parent`` given) keeps the parent's revisions (the parent's project revision
+        too when it keeps the scope), expiry and audit chain: its second audit id is the chain
+        id, the audit id of the token the chain started from (as Keystone's
+        ``audit_chain_id``).
         """
-        issued_at = now_us()
+        principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
+                                   scope.id if scope else None)
+        if principal is None:
+            raise errors.Unauthorized()
+        issued_at = self.clock()
         expires_at = issued_at + self.expiration_us
         audit_ids = (new_audit_id(),)
         used = set(methods)
+        user_revision = user.revision
+        project_revision = principal.project.revision if principal.project else 0
         if parent is not None:
             expires_at = min(expires_at, parent.payload.expires_at)
             audit_ids += parent.payload.audit_ids[-1:]
             used |= set(parent.payload.methods)
+            user_revision = parent.payload.user_revision
+            if principal.project is not None and parent.payload.project_id == \
+                    principal.project.id:
+                project_revision = parent.payload.project_revision
         # The order tokens decode to, so that issuing and validating report the same list.
         methods = tuple(method for method in PAYLOAD_METHODS if method in used)
         payload = TokenPayload(
             user_id=user.id, methods=methods, issued_at=issued_at,
             expires_at=expires_at, audit_ids=audit_ids,
-            scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None)
-        principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
-                                   payload.scope_id)
-        if principal is None:
-            raise errors.Unauthorized()
+            scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None,
+            user_revision=user_revision, project_revision=project_revision)
+        if not _revisions_current(payload, principal):
+            raise errors.Unauthorized()  # changed since authentication read it: born dead
         token_id = self._call_provider(self.provider.issue, payload, session)
         return ValidatedToken(token_id, payload, principal)
 
@@ -151,7 +170,7 @@ class TokenService:
         if token is None or (session is not None and not generation.cacheable(session)):
             token = self._in_session(session, lambda session_: self._validate_uncached(
                 session_, stamp, token_id))
-        limit = now_us() - (self.allow_expired_window_us if allow_expired else 0)
+        limit = self.clock() - (self.allow_expired_window_us if allow_expired else 0)
         if token.payload.expires_at <= limit:
             raise errors.TokenNotFound()
         return token
@@ -160,13 +179,13 @@ class TokenService:
                            ) -> ValidatedToken:
         payload = self._call_provider(self.provider.open, token_id, session)
         # Expiry is checked by the caller; here only what no window can bring back.
-        if payload is None or payload.expires_at <= now_us() - self.allow_expired_window_us:
+        if payload is None or payload.expires_at <= self.clock() - self.allow_expired_window_us:
             raise errors.TokenNotFound()
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
         principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
                                    payload.scope_id)
-        if principal is None:
+        if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
         if generation.cacheable(session):
@@ -207,23 +226,25 @@ class TokenService:
     # -- revoke ----------------------------------------------------------------------------
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
-        """Revoke one token and every token whose audit chain it started (see ``issue``).
+        """Revoke the token's whole audit chain: the token, the token its chain started from
+        and every token rescoped from either, however deep (by its audit id and its audit
+        chain id, the two rows DESIGN.md §7 records Keystone 30 writing for a DELETE).
 
-        The event covers every token issued up to the token's expiry, not up to now: each token
-        carrying this audit id expires no later than this one (rescoping keeps the expiry) and
-        none can be minted from a revoked chain, while "now" on the revoking node may be behind
-        the clock of the node that issued the token (a multi-node clock skew would otherwise
-        let a token deleted right after its issue survive).
+        Revoking the token's own audit id alone would spare what was rescoped from it: a token
+        carries only its own audit id and its chain's first one, so a token rescoped from this
+        one is known by the chain id alone. Carrying every ancestor instead would make tokens
+        grow with each rescope past Keystone's 255 characters.
+
+        The events cover every token carrying those ids issued before ``until``: none is minted
+        after this (every token that could mint one carries the chain id), and ``until`` is
+        later than any of them can expire or be shown with ``allow_expired`` (rescoping keeps
+        the expiry) unless the node that issued them is ``allow_expired_window`` (2 days)
+        ahead of this one. The node's "now" alone would let a token issued on a node whose
+        clock is ahead survive its DELETE.
         """
-        revocation.revoke(session, "audit", token.payload.audit_ids[0],
-                          token.payload.expires_at, revoked_at=token.payload.expires_at)
-
-    def revoke_user(self, session: Session, user_id: str) -> None:
-        """Kill every token of the user issued up to now (disable, password change)."""
-        revocation.revoke(session, "user", user_id, now_us() + self._longest_lifetime_us)
-
-    def revoke_project(self, session: Session, project_id: str) -> None:
-        revocation.revoke(session, "project", project_id, now_us() + self._longest_lifetime_us)
+        until = max(token.payload.expires_at, self.clock() + self._longest_lifetime_us)
+        for audit_id in dict.fromkeys((token.payload.audit_ids[0], token.payload.audit_ids[-1])):
+            revocation.revoke(session, "audit", audit_id, until)
 
     @property
     def _longest_lifetime_us(self) -> int:
@@ -239,6 +260,13 @@ class TokenService:
 
 
 _INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too
+
+
+def _revisions_current(payload: TokenPayload, principal: Principal) -> bool:
+    """Whether no change that kills tokens was made to the user (or the project of a project
+    scope) since the token was earned: its revisions are still the stored ones."""
+    return principal.user.revision == payload.user_revision and (
+        principal.project is None or principal.project.revision == payload.project_revision)
 
 
 def _load_principal(session: Session, user_id: str, scope_kind: str | None,

@@ -17,6 +17,7 @@ from builders import (add_user, admin_headers, assert_keystone_error, cert_envir
                       issue, password_auth, post_token, subject_headers)
 from keystone_lite import settings as settings_module
 from keystone_lite.db import migrate, models, session as db_session
+from keystone_lite.identity import store
 from keystone_lite.token import revocation
 from keystone_lite.token.payload import now_us
 
@@ -97,6 +98,21 @@ def test_revoking_the_same_key_twice_in_one_transaction_keeps_the_later_times(de
         event = session.get(models.RevocationEvent, ("audit", "chain"))
         assert event.expires_at == later  # never narrowed
         assert event.revoked_at >= first[0]  # moved forward to the latest revocation
+
+
+def test_a_revoking_change_moves_the_stored_revision_not_the_one_this_node_read(deployment):
+    """``revision + 1`` in SQL: a change another node committed after this one loaded the row
+    still counts (played here by an UPDATE the loaded object does not see)."""
+    add_user(deployment, "alice", "demo", "member")
+    with deployment.services().transaction() as session:
+        alice = store.find_user(session, name="alice", domain_id="default")
+        assert alice.revision == 0
+        session.execute(sqlalchemy.update(models.User).where(models.User.id == alice.id)
+                        .values(revision=5).execution_options(synchronize_session=False))
+        store.update(session, alice, {"enabled": False})
+        store.update(session, alice, {"enabled": False})  # no change: no revision either
+        store.update(session, alice, {"name": "alicia"})
+        assert alice.revision == 6
 
 
 def test_token_revoked_then_revoked_again_by_user_and_by_audit_id_stays_404(deployment):
@@ -197,7 +213,8 @@ def test_token_revoked_on_a_node_whose_clock_is_behind_the_issuers_is_still_404(
     """Two nodes, two clocks: the revoking node's "now" may be before the token's issued_at."""
     add_user(deployment, "alice", "demo", "member")
     token = issue(deployment.main, "alice", "demo")
-    monkeypatch.setattr(revocation, "now_us", lambda: now_us() - 5_000_000)  # 5 s behind
+    monkeypatch.setattr(deployment.services().tokens, "clock",
+                        lambda: now_us() - 5_000_000)  # 5 s behind
 
     deployment.admin.delete("/v3/auth/tokens", headers=admin_headers(token), status=204)
 

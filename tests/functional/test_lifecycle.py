@@ -13,7 +13,10 @@ Where each case of the issue lives (``tl`` = this file):
   revoked_then_is_404`` (both); test_v3_tokens ``test_delete_revokes_then_get_head_...``;
   test_v2_tokens ``test_delete_revokes_a_token_for_v2_and_v3``.
 - user disabled, re-enabled (old tokens stay dead): tl ``test_disabling_a_user_...``;
-  test_identity_api ``test_disable_user_revokes_existing_tokens`` (fernet).
+  test_identity_api ``test_disable_user_revokes_existing_tokens`` (fernet); a login racing the
+  change, and a token of a node whose clock is ahead: security/test_revocation_races.
+- changes that kill nothing (rename, enabling what is enabled): tl
+  ``test_changes_that_kill_nothing_...``.
 - user deleted: tl ``test_deleting_a_user_...``; test_identity_api
   ``test_delete_user_revokes_existing_tokens`` (fernet).
 - project disabled: tl ``test_disabling_a_project_...``; test_identity_api
@@ -25,8 +28,9 @@ Where each case of the issue lives (``tl`` = this file):
   ``test_removing_last_role_on_project_revokes_scoped_token``,
   ``test_removing_one_of_two_roles_keeps_token_with_remaining_role``,
   ``test_delete_role_removes_it_from_existing_tokens`` (fernet).
-- password changed: tl ``test_changing_the_password_...``; test_identity_api
-  ``test_password_change_revokes_existing_tokens`` (fernet).
+- password changed: tl ``test_changing_the_password_...``, ``test_bootstrap_with_a_new_admin_
+  password_...``; test_identity_api ``test_password_change_revokes_existing_tokens`` (fernet);
+  an old-password login racing the change: security/test_revocation_races.
 - key rotated out beyond max_active_keys: tl ``test_rotating_keys_past_max_active_keys_...``
   (fernet dies, uuid unaffected); test_token_providers
   ``test_rotating_beyond_max_active_keys_retires_the_oldest_key``,
@@ -37,6 +41,9 @@ Where each case of the issue lives (``tl`` = this file):
   its_parent`` (both).
 - revoking a parent revokes rescoped tokens: tl ``test_revoking_a_parent_...``; test_v3_tokens
   ``test_revoking_a_parent_kills_its_rescoped_children``; test_token_providers (both).
+- revoking a rescoped token revokes its whole audit chain (R → T → U: DELETE T kills U, and R):
+  test_v3_tokens ``test_revoking_a_rescoped_child_revokes_its_whole_audit_chain``;
+  security/test_revocation_races ``test_deleting_a_rescoped_token_...`` (both).
 - repeated method → 400: tl ``test_a_repeated_method_...``; test_token_errors
   ``test_repeated_method_is_400``.
 """
@@ -47,7 +54,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from builders import (ADMIN_TOKEN, add_user, admin_headers, assert_keystone_error,
+from builders import (ADMIN_PASSWORD, ADMIN_TOKEN, add_user, admin_headers, assert_keystone_error,
                       external_auth, grant_role, in_store, issue, password_auth, post_token,
                       project_id, subject_headers, token_auth)
 from keystone_lite.db import models
@@ -227,6 +234,32 @@ def test_changing_the_password_kills_password_tokens(keystone):
     post_token(keystone.main, password_auth("alice", ALICE_PASSWORD), status=401)
     assert_alive(keystone, post_token(keystone.main, password_auth(
         "alice", "new-Pa55word", "demo")).headers["X-Subject-Token"])
+
+
+def test_changes_that_kill_nothing_keep_every_token(keystone):
+    """Renaming, or "enabling" a user or project that is enabled, is no reason to log out."""
+    tokens = alices_tokens(keystone)
+    alice, demo = entity_id(keystone, "users", "alice"), entity_id(keystone, "projects", "demo")
+
+    keystone.admin.patch_json(f"/v3/users/{alice}", {"user": {"enabled": True, "name": "alicia",
+                                                               "description": "x"}},
+                              headers=ADMIN)
+    set_enabled(keystone, "projects", "project", demo, True)
+
+    for token in tokens.values():
+        assert_alive(keystone, token)
+
+
+def test_bootstrap_with_a_new_admin_password_kills_the_admins_tokens(keystone):
+    token = post_token(keystone.main, password_auth("admin", ADMIN_PASSWORD, "admin")
+                       ).headers["X-Subject-Token"]
+
+    keystone.cli("bootstrap", "--bootstrap-password", ADMIN_PASSWORD)  # an idempotent re-run
+    assert_alive(keystone, token)
+    keystone.cli("bootstrap", "--bootstrap-password", "another-Pa55word")
+
+    assert_dead(keystone, token)
+    post_token(keystone.main, password_auth("admin", "another-Pa55word", "admin"))
 
 
 # -- projects --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import event, select
 
 from keystone_lite.db import models, session as db_session
+from keystone_lite.identity import store
 from keystone_lite.token import key_repository
 
 from builders import add_user, admin_headers, cert_environ, external_auth, issue
@@ -149,3 +150,17 @@ def test_user_renamed_by_another_node_shows_in_the_next_validation(deployment):
     change_elsewhere(deployment, lambda session: setattr(alice(session), "name", "alicia"))
     after = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token)).json
     assert after["token"]["user"]["name"] == "alicia"
+
+
+def test_user_disabled_and_enabled_again_by_another_node_fails_the_next_validation(deployment):
+    """Only the revision shows it: the user is as it was, but its tokens must stay dead."""
+    add_user(deployment, "alice", "demo")
+    token = issue(deployment.main, "alice", "demo")
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=200)
+
+    for enabled in (False, True):
+        change_elsewhere(deployment, lambda session: store.update(
+            session, alice(session), {"enabled": enabled}))
+
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=404)
+    login(deployment, "alice", "demo", 201)
