@@ -252,10 +252,12 @@ def call_app(app, environ: dict) -> tuple[str, list, bytes]:
 
 
 def keeps_alive(version: bytes, headers: dict[bytes, bytes]) -> bool:
+    """HTTP/1.1 unless the client says close; HTTP/1.0 clients get one request each."""
     tokens = {token.strip() for token in headers.get(b"connection", b"").lower().split(b",")}
-    return b"close" not in tokens if version == b"HTTP/1.1" else b"keep-alive" in tokens
+    return version == b"HTTP/1.1" and b"close" not in tokens
 
 
-def has_body(status: str, method: bytes) -> bool:
-    return method != b"HEAD" and not status.startswith(_NO_BODY)
+def body_allowed(status: str) -> bool:
+    """Whether a response with ``status`` ("204 No Content") may carry a body."""
+    return not status.startswith(_NO_BODY)
 

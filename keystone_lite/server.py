@@ -30,9 +30,9 @@ from cryptography import x509
 from paste.deploy import loadapp
 
 from keystone_lite import tls_environ
-from keystone_lite.embedded_http import (HTTPError, Limits, RequestReader, call_app, error_body,
-                                         error_reply, has_body, keeps_alive, response_head,
-                                         wsgi_environ)
+from keystone_lite.embedded_http import (HTTPError, Limits, RequestReader, body_allowed,
+                                         call_app, error_body, error_reply, keeps_alive,
+                                         response_head, wsgi_environ)
 from keystone_lite.tls_stream import TLSStream, is_plain_http
 from keystone_lite.wsgi import paste_file
 
@@ -220,12 +220,13 @@ class EmbeddedServer:
         try:
             status, response_headers, response_body = await self._loop.run_in_executor(
                 None, call_app, self.app, environ)
-            length = None if not has_body(status, b"GET") else len(response_body)
-            if method == b"HEAD":
+            allowed = body_allowed(status)
+            length = len(response_body) if allowed else None
+            if method == b"HEAD":  # the length a GET would have, as the app says
                 length = next((int(value) for name, value in response_headers
                                if name.lower() == "content-length"), length)
             head = response_head(status, response_headers, length, keep_alive)
-            if not has_body(status, method):
+            if method == b"HEAD" or not allowed:
                 response_body = b""
         except Exception:  # noqa: BLE001 - the last resort: logged, answered with JSON 500
             # Not the path: v2.0 admin paths carry token ids.
