@@ -1,45 +1,47 @@
-"""The embedded HTTPS server: cheroot serving ``/main`` and ``/admin`` with client certificates.
+"""The embedded HTTPS server: ``/main`` and ``/admin`` on one port, with client certificates.
 
 It stands in for Apache httpd + mod_ssl + mod_wsgi: the TLS handshake verifies the client
 certificate against the CA (a connection without a valid one fails, as with ``SSLVerifyClient
 require``), and the application receives exactly the environ keys mod_ssl would set
 (``keystone_lite.tls_environ``), computed once per connection from the verified certificate.
 
-cheroot's own ``BuiltinSSLAdapter`` is not enough: it names the UID attribute ``userId`` (so no
-``SSL_CLIENT_S_DN_UID``), prints DNs in certificate order rather than RFC 2253, and sets no
-``REMOTE_USER``. ``ModSslAdapter`` keeps its handshake and error handling and replaces those keys.
+One asyncio event loop accepts connections, runs their TLS handshakes and reads their requests,
+each within a deadline and the limits of ``embedded_http.Limits``; only a complete request
+reaches one of the worker threads that run the application. Idle, slow and oversized clients
+thus cost a little memory each (bounded per client and in total), never a thread or the time of
+others. (cheroot, used before, ran each handshake on its accept thread and read requests in its
+workers: one idle socket stalled every client for 10 s.)
 """
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
 import dataclasses
 import logging
 import os
 import signal
 import socket
 import ssl
+import sys
 import threading
-import time
 
-from cheroot import errors, wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cryptography import x509
 from paste.deploy import loadapp
 
 from keystone_lite import tls_environ
+from keystone_lite.embedded_http import (HTTPError, Limits, RequestReader, body_allowed,
+                                         call_app, error_body, error_reply, keeps_alive,
+                                         response_head, wsgi_environ)
+from keystone_lite.tls_stream import TLSStream, is_plain_http
 from keystone_lite.wsgi import paste_file
 
 LOG = logging.getLogger(__name__)
 
-#: Private environ key through which the adapter hands a connection's TLS keys to the app.
-TLS_KEY = "keystone_lite.tls_environ"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5443
-LINGER_SECONDS = 2
-_lingering = threading.BoundedSemaphore(32)
-_PLAIN_HTTP_MESSAGE = b"This port speaks HTTPS only; use an https:// URL.\n"
-_PLAIN_HTTP_REPLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close"
-                     b"\r\nContent-Length: %d\r\n\r\n%s" % (len(_PLAIN_HTTP_MESSAGE),
-                                                          _PLAIN_HTTP_MESSAGE))
+STOP_GRACE_SECONDS = 5
+_PLAIN_HTTP_MESSAGE = "This port speaks HTTPS only; use an https:// URL."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,77 +51,195 @@ class TLSFiles:
     ca: str
 
 
-class ModSslAdapter(BuiltinSSLAdapter):
-    """cheroot's TLS adapter, verifying client certificates and exporting mod_ssl's keys."""
+class ModSslKeys:
+    """The TLS context, and the mod_ssl environ keys of each connection made with it."""
 
     def __init__(self, files: TLSFiles, user_attribute: str, require_client_certificate=True):
-        super().__init__(files.certificate, files.key, certificate_chain=files.ca)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=files.ca)
+        self.context.load_cert_chain(files.certificate, files.key)
         self.context.verify_mode = (ssl.CERT_REQUIRED if require_client_certificate
                                     else ssl.CERT_OPTIONAL)
         self.user_attribute = user_attribute
         with open(files.certificate, "rb") as handle:
             server_certificate = x509.load_pem_x509_certificate(handle.read())
-        self._server_keys = tls_environ.certificate_environ("SSL_SERVER", server_certificate)
+        self._fixed = {"HTTPS": "on", "SSL_VERSION_LIBRARY": ssl.OPENSSL_VERSION,
+                       "SSL_VERSION_INTERFACE": f"keystone_lite Python/{sys.version.split()[0]}",
+                       **tls_environ.certificate_environ("SSL_SERVER", server_certificate)}
+        self._key_sizes = {(cipher["name"], cipher["protocol"]): str(cipher["alg_bits"])
+                           for cipher in self.context.get_ciphers()}
 
-    def wrap(self, sock):
-        """cheroot's handshake, plus Apache's lingering close when it fails (see ``_linger``)."""
-        spare, lingering = sock.dup(), False
-        try:
-            return super().wrap(sock)
-        except (errors.FatalSSLAlert, errors.NoSSLError) as failure:
-            lingering = _lingering.acquire(blocking=False)
-            if lingering:
-                reply = _PLAIN_HTTP_REPLY if isinstance(failure, errors.NoSSLError) else b""
-                threading.Thread(target=_linger, args=(spare, reply), daemon=True).start()
-            raise
-        finally:
-            if not lingering:
-                spare.close()
-
-    def get_environ(self, sock):
-        """Per connection: ``wsgi.url_scheme`` and, under TLS_KEY, every mod_ssl key."""
-        keys = {key: str(value) for key, value in super().get_environ(sock).items()
-                if tls_environ.is_server_set(key) and value not in (None, "")
-                and not key.startswith(("SSL_CLIENT_", "SSL_SERVER_"))}
-        keys.update(self._server_keys)
-        keys.update(tls_environ.client_environ(sock.getpeercert(binary_form=True),
+    def environ(self, tls: ssl.SSLObject) -> dict[str, str]:
+        name, protocol, bits = tls.cipher()
+        keys = {**self._fixed, "SSL_PROTOCOL": protocol, "SSL_CIPHER": name,
+                "SSL_CIPHER_USEKEYSIZE": str(bits)}
+        if (name, protocol) in self._key_sizes:
+            keys["SSL_CIPHER_ALGKEYSIZE"] = self._key_sizes[name, protocol]
+        if tls.session is not None and tls.session.id:
+            keys["SSL_SESSION_ID"] = tls.session.id.hex()
+        keys.update(tls_environ.client_environ(tls.getpeercert(binary_form=True),
                                                self.user_attribute))
-        keys["HTTPS"] = "on"
-        return {"wsgi.url_scheme": "https", TLS_KEY: keys}
+        return keys
 
 
-def _linger(connection: socket.socket, reply: bytes) -> None:
-    """Send ``reply``, half-close and drain before closing, so the client reads what was sent.
+class Mounts:
+    """WSGI app: each request to the app mounted at its path's first segment(s), else 404."""
 
-    Closing at once with the client's request still unread makes the kernel send a reset: curl
-    then reports "getpeername() failed" instead of "alert certificate required", or "connection
-    reset" instead of the 400 for plain HTTP.
-    """
-    deadline = time.monotonic() + LINGER_SECONDS
-    try:
-        connection.settimeout(LINGER_SECONDS)
-        connection.sendall(reply)
-        connection.shutdown(socket.SHUT_WR)
-        while (remaining := deadline - time.monotonic()) > 0:
-            connection.settimeout(remaining)
-            if not connection.recv(4096):
-                break
-    except OSError:
-        pass
-    finally:
-        connection.close()
-        _lingering.release()
-
-
-class TLSEnviron:
-    """WSGI wrapper: the app sees the connection's TLS keys and no other claim to them."""
-
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, apps: dict):
+        self.apps = sorted(apps.items(), key=lambda item: -len(item[0]))
 
     def __call__(self, environ, start_response):
-        tls_environ.replace(environ, environ.pop(TLS_KEY, None) or {})
-        return self.app(environ, start_response)
+        path = environ["PATH_INFO"]
+        for mount, app in self.apps:
+            if path == mount or path.startswith(mount + "/"):
+                environ["SCRIPT_NAME"], environ["PATH_INFO"] = mount, path[len(mount):]
+                return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [error_body(404, "Could not find the requested resource.")]
+
+
+class EmbeddedServer:
+    """``prepare()`` binds, ``serve()`` runs until ``stop()`` (from any thread)."""
+
+    def __init__(self, app, tls: ModSslKeys, host: str, port: int, threads: int,
+                 limits: Limits):
+        self.app, self.tls, self.limits = app, tls, limits
+        self.bind_addr = (host, port)
+        self._threads = threads
+        self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = threading.Event()
+        self._connections: set[asyncio.Task] = set()
+        self._per_client: collections.Counter = collections.Counter()
+
+    def prepare(self) -> None:
+        family = socket.AF_INET6 if ":" in self.bind_addr[0] else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(self.bind_addr)
+        self._socket.listen(socket.SOMAXCONN)
+        self.bind_addr = self._socket.getsockname()[:2]
+
+    def serve(self) -> None:
+        if self._socket is None:
+            self.prepare()
+        asyncio.run(self._serve())
+
+    def stop(self) -> None:
+        """Safe from signal handlers and other threads: ``serve`` notices within 0.1 s."""
+        self._stop_requested.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        workers = concurrent.futures.ThreadPoolExecutor(self._threads, "keystone-lite")
+        self._loop.set_default_executor(workers)
+        listener = await asyncio.start_server(self._accept, sock=self._socket)
+        try:
+            while not self._stop_requested.is_set():
+                await asyncio.sleep(0.1)
+        finally:
+            listener.close()
+            for task in self._connections:
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(self._connections, timeout=STOP_GRACE_SECONDS)
+            workers.shutdown(wait=True, cancel_futures=True)
+            self._loop = None
+
+    async def _accept(self, reader, writer) -> None:
+        client = writer.get_extra_info("peername")
+        if (len(self._connections) >= self.limits.max_connections
+                or self._per_client[client[0]] >= self.limits.max_connections_per_client):
+            LOG.debug("refused a connection from %s: too many open", client[0])
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        self._connections.add(task)
+        self._per_client[client[0]] += 1
+        try:
+            await self._connection(TLSStream(reader, writer, self.tls.context), client)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - a bug here must not reach asyncio's logger unformatted
+            LOG.exception("the connection from %s failed", client[0])
+        finally:
+            self._connections.discard(task)
+            self._per_client[client[0]] -= 1
+            if not self._per_client[client[0]]:
+                del self._per_client[client[0]]
+            writer.transport.abort()
+
+    async def _connection(self, stream: TLSStream, client: tuple) -> None:
+        limits = self.limits
+        try:
+            async with asyncio.timeout(limits.handshake_timeout):
+                await stream.handshake()
+        except ssl.SSLError as failure:
+            LOG.debug("TLS handshake with %s failed: %s", client[0], failure.reason)
+            await stream.linger(error_reply(400, _PLAIN_HTTP_MESSAGE)
+                                if is_plain_http(failure) else b"")
+            return
+        except (OSError, TimeoutError):
+            return
+        tls_keys, reader = self.tls.environ(stream.tls), RequestReader(stream, limits)
+        wait = limits.header_timeout
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(wait):
+                        if not await reader.wait_for_request():
+                            return
+                except TimeoutError:
+                    return  # no request began: close, as Apache does after KeepAliveTimeout
+                if not await self._exchange(stream, reader, tls_keys, client):
+                    return
+                wait = limits.keepalive_timeout
+        except HTTPError as error:
+            stream.tls.write(error_reply(error.code, error.message))
+            await stream.linger()
+        except (OSError, ssl.SSLError, TimeoutError):
+            return
+
+    async def _exchange(self, stream: TLSStream, reader: RequestReader, tls_keys: dict,
+                        client: tuple) -> bool:
+        """Read one request, answer it; whether the connection stays open."""
+        limits = self.limits
+        try:
+            async with asyncio.timeout(limits.header_timeout):
+                method, target, version, header_list = await reader.read_head()
+            headers = dict(header_list)
+            if reader.wants_continue(headers, version):
+                await stream.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            async with asyncio.timeout(limits.body_timeout):
+                body = await reader.read_body(headers, version)
+        except TimeoutError:
+            raise HTTPError(408, "The server timed out waiting for the request.") from None
+        environ = wsgi_environ(method, target, version, header_list, body, self.bind_addr,
+                               client)
+        tls_environ.replace(environ, tls_keys)
+        keep_alive = keeps_alive(version, headers) and not self._stop_requested.is_set()
+        try:
+            status, response_headers, response_body = await self._loop.run_in_executor(
+                None, call_app, self.app, environ)
+            allowed = body_allowed(status)
+            length = len(response_body) if allowed else None
+            if method == b"HEAD":  # the length a GET would have, as the app says
+                length = next((int(value) for name, value in response_headers
+                               if name.lower() == "content-length"), length)
+            head = response_head(status, response_headers, length, keep_alive)
+            if method == b"HEAD" or not allowed:
+                response_body = b""
+        except Exception:  # noqa: BLE001 - the last resort: logged, answered with JSON 500
+            # Not the path: v2.0 admin paths carry token ids.
+            LOG.exception("the application failed on a %s request to %s",
+                          environ["REQUEST_METHOD"], environ["SCRIPT_NAME"])
+            head, response_body, keep_alive = error_reply(500, "An unexpected error prevented "
+                                                          "the server from fulfilling your "
+                                                          "request."), b"", False
+        async with asyncio.timeout(limits.timeout):
+            await stream.send(head + response_body)
+        if not keep_alive:
+            await stream.linger()
+        return keep_alive
 
 
 def load_apps(paste: str | None = None) -> dict:
@@ -133,31 +253,20 @@ def load_apps(paste: str | None = None) -> dict:
 
 def make_server(apps: dict, files: TLSFiles, user_attribute: str,
                 host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                require_client_certificate: bool = True, threads: int = 10) -> wsgi.Server:
-    """A cheroot server for ``apps`` ({mount: wsgi app}); call ``serve`` or ``start`` on it."""
-    dispatcher = TLSEnviron(wsgi.PathInfoDispatcher(apps))
-    server = wsgi.Server((host, port), dispatcher, numthreads=threads,
-                         server_name=host)
-    server.ssl_adapter = ModSslAdapter(files, user_attribute, require_client_certificate)
-    return server
+                require_client_certificate: bool = True, threads: int = 10,
+                limits: Limits = Limits()) -> EmbeddedServer:
+    """A server for ``apps`` ({mount: wsgi app}); call ``serve`` (or ``prepare`` first) on it.
 
-
-def serve(server: wsgi.Server, on_ready=None) -> None:
-    """Listen, call ``on_ready()``, serve until SIGINT or SIGTERM, then stop cleanly.
-
-    The signal handlers only set an event that a watcher thread turns into ``server.stop()``:
-    Python's default KeyboardInterrupt can strike inside cheroot's loop while a lock is held, and
-    the server then hangs instead of stopping.
+    Raises ``ssl.SSLError`` or ``OSError`` if the certificate, key or CA cannot be used.
     """
-    stop_requested = threading.Event()
+    return EmbeddedServer(Mounts(apps), ModSslKeys(files, user_attribute,
+                                                   require_client_certificate),
+                          host, port, threads, limits)
 
-    def stop_when_requested():
-        stop_requested.wait()
-        server.stop()
 
-    watcher = threading.Thread(target=stop_when_requested, name="stop-watcher", daemon=True)
-    watcher.start()
-    previous = {number: signal.signal(number, lambda *_: stop_requested.set())
+def serve(server: EmbeddedServer, on_ready=None) -> None:
+    """Listen, call ``on_ready()``, serve until SIGINT or SIGTERM, then stop cleanly."""
+    previous = {number: signal.signal(number, lambda *_: server.stop())
                 for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.prepare()
@@ -166,8 +275,6 @@ def serve(server: wsgi.Server, on_ready=None) -> None:
             on_ready()
         server.serve()
     finally:
-        stop_requested.set()
-        watcher.join()
         for number, handler in previous.items():
             signal.signal(number, handler)
     LOG.info("stopped")

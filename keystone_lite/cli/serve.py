@@ -7,6 +7,7 @@ and ``/admin`` on one port with client certificates verified in the TLS handshak
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import ssl
 import sys
 
 from keystone_lite import errors, pki, server, settings as settings_module
+from keystone_lite.embedded_http import Limits
 from keystone_lite.cli import manage
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
@@ -35,7 +37,8 @@ def serve(args) -> None:
         if not os.path.exists(path):
             raise manage.CommandError(f"{path}: missing; run keystone-lite-manage pki setup or "
                                       "pass --cert, --key and --ca")
-    _run(settings, files, args.host, args.port, args.verify_client == "require",
+    limits = {name: getattr(args, name) for name in _LIMIT_OPTIONS}
+    _run(settings, files, args.host, args.port, args.verify_client == "require", limits,
          lambda: print(f"serving https://{args.host}:{args.port}/main and /admin "
                        f"(client certificates: {args.verify_client}); Ctrl-C stops",
                        flush=True))
@@ -79,7 +82,7 @@ def quickstart(args) -> None:
               flush=True)
 
     _run(settings, server.TLSFiles(tls.certificate, tls.key, ca.certificate), "127.0.0.1",
-         args.port, True, ready)
+         args.port, True, {}, ready)
 
 
 def _settings(config_file):
@@ -105,15 +108,44 @@ def _user_exists(settings, name) -> bool:
         engine.dispose()
 
 
-def _run(settings, files, host, port, require_client_certificate, on_ready) -> None:
+def _run(settings, files, host, port, require_client_certificate, limits, on_ready) -> None:
     apps = server.load_apps()
+    limits = Limits(limit_request_body=settings.max_request_body_size, **limits)
     try:
         httpd = server.make_server(apps, files, settings.user_attribute, host, port,
-                                   require_client_certificate)
+                                   require_client_certificate, limits=limits)
     except ssl.SSLError as exc:
         raise manage.CommandError(f"cannot use certificate {files.certificate}, key {files.key} "
                                   f"and CA {files.ca}: {exc}") from None
     server.serve(httpd, on_ready)
+
+
+# Options of `serve` for the fields of Limits, named after Apache httpd's directives.
+_LIMIT_OPTIONS = {
+    "limit_request_line": "longest request line, bytes (LimitRequestLine); longer gets 414",
+    "limit_request_field_size": "longest request header field, bytes (LimitRequestFieldSize); "
+                                "longer gets 431",
+    "limit_request_fields": "most request header fields (LimitRequestFields); more get 400",
+    "handshake_timeout": "seconds for the TLS handshake (RequestReadTimeout handshake=)",
+    "header_timeout": "seconds to wait for a request and then for its head (RequestReadTimeout "
+                      "header=); a late head gets 408",
+    "body_timeout": "seconds for a request body (RequestReadTimeout body=); then 408",
+    "keepalive_timeout": "seconds an idle connection waits for its next request "
+                         "(KeepAliveTimeout)",
+    "timeout": "seconds for sending a response (Timeout)",
+    "max_connections": "open connections in all; more are refused",
+    "max_connections_per_client": "open connections per client address; more are refused",
+}
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verify-client", choices=("require", "optional"), default="require",
                      help="like SSLVerifyClient: optional lets clients without a certificate in "
                      "(password and token logins); an invalid certificate is always refused")
+    for field in dataclasses.fields(Limits):
+        if field.name in _LIMIT_OPTIONS:
+            run.add_argument("--" + field.name.replace("_", "-"), default=field.default,
+                             type=_positive(type(field.default)), metavar="N",
+                             help=f"{_LIMIT_OPTIONS[field.name]} (default: {field.default})")
     run.set_defaults(run=serve)
 
     quick = commands.add_parser("quickstart", help="set up a development installation (or "

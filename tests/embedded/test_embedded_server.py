@@ -239,7 +239,6 @@ def echo_server(pki_dir: str, require_client_certificate: bool):
                             os.path.join(pki_dir, "server.key"), os.path.join(pki_dir, "ca.crt"))
     httpd = server.make_server({"/echo": echo_environ}, files, "SSL_CLIENT_S_DN_UID", HOST, 0,
                                require_client_certificate, threads=2)
-    httpd.error_log = lambda *args, **kwargs: None
     httpd.prepare()
     thread = threading.Thread(target=httpd.serve, daemon=True)
     thread.start()
@@ -307,7 +306,34 @@ def test_plain_http_on_the_tls_port_gets_a_400_hint(pki_dir):
     with echo_server(pki_dir, require_client_certificate=True) as url:
         reply = curl(url.replace("https://", "http://"))
     assert reply.status == 400, reply
-    assert b"HTTPS only" in reply.body
+    assert "HTTPS only" in reply.json()["error"]["message"]
+
+
+# -- HTTP/1.1 as clients use it (keystoneauth keeps connections open; curl -T sends chunks) -------
+
+def test_two_requests_on_one_connection_and_head_with_content_length(pki_dir):
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        # curl(URL, *options) puts URL last: here, after --next, as the second request's.
+        reply = curl(f"{url}/second", *client_files(pki_dir, "alice"), "-v", f"{url}/first",
+                     "--next", "-sSiI", *client_files(pki_dir, "alice"))
+    assert reply.exit_code == 0 and "Re-using existing connection" in reply.stderr, reply
+    first, _, second = reply.body.partition(b"HTTP/1.1 200 OK")
+    assert json.loads(first)["PATH_INFO"] == "/first", reply
+    assert b"Content-Length: " in second and second.endswith(b"\r\n\r\n"), reply
+
+
+def test_a_chunked_request_body_reaches_the_app_with_its_length(pki_dir):
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        reply = curl(url, *client_files(pki_dir, "alice"), "-H", "Transfer-Encoding: chunked",
+                     "-d", "x" * 5000)
+    assert reply.status == 200, reply
+    assert reply.json()["CONTENT_LENGTH"] == "5000"
+
+
+def test_a_path_outside_the_mounts_gets_404_json(pki_dir):
+    with echo_server(pki_dir, require_client_certificate=True) as url:
+        reply = curl(url.replace("/echo", "/elsewhere"), *client_files(pki_dir, "alice"))
+    assert reply.status == 404 and reply.json()["error"]["code"] == 404, reply
 
 
 # -- quickstart ---------------------------------------------------------------------------------
