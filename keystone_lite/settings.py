@@ -43,6 +43,8 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
+    # Issue 10 finding 2: Keystone's option; False keeps Keystone's default policies.
+    enforce_scope: bool
 
 
 def _text(value):
@@ -70,6 +72,16 @@ def _int(minimum, maximum=None):
 _YEAR = 366 * 24 * 3600
 
 
+def _bool(value):
+    """Booleans as oslo.config spells them."""
+    word = value.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _lines(value):
     return tuple(line.strip() for line in value.splitlines() if line.strip())
 
@@ -94,6 +106,9 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
+    # Policy mode (keystone_lite/policy.py): off = Keystone's default policies, where admin on
+    # any project administers the cloud; on = only system admins and admin-project admins do.
+    ("oslo_policy", "enforce_scope"): ("enforce_scope", _bool, "false"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")

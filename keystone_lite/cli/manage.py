@@ -106,7 +106,8 @@ def bootstrap(settings, args):
             elif password:
                 user.password_hash = hasher.hash(password)
             roles = {}
-            for name in dict.fromkeys(["reader", "member", settings.service_role,
+            # Keystone's default roles (manager since its domain manager persona: see policy).
+            for name in dict.fromkeys(["reader", "member", "manager", settings.service_role,
                                        args.bootstrap_role_name]):
                 roles[name] = (store.find_role(session, name=name)
                                or store.create_role(session, name=name))
