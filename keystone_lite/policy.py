@@ -13,11 +13,17 @@ The two modes differ in one place, ``admin_required`` (``Credentials.cloud_admin
   the token's scope: a domain's admin, manager or reader inside that domain, a project's users
   on that project, system readers everywhere read-only.
 
-Deliberate differences from Keystone's defaults: the admin project is ``[DEFAULT]
-admin_project_name`` in the default domain (Keystone: ``[resource] admin_project_name`` and
-``admin_project_domain_name``, unset by default, which makes every token ``is_admin_project``);
-groups, inherited grants and domain-specific roles do not exist here, so their clauses are left
-out. Checks raise Unauthorized/Forbidden explicitly (never ``assert``, which vanishes under
+Deliberate differences from Keystone's defaults:
+- with enforce_scope on, Keystone's ``admin_required`` is still ``role:admin`` on any scope
+  (its "admin-ness" bug, fixed only by an operator's policy file); here it is narrowed as above,
+  and it is not refused to the admin project's token where Keystone's ``scope_types`` leave
+  project tokens out (list_projects, create_project, grants): that token is the cloud admin's;
+- the admin project is ``[DEFAULT] admin_project_name`` in the default domain (Keystone:
+  ``[resource] admin_project_name`` and ``admin_project_domain_name``, unset by default, which
+  makes every token ``is_admin_project``);
+- groups, inherited grants and domain-specific roles do not exist here: their clauses are left
+  out.
+Checks raise Unauthorized/Forbidden explicitly (never ``assert``, which vanishes under
 ``python -O``).
 """
 from __future__ import annotations
@@ -139,7 +145,7 @@ def all_of(*checks):
     return lambda creds, target: all(check(creds, target) for check in checks)
 
 
-# -- the rules --------------------------------------------------------------------------------------
+# -- the rules ------------------------------------------------------------------------------------
 # Keystone's defaults with the domain manager persona. ``in_domain("reader", ...)`` also admits
 # domain managers and admins (the personas imply reader), as Keystone's separate manager clauses
 # do there.
