@@ -20,6 +20,7 @@ create_project, grants, ...).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -203,3 +204,17 @@ def test_policy_matrix_matches_keystone_defaults(make_deployment, enforce_scope)
             if response.status_int == 403 and method != "HEAD":
                 assert response.json["error"]["code"] == 403
     assert not wrong, f"{len(wrong)} calls answered otherwise:\n" + "\n".join(wrong)
+
+
+def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
+    """So that a new route or rule cannot slip in without its row."""
+    from keystone_lite import policy
+    from keystone_lite.identity.controller import IdentityController
+
+    assert {f"identity:{rule}" for rule, *_ in CALLS} == set(policy.RULES) - {"admin_required"}
+    called = {(method, re.sub(r"\{[^}]+\}", "x", path)) for _r, app, method, path, *_ in CALLS
+              if app == "admin" and path.startswith("/v3/")}
+    for pattern, methods in IdentityController(deployment.services()).routes():
+        for method in methods:
+            assert any(method == called_method and re.fullmatch(pattern, path[len("/v3"):])
+                       for called_method, path in called), (method, pattern)
