@@ -25,8 +25,10 @@ import re
 import pytest
 
 import policy_world
-from builders import admin_headers, in_store
+from builders import in_store
+from keystone_lite import policy
 from keystone_lite.identity import store
+from keystone_lite.identity.controller import IdentityController
 
 COLUMNS = "SA SR AP DA DM DR PA PM SV ME".split()
 PERSONA_OF = dict(zip(COLUMNS, policy_world.PERSONAS))
@@ -208,9 +210,6 @@ def test_policy_matrix_matches_keystone_defaults(make_deployment, enforce_scope)
 
 def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
     """So that a new route or rule cannot slip in without its row."""
-    from keystone_lite import policy
-    from keystone_lite.identity.controller import IdentityController
-
     assert {f"identity:{rule}" for rule, *_ in CALLS} == set(policy.RULES) - {"admin_required"}
     called = {(method, re.sub(r"\{[^}]+\}", "x", path)) for _r, app, method, path, *_ in CALLS
               if app == "admin" and path.startswith("/v3/")}
