@@ -44,10 +44,10 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
-    # issue 10 (links and certificate identities)
     public_endpoint: str | None
     admin_endpoint: str | None
     repeated_user_attribute: str
+    enforce_scope: bool  # False keeps Keystone's default policies (keystone_lite/policy.py)
 
 
 def _text(value):
@@ -73,6 +73,16 @@ def _int(minimum, maximum=None):
 
 # Token lifetimes: a year at most, so that expiry times stay far inside what dates can hold.
 _YEAR = 366 * 24 * 3600
+
+
+def _bool(value):
+    """Booleans as oslo.config spells them."""
+    word = value.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _lines(value):
@@ -128,12 +138,15 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
-    # issue 10: base URLs of the links of each app (instead of the Host header); what a subject
-    # with two user names means
+    # Base URLs of the links of each app (instead of the Host header); what a subject with two
+    # user names means.
     ("DEFAULT", "public_endpoint"): ("public_endpoint", _endpoint, ""),
     ("DEFAULT", "admin_endpoint"): ("admin_endpoint", _endpoint, ""),
     ("cert_auth", "repeated_user_attribute"): (
         "repeated_user_attribute", _choice("refuse", "first"), "refuse"),
+    # Policy mode (keystone_lite/policy.py): off = Keystone's default policies, where admin on
+    # any project administers the cloud; on = only system admins and admin-project admins do.
+    ("oslo_policy", "enforce_scope"): ("enforce_scope", _bool, "false"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")

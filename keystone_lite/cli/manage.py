@@ -108,7 +108,8 @@ def bootstrap(settings, args):
                 # again by an idempotent re-run, changes nothing.
                 store.update(session, user, {"password_hash": hasher.hash(password)})
             roles = {}
-            for name in dict.fromkeys(["reader", "member", settings.service_role,
+            # Keystone's default roles (manager since its domain manager persona: see policy).
+            for name in dict.fromkeys(["reader", "member", "manager", settings.service_role,
                                        args.bootstrap_role_name]):
                 roles[name] = (store.find_role(session, name=name)
                                or store.create_role(session, name=name))

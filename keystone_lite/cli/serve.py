@@ -47,6 +47,10 @@ def serve(args) -> None:
 def quickstart(args) -> None:
     """Set up (or reuse) a complete development installation and serve it on 127.0.0.1."""
     settings = _settings(args.config_file)
+    if not settings.enforce_scope:
+        # The shipped etc/keystone-lite.conf turns it on; a config of one's own may not.
+        print(f"note: {settings.config_file} leaves [oslo_policy] enforce_scope off: the admin "
+              "role on any project administers the whole cloud (docs/deployment.md)")
     make_private_dir(settings.data_dir)
     base = f"https://127.0.0.1:{args.port}"
     _manage(settings, "db_sync")

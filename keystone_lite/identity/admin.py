@@ -1,8 +1,9 @@
-"""What every admin identity controller shares: the admin check, path patterns, list documents."""
+"""What every admin identity controller shares: the policy check, path patterns, list documents."""
 from __future__ import annotations
 
 from keystone_lite import errors, policy
-from keystone_lite.identity import render
+from keystone_lite.db import models
+from keystone_lite.identity import parsing, render
 from keystone_lite.router import json_response
 
 
@@ -11,18 +12,49 @@ def ident(name: str) -> str:
     return rf"(?P<{name}>[^/]+)"
 
 
+# Path parameter kind -> (model, the attributes policy targets name ``kind.attribute``).
+TARGETS = {"user": (models.User, ("id", "domain_id")),
+           "project": (models.Project, ("id", "domain_id")),
+           "domain": (models.Domain, ("id",)),
+           "role": (models.Role, ("id", "name"))}
+
+
 class AdminController:
-    """Base of the admin controllers; every handler starts with ``base = self.authorize(req)``."""
+    """Base of the admin controllers; every handler starts with ``self.authorize(req, rule)``
+    or ``self.authorize_on(req, session, rule, kind=id, ...)``."""
 
     def __init__(self, services):
         self.services = services
         self.settings = services.settings
         self.tokens = services.tokens
 
-    def authorize(self, req) -> str:
-        """401 without a valid caller, 403 unless it is an admin; returns the links' base URL."""
-        policy.require_admin(req, self.settings)
+    def authorize(self, req, rule: str, target: dict | None = None) -> str:
+        """401 without a valid caller, 403 unless policy ``rule`` allows the call on ``target``;
+        returns the links' base URL."""
+        policy.enforce(req, self.settings, rule, target)
         return errors.base_url(req)
+
+    def authorize_on(self, req, session, rule: str, **ids) -> tuple[str, dict]:
+        """``authorize`` on the rows the path names (``user=user_id``, ...): (base URL,
+        {kind: row}). The check comes before the 404 of a missing row, its attributes absent
+        from the target, so that a caller no row would let in cannot probe which ids exist."""
+        rows = {kind: _find(session, TARGETS[kind][0], entity_id)
+                for kind, entity_id in ids.items()}
+        target = {f"{kind}.{name}": getattr(row, name) for kind, row in rows.items()
+                  if row is not None for name in TARGETS[kind][1]}
+        base = self.authorize(req, rule, target)
+        for kind, entity_id in ids.items():
+            if rows[kind] is None:
+                parsing.load(session, TARGETS[kind][0], entity_id, kind)  # the 404
+        return base, rows
+
+
+def _find(session, model, entity_id: str):
+    """The row, or None (as for an id no row can have: see parsing.load)."""
+    try:
+        return parsing.load(session, model, entity_id, "")
+    except errors.NotFound:
+        return None
 
 
 def listing(req, key: str, path: str, entities: list[dict]):

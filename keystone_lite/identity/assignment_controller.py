@@ -6,15 +6,19 @@ loses the role at its next check and dies once no role on its scope is left.
 """
 from __future__ import annotations
 
-from keystone_lite import errors
+from keystone_lite import errors, policy
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, render, store
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.router import no_content
 
-# Path segment -> (assignment target_type, model of the target to check exists).
-TARGETS = {"projects": ("project", models.Project), "domains": ("domain", models.Domain),
-           "system": ("system", None)}
+# Path segment -> assignment target_type.
+TARGETS = {"projects": "project", "domains": "domain", "system": "system"}
+# Policy rules: (project or domain grants, system grants).
+RULES = {"list": ("identity:list_grants", "identity:list_system_grants_for_user"),
+         "check": ("identity:check_grant", "identity:check_system_grant_for_user"),
+         "add": ("identity:create_grant", "identity:create_system_grant_for_user"),
+         "remove": ("identity:revoke_grant", "identity:revoke_system_grant_for_user")}
 SCOPE_FILTERS = ("scope.project.id", "scope.domain.id", "scope.system")
 INHERITED = "scope.OS-INHERIT:inherited_to"
 
@@ -35,39 +39,36 @@ class AssignmentController(AdminController):
 
     # GET .../users/{u}/roles
     def list_grants(self, req, session, kind, user_id, target_id="all"):
-        base = self.authorize(req)
-        target_type = self._target_type(session, kind, target_id)
-        user = parsing.load(session, models.User, user_id, "user")
-        roles = store.roles_on(session, user.id, target_type, target_id)
+        base, target_type = self._authorize_grant(req, session, "list", kind, target_id,
+                                                  user_id)
+        roles = store.roles_on(session, user_id, target_type, target_id)
         path = "/system" if kind == "system" else f"/{kind}/{target_id}"
         return listing(req, "roles", f"{path}/users/{user_id}/roles",
                        [render.v3_role(role, base) for role in roles])
 
     # GET/HEAD .../users/{u}/roles/{r}: 204 when granted
     def check_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        self.authorize(req)
-        key = self._grant_key(session, kind, target_id, user_id, role_id)
+        key = self._grant_key(req, session, "check", kind, target_id, user_id, role_id)
         if not store.has_grant(session, *key):
             raise _grant_not_found(key)
         return no_content()
 
     # PUT .../users/{u}/roles/{r}: idempotent
     def add_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        self.authorize(req)
-        store.grant(session, *self._grant_key(session, kind, target_id, user_id, role_id))
+        store.grant(session, *self._grant_key(req, session, "add", kind, target_id, user_id,
+                                              role_id))
         return no_content()
 
     # DELETE .../users/{u}/roles/{r}
     def remove_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        self.authorize(req)
-        key = self._grant_key(session, kind, target_id, user_id, role_id)
+        key = self._grant_key(req, session, "remove", kind, target_id, user_id, role_id)
         if not store.revoke_grant(session, *key):
             raise _grant_not_found(key)
         return no_content()
 
     # GET /role_assignments
     def list_assignments(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_role_assignments")
         params = parsing.query(req)
         include_names = parsing.query_bool(params, "include_names")
         parsing.query_bool(params, "effective")  # only direct user grants exist: same answer
@@ -85,6 +86,10 @@ class AssignmentController(AdminController):
         elif "scope.system" in params:
             assignments = [assignment for assignment in assignments
                            if assignment.target_type == "system"]
+        domain_id = policy.credentials_of(req, self.settings).domain_id
+        if domain_id is not None:  # a domain token sees its domain's assignments, as Keystone
+            assignments = [assignment for assignment in assignments
+                           if _domain_of_target(session, assignment) == domain_id]
         return listing(req, "role_assignments", "/role_assignments", [
             render.v3_role_assignment(assignment, base,
                                       _names(session, assignment) if include_names else None)
@@ -92,18 +97,22 @@ class AssignmentController(AdminController):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _target_type(session, kind: str, target_id: str) -> str:
-        target_type, model = TARGETS[kind]
-        if model is not None:
-            parsing.load(session, model, target_id, target_type)
-        return target_type
+    def _authorize_grant(self, req, session, action, kind, target_id, user_id, role_id=None):
+        """Enforce the action's rule on the target, user and role (404 when one is missing);
+        returns (base URL, assignment target_type)."""
+        target_type = TARGETS[kind]
+        ids = {} if target_type == "system" else {target_type: target_id}
+        ids["user"] = user_id
+        if role_id is not None:
+            ids["role"] = role_id
+        base, _rows = self.authorize_on(req, session, RULES[action][target_type == "system"],
+                                        **ids)
+        return base, target_type
 
-    def _grant_key(self, session, kind, target_id, user_id, role_id) -> tuple:
-        """(user_id, target_type, target_id, role_id) after checking all three exist (404)."""
-        target_type = self._target_type(session, kind, target_id)
-        parsing.load(session, models.User, user_id, "user")
-        parsing.load(session, models.Role, role_id, "role")
+    def _grant_key(self, req, session, action, kind, target_id, user_id, role_id) -> tuple:
+        """(user_id, target_type, target_id, role_id) once the action is allowed on them."""
+        _base, target_type = self._authorize_grant(req, session, action, kind, target_id,
+                                                   user_id, role_id)
         return user_id, target_type, target_id, role_id
 
 
@@ -111,6 +120,15 @@ def _grant_not_found(key: tuple) -> errors.NotFound:
     user_id, _target_type, target_id, role_id = key
     return errors.NotFound(f"Could not find role assignment with role: {role_id}, user or "
                            f"group: {user_id}, project, domain, or system: {target_id}.")
+
+
+def _domain_of_target(session, assignment) -> str | None:
+    if assignment.target_type == "domain":
+        return assignment.target_id
+    if assignment.target_type == "project":
+        project = session.get(models.Project, assignment.target_id)
+        return project.domain_id if project is not None else None
+    return None
 
 
 def _names(session, assignment) -> dict:

@@ -32,7 +32,7 @@ class CatalogController(AdminController):
     # -- services ------------------------------------------------------------------------------
 
     def list_services(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_services")
         params = parsing.query(req)
         services = store.list_services(session, service_type=params.get("type"))
         return listing(req, "services", "/services", [
@@ -40,7 +40,7 @@ class CatalogController(AdminController):
             if "name" not in params or service.name == params["name"]])
 
     def create_service(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:create_service")
         body = parsing.entity(req, "service")
         service = store.create_service(
             session, type=parsing.text(body, "type", "service", required=True),
@@ -50,12 +50,12 @@ class CatalogController(AdminController):
         return json_response({"service": render.v3_service(service, base)}, status=201)
 
     def get_service(self, req, session, service_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:get_service")
         service = parsing.load(session, models.Service, service_id, "service")
         return json_response({"service": render.v3_service(service, base)})
 
     def update_service(self, req, session, service_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:update_service")
         service = parsing.load(session, models.Service, service_id, "service")
         body = parsing.entity(req, "service")
         changes = {"type": parsing.text(body, "type", "service"),
@@ -66,7 +66,7 @@ class CatalogController(AdminController):
         return json_response({"service": render.v3_service(service, base)})
 
     def delete_service(self, req, session, service_id):
-        self.authorize(req)
+        self.authorize(req, "identity:delete_service")
         store.delete_service(session, parsing.load(session, models.Service, service_id,
                                                    "service"))
         return no_content()
@@ -74,7 +74,7 @@ class CatalogController(AdminController):
     # -- endpoints -----------------------------------------------------------------------------
 
     def list_endpoints(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_endpoints")
         params = parsing.query(req)
         endpoints = store.list_endpoints(session, service_id=params.get("service_id"),
                                          interface=params.get("interface"))
@@ -83,7 +83,7 @@ class CatalogController(AdminController):
             if "region_id" not in params or endpoint.region_id == params["region_id"]])
 
     def create_endpoint(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:create_endpoint")
         body = parsing.entity(req, "endpoint")
         endpoint = store.create_endpoint(
             session,
@@ -95,12 +95,12 @@ class CatalogController(AdminController):
         return json_response({"endpoint": render.v3_endpoint(endpoint, base)}, status=201)
 
     def get_endpoint(self, req, session, endpoint_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:get_endpoint")
         endpoint = parsing.load(session, models.Endpoint, endpoint_id, "endpoint")
         return json_response({"endpoint": render.v3_endpoint(endpoint, base)})
 
     def update_endpoint(self, req, session, endpoint_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:update_endpoint")
         endpoint = parsing.load(session, models.Endpoint, endpoint_id, "endpoint")
         body = parsing.entity(req, "endpoint")
         changes = _given({
@@ -120,7 +120,7 @@ class CatalogController(AdminController):
         return json_response({"endpoint": render.v3_endpoint(endpoint, base)})
 
     def delete_endpoint(self, req, session, endpoint_id):
-        self.authorize(req)
+        self.authorize(req, "identity:delete_endpoint")
         store.delete_endpoint(session, parsing.load(session, models.Endpoint, endpoint_id,
                                                     "endpoint"))
         return no_content()
@@ -128,7 +128,7 @@ class CatalogController(AdminController):
     # -- regions -------------------------------------------------------------------------------
 
     def list_regions(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_regions")
         params = parsing.query(req)
         return listing(req, "regions", "/regions", [
             render.v3_region(region, base) for region in store.list_regions(session)
@@ -136,7 +136,7 @@ class CatalogController(AdminController):
             or region.parent_region_id == params["parent_region_id"]])
 
     def create_region(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:create_region")
         body = parsing.entity(req, "region")
         region = store.create_region(
             session, region_id=parsing.text(body, "id", "region") or store.new_id(),
@@ -145,12 +145,12 @@ class CatalogController(AdminController):
         return json_response({"region": render.v3_region(region, base)}, status=201)
 
     def get_region(self, req, session, region_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:get_region")
         region = parsing.load(session, models.Region, region_id, "region")
         return json_response({"region": render.v3_region(region, base)})
 
     def update_region(self, req, session, region_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:update_region")
         region = parsing.load(session, models.Region, region_id, "region")
         body = parsing.entity(req, "region")
         changes = _given({"description": parsing.description(body, "region")})
@@ -160,7 +160,7 @@ class CatalogController(AdminController):
         return json_response({"region": render.v3_region(region, base)})
 
     def delete_region(self, req, session, region_id):
-        self.authorize(req)
+        self.authorize(req, "identity:delete_region")
         store.delete_region(session, parsing.load(session, models.Region, region_id, "region"))
         return no_content()
 

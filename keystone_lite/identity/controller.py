@@ -16,6 +16,7 @@ from keystone_lite.identity.catalog_controller import CatalogController
 from keystone_lite.router import json_response, no_content
 
 PASSWORD_MAX = 4096
+NO_DOMAIN = ""  # a domain_id no domain has: ids are never empty
 
 
 class IdentityController(AdminController):
@@ -40,19 +41,19 @@ class IdentityController(AdminController):
     # -- users ---------------------------------------------------------------------------------
 
     def list_users(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_users")
         params = parsing.query(req)
         enabled = parsing.query_bool(params, "enabled")
         default_project_id = params.get("default_project_id")
         users = store.list_users(session, name=params.get("name"),
-                                 domain_id=params.get("domain_id"))
+                                 domain_id=self._listed_domain(req, params))
         return listing(req, "users", "/users", [
             render.v3_user(user, base) for user in users
             if (enabled is None or user.enabled is enabled)
             and (default_project_id is None or user.default_project_id == default_project_id)])
 
     def create_user(self, req, session):
-        base = self.authorize(req)
+        base = self._authorize_create(req, "identity:create_user", "user")
         body = parsing.entity(req, "user")
         name = parsing.text(body, "name", "user", required=True)
         domain = self._domain_of(session, body, "user")
@@ -68,13 +69,13 @@ class IdentityController(AdminController):
         return json_response({"user": render.v3_user(user, base)}, status=201)
 
     def get_user(self, req, session, user_id):
-        base = self.authorize(req)
-        user = parsing.load(session, models.User, user_id, "user")
+        base, rows = self.authorize_on(req, session, "identity:get_user", user=user_id)
+        user = rows["user"]
         return json_response({"user": render.v3_user(user, base)})
 
     def update_user(self, req, session, user_id):
-        base = self.authorize(req)
-        user = parsing.load(session, models.User, user_id, "user")
+        base, rows = self.authorize_on(req, session, "identity:update_user", user=user_id)
+        user = rows["user"]
         body = parsing.entity(req, "user")
         _refuse_domain_change(body, user, "user")
         changes = _common_changes(body, "user")
@@ -89,16 +90,15 @@ class IdentityController(AdminController):
         return json_response({"user": render.v3_user(user, base)})
 
     def delete_user(self, req, session, user_id):
-        self.authorize(req)
-        store.delete_user(session, parsing.load(session, models.User, user_id, "user"))
+        _base, rows = self.authorize_on(req, session, "identity:delete_user", user=user_id)
+        store.delete_user(session, rows["user"])
         return no_content()
 
     def list_user_projects(self, req, session, user_id):
-        """Projects on which the user holds a role (disabled ones too, as Keystone); for admins
-        and for the user itself."""
-        policy.require_admin_or_self(req, self.settings, user_id)
-        base = errors.base_url(req)
-        user = parsing.load(session, models.User, user_id, "user")
+        """Projects on which the user holds a role (disabled ones too, as Keystone)."""
+        base, rows = self.authorize_on(req, session, "identity:list_user_projects",
+                                       user=user_id)
+        user = rows["user"]
         params = parsing.query(req)
         enabled = parsing.query_bool(params, "enabled")
         name = params.get("name")
@@ -111,17 +111,17 @@ class IdentityController(AdminController):
     # -- projects ------------------------------------------------------------------------------
 
     def list_projects(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_projects")
         params = parsing.query(req)
         enabled = parsing.query_bool(params, "enabled")
         projects = store.list_projects(session, name=params.get("name"),
-                                       domain_id=params.get("domain_id"))
+                                       domain_id=self._listed_domain(req, params))
         return listing(req, "projects", "/projects", [
             render.v3_project(project, base) for project in projects
             if enabled is None or project.enabled is enabled])
 
     def create_project(self, req, session):
-        base = self.authorize(req)
+        base = self._authorize_create(req, "identity:create_project", "project")
         body = parsing.entity(req, "project")
         name = parsing.text(body, "name", "project", required=True)
         domain = self._domain_of(session, body, "project")
@@ -139,13 +139,14 @@ class IdentityController(AdminController):
         return json_response({"project": render.v3_project(project, base)}, status=201)
 
     def get_project(self, req, session, project_id):
-        base = self.authorize(req)
-        project = parsing.load(session, models.Project, project_id, "project")
+        base, rows = self.authorize_on(req, session, "identity:get_project", project=project_id)
+        project = rows["project"]
         return json_response({"project": render.v3_project(project, base)})
 
     def update_project(self, req, session, project_id):
-        base = self.authorize(req)
-        project = parsing.load(session, models.Project, project_id, "project")
+        base, rows = self.authorize_on(req, session, "identity:update_project",
+                                       project=project_id)
+        project = rows["project"]
         body = parsing.entity(req, "project")
         _refuse_domain_change(body, project, "project")
         changes = _common_changes(body, "project")
@@ -155,21 +156,21 @@ class IdentityController(AdminController):
         return json_response({"project": render.v3_project(project, base)})
 
     def delete_project(self, req, session, project_id):
-        self.authorize(req)
-        store.delete_project(session, parsing.load(session, models.Project, project_id,
-                                                   "project"))
+        _base, rows = self.authorize_on(req, session, "identity:delete_project",
+                                        project=project_id)
+        store.delete_project(session, rows["project"])
         return no_content()
 
     # -- roles ---------------------------------------------------------------------------------
 
     def list_roles(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_roles")
         params = parsing.query(req)
         roles = store.list_roles(session, name=params.get("name"))
         return listing(req, "roles", "/roles", [render.v3_role(role, base) for role in roles])
 
     def create_role(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:create_role")
         body = parsing.entity(req, "role")
         name = parsing.text(body, "name", "role", required=True)
         store.ensure_role_name_free(session, name)
@@ -178,12 +179,12 @@ class IdentityController(AdminController):
         return json_response({"role": render.v3_role(role, base)}, status=201)
 
     def get_role(self, req, session, role_id):
-        base = self.authorize(req)
-        role = parsing.load(session, models.Role, role_id, "role")
+        base, rows = self.authorize_on(req, session, "identity:get_role", role=role_id)
+        role = rows["role"]
         return json_response({"role": render.v3_role(role, base)})
 
     def update_role(self, req, session, role_id):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:update_role")
         role = parsing.load(session, models.Role, role_id, "role")
         body = parsing.entity(req, "role")
         changes = {}
@@ -198,14 +199,14 @@ class IdentityController(AdminController):
         return json_response({"role": render.v3_role(role, base)})
 
     def delete_role(self, req, session, role_id):
-        self.authorize(req)
+        self.authorize(req, "identity:delete_role")
         store.delete_role(session, parsing.load(session, models.Role, role_id, "role"))
         return no_content()
 
     # -- domains (listed, shown and created; never changed here) --------------------------------
 
     def list_domains(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:list_domains")
         params = parsing.query(req)
         enabled = parsing.query_bool(params, "enabled")
         domains = store.list_domains(session, name=params.get("name"))
@@ -214,7 +215,7 @@ class IdentityController(AdminController):
             if enabled is None or domain.enabled is enabled])
 
     def create_domain(self, req, session):
-        base = self.authorize(req)
+        base = self.authorize(req, "identity:create_domain")
         body = parsing.entity(req, "domain")
         name = parsing.text(body, "name", "domain", required=True)
         store.ensure_domain_name_free(session, name)
@@ -224,11 +225,31 @@ class IdentityController(AdminController):
         return json_response({"domain": render.v3_domain(domain, base)}, status=201)
 
     def get_domain(self, req, session, domain_id):
-        base = self.authorize(req)
-        domain = parsing.load(session, models.Domain, domain_id, "domain")
+        base, rows = self.authorize_on(req, session, "identity:get_domain", domain=domain_id)
+        domain = rows["domain"]
         return json_response({"domain": render.v3_domain(domain, base)})
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _authorize_create(self, req, rule: str, where: str) -> str:
+        """Enforce ``rule`` on the domain the body names (default: the default domain) before
+        the body is checked, so that a caller who may not create learns nothing from a 400;
+        a body too broken to name a domain gives a target without one."""
+        try:
+            domain_id = (parsing.text(parsing.entity(req, where), "domain_id", where)
+                         or self.settings.default_domain_id)
+        except errors.ValidationError:
+            domain_id = None
+        return self.authorize(req, rule, {f"{where}.domain_id": domain_id})
+
+    def _listed_domain(self, req, params: dict) -> str | None:
+        """The ``?domain_id`` filter; a domain-scoped token lists its own domain only, as in
+        Keystone (another ``?domain_id`` then matches nothing)."""
+        token_domain = policy.credentials_of(req, self.settings).domain_id
+        asked = params.get("domain_id")
+        if token_domain is None:
+            return asked
+        return token_domain if asked in (None, token_domain) else NO_DOMAIN
 
     def _domain_of(self, session, body: dict, where: str) -> models.Domain:
         """The body's ``domain_id`` (default: the configured default domain); 400 if unknown."""

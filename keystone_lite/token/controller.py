@@ -307,7 +307,9 @@ class TokenController:
         allow_expired = parse_flag(req, "allow_expired")
         subject = self.tokens.validate(stamp, token_id, session=session,
                                        allow_expired=allow_expired)
-        policy.require_may_see_token(req, self.settings, subject)
+        # GET validates, HEAD checks, DELETE revokes: each its own rule (policy.TOKEN_RULES).
+        policy.enforce(req, self.settings, policy.TOKEN_RULES[req.method],
+                       {"token.user_id": subject.user.id})
         return subject
 
     def token_response(self, req, token: ValidatedToken, *, session, status=200):
@@ -321,9 +323,7 @@ class TokenController:
         return render.v3_token(token, catalog, is_admin_project=self.is_admin_project(token))
 
     def is_admin_project(self, token: ValidatedToken) -> bool:
-        return (token.project is not None and token.project.name ==
-                self.settings.admin_project_name and token.project.domain_id ==
-                self.settings.default_domain_id)
+        return policy.is_admin_project(token, self.settings)
 
     # GET /v3/auth/catalog
     @outside_transaction

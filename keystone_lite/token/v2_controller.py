@@ -81,7 +81,8 @@ class V2TokenController:
     def subject(self, req, stamp, token_id, session=None):
         policy.require_caller(req)
         subject = self.tokens.validate(stamp, token_id, session=session)
-        policy.require_may_see_token(req, self.services.settings, subject)
+        policy.enforce(req, self.services.settings, policy.TOKEN_RULES[req.method],
+                       {"token.user_id": subject.user.id})
         belongs_to = req.GET.get("belongsTo")
         if belongs_to is not None and (subject.project is None or
                                        subject.project.id != belongs_to):

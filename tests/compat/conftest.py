@@ -77,7 +77,9 @@ def write_config(directory: str, data_dir: str = "data", **token) -> str:
     """keystone-lite.conf in ``directory`` (data in ``data_dir``); ``token`` adds [token] keys."""
     lines = ["[DEFAULT]", f"data_dir = {data_dir}", "",
              # Cheap argon2 parameters: the library is the same, only faster.
-             "[identity]", "argon2_time_cost = 1", "argon2_memory_cost = 1024", ""]
+             "[identity]", "argon2_time_cost = 1", "argon2_memory_cost = 1024", "",
+             # As deployments run (docs/deployment.md): the clients must work with it on.
+             "[oslo_policy]", "enforce_scope = true", ""]
     if token:
         lines += ["[token]", *(f"{key} = {value}" for key, value in token.items()), ""]
     path = os.path.join(directory, "keystone-lite.conf")

@@ -123,7 +123,7 @@ def test_bootstrap_twice_keeps_one_admin_and_no_duplicate_grants(config, databas
     assert len(grants) == len(set(grants)) == 2  # admin on the project and on the system
     assert len(query(database, "select id from projects where name = 'admin'")) == 1
     role_names = [name for (name,) in query(database, "select name from roles")]
-    assert sorted(role_names) == ["admin", "member", "reader", "service"]
+    assert sorted(role_names) == ["admin", "manager", "member", "reader", "service"]
 
 
 def test_bootstrap_twice_with_catalog_updates_endpoints_without_duplicating(config, database):

@@ -43,6 +43,7 @@ def test_empty_file_gives_the_documented_defaults(tmp_path):
     assert loaded.trusted_issuers == ()
     assert loaded.default_domain_id == "default"
     assert (loaded.argon2_time_cost, loaded.argon2_memory_cost) == (3, 65536)
+    assert loaded.enforce_scope is False  # Keystone's default policies
 
 
 def test_shipped_config_file_loads(tmp_path):

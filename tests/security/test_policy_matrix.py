@@ -1,0 +1,219 @@
+"""Persona × scope × endpoint: every admin API call, and the token calls, in both policy modes.
+
+The expected answers are written from Keystone's published policy defaults
+(keystone/common/policies/*.py with the domain manager persona), not from keystone_lite's
+rules: ``Y`` means the call is allowed (its ordinary success status), ``-`` means 403.
+Off (``[oslo_policy] enforce_scope = false``): ``rule:admin_required`` is ``role:admin`` on any
+scope, as Keystone ships it. On: it is ``admin`` on the system or on the admin project only.
+
+Columns (personas, tests/security/policy_world.py): SA system admin, SR system reader, AP admin
+on the admin project, DA/DM/DR admin/manager/reader on the domain ``other``, PA/PM admin/member
+on its project ``op``, SV the service role, ME manager on the default domain. Targets are in
+``other``; the token calls' subject is a token of a user none of them is.
+
+The off rows are Keystone's defaults as shipped. The on rows are the same check strings with
+``admin_required`` narrowed; they differ from Keystone under ``enforce_scope = true`` on purpose
+(keystone_lite/policy.py): DA and PA are not cloud admins (Keystone: ``role:admin`` anywhere
+is), and AP is one even where Keystone's ``scope_types`` leave project tokens out (list_projects,
+create_project, grants, ...).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import policy_world
+from builders import in_store
+from keystone_lite import policy
+from keystone_lite.identity import store
+from keystone_lite.identity.controller import IdentityController
+
+COLUMNS = "SA SR AP DA DM DR PA PM SV ME".split()
+PERSONA_OF = dict(zip(COLUMNS, policy_world.PERSONAS))
+ADMIN = policy_world.ADMIN
+
+# Rows shared by several calls.
+ANY_ADMIN_OR_DOMAIN_READERS = ("YYYYYYY--Y", "YYYYYY---Y")  # lists a domain token may filter
+USER_READERS = ("YYYYYYY---", "YYYYYY----")
+DOMAIN_MANAGERS = ("Y-YYY-Y---", "Y-YYY-----")
+PROJECT_READERS = ("YYYYYYYY--", "YYYYYYYY--")
+ROLE_READERS = ("YYYYY-Y--Y", "YYYYY----Y")
+CLOUD_ADMIN = ("Y-YY--Y---", "Y-Y-------")
+CLOUD_READERS = ("YYYY--Y---", "YYY-------")
+ANYONE = ("YYYYYYYYYY", "YYYYYYYYYY")
+VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
+
+# (rule, app, method, path, body, success status, (off row, on row)); {names} are filled in
+# from the world, {fresh_*} with an object made for the call, {subject} with a new token.
+CALLS = [
+    ("list_users", "admin", "GET", "/v3/users", None, 200, ANY_ADMIN_OR_DOMAIN_READERS),
+    ("get_user", "admin", "GET", "/v3/users/{victim}", None, 200, USER_READERS),
+    ("create_user", "admin", "POST", "/v3/users",
+     {"user": {"name": "{persona}", "domain_id": "{domain}"}}, 201, DOMAIN_MANAGERS),
+    ("update_user", "admin", "PATCH", "/v3/users/{victim}",
+     {"user": {"description": "changed"}}, 200, DOMAIN_MANAGERS),
+    ("delete_user", "admin", "DELETE", "/v3/users/{fresh_user}", None, 204, DOMAIN_MANAGERS),
+    ("list_user_projects", "admin", "GET", "/v3/users/{victim}/projects", None, 200,
+     USER_READERS),
+    ("list_projects", "admin", "GET", "/v3/projects", None, 200, ANY_ADMIN_OR_DOMAIN_READERS),
+    ("get_project", "admin", "GET", "/v3/projects/{project}", None, 200, PROJECT_READERS),
+    ("create_project", "admin", "POST", "/v3/projects",
+     {"project": {"name": "{persona}", "domain_id": "{domain}"}}, 201, DOMAIN_MANAGERS),
+    ("update_project", "admin", "PATCH", "/v3/projects/{project}",
+     {"project": {"description": "changed"}}, 200, DOMAIN_MANAGERS),
+    ("delete_project", "admin", "DELETE", "/v3/projects/{fresh_project}", None, 204,
+     DOMAIN_MANAGERS),
+    ("list_roles", "admin", "GET", "/v3/roles", None, 200, ROLE_READERS),
+    ("get_role", "admin", "GET", "/v3/roles/{member}", None, 200, ROLE_READERS),
+    ("create_role", "admin", "POST", "/v3/roles", {"role": {"name": "{persona}"}}, 201,
+     CLOUD_ADMIN),
+    ("update_role", "admin", "PATCH", "/v3/roles/{fresh_role}",
+     {"role": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_role", "admin", "DELETE", "/v3/roles/{fresh_role}", None, 204, CLOUD_ADMIN),
+    ("list_domains", "admin", "GET", "/v3/domains", None, 200, ROLE_READERS),
+    ("get_domain", "admin", "GET", "/v3/domains/{domain}", None, 200, PROJECT_READERS),
+    ("create_domain", "admin", "POST", "/v3/domains", {"domain": {"name": "{persona}"}}, 201,
+     CLOUD_ADMIN),
+    ("list_grants", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles", None, 200,
+     USER_READERS),
+    ("check_grant", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles/{member}",
+     None, 204, USER_READERS),
+    ("create_grant", "admin", "PUT", "/v3/projects/{project}/users/{victim}/roles/{member}",
+     None, 204, DOMAIN_MANAGERS),
+    ("revoke_grant", "admin", "DELETE",
+     "/v3/projects/{project}/users/{victim}/roles/{fresh_reader_grant}", None, 204,
+     DOMAIN_MANAGERS),
+    ("list_grants", "admin", "GET", "/v3/domains/{domain}/users/{victim}/roles", None, 200,
+     USER_READERS),
+    ("check_grant", "admin", "GET", "/v3/domains/{domain}/users/{victim}/roles/{member}", None,
+     204, USER_READERS),
+    ("create_grant", "admin", "PUT", "/v3/domains/{domain}/users/{victim}/roles/{member}", None,
+     204, DOMAIN_MANAGERS),
+    ("revoke_grant", "admin", "DELETE",
+     "/v3/domains/{domain}/users/{victim}/roles/{fresh_reader_grant}", None, 204,
+     DOMAIN_MANAGERS),
+    ("list_system_grants_for_user", "admin", "GET", "/v3/system/users/{victim}/roles", None,
+     200, CLOUD_READERS),
+    ("check_system_grant_for_user", "admin", "GET",
+     "/v3/system/users/{victim}/roles/{fresh_reader_grant}", None, 204, CLOUD_READERS),
+    ("create_system_grant_for_user", "admin", "PUT",
+     "/v3/system/users/{victim}/roles/{admin}", None, 204, CLOUD_ADMIN),
+    ("revoke_system_grant_for_user", "admin", "DELETE",
+     "/v3/system/users/{victim}/roles/{fresh_reader_grant}", None, 204, CLOUD_ADMIN),
+    ("list_role_assignments", "admin", "GET", "/v3/role_assignments", None, 200,
+     ANY_ADMIN_OR_DOMAIN_READERS),
+    ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
+    ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
+    ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,
+     CLOUD_ADMIN),
+    ("update_service", "admin", "PATCH", "/v3/services/{fresh_service}",
+     {"service": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_service", "admin", "DELETE", "/v3/services/{fresh_service}", None, 204,
+     CLOUD_ADMIN),
+    ("list_endpoints", "admin", "GET", "/v3/endpoints", None, 200, CLOUD_READERS),
+    ("get_endpoint", "admin", "GET", "/v3/endpoints/{fresh_endpoint}", None, 200,
+     CLOUD_READERS),
+    ("create_endpoint", "admin", "POST", "/v3/endpoints", {"endpoint": {
+        "service_id": "{fresh_service}", "interface": "public", "url": "http://x/v3"}}, 201,
+     CLOUD_ADMIN),
+    ("update_endpoint", "admin", "PATCH", "/v3/endpoints/{fresh_endpoint}",
+     {"endpoint": {"url": "http://y/v3"}}, 200, CLOUD_ADMIN),
+    ("delete_endpoint", "admin", "DELETE", "/v3/endpoints/{fresh_endpoint}", None, 204,
+     CLOUD_ADMIN),
+    ("list_regions", "admin", "GET", "/v3/regions", None, 200, ANYONE),
+    ("get_region", "admin", "GET", "/v3/regions/RegionOne", None, 200, ANYONE),
+    ("create_region", "admin", "POST", "/v3/regions", {"region": {"id": "{persona}"}}, 201,
+     CLOUD_ADMIN),
+    ("update_region", "admin", "PATCH", "/v3/regions/{fresh_region}",
+     {"region": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_region", "admin", "DELETE", "/v3/regions/{fresh_region}", None, 204, CLOUD_ADMIN),
+    ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
+    ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
+    ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
+    ("revoke_token", "admin", "DELETE", "/v3/auth/tokens", None, 204, CLOUD_ADMIN),
+    ("validate_token", "admin", "GET", "/v2.0/tokens/{subject}", None, 200, VALIDATE),
+    ("check_token", "admin", "HEAD", "/v2.0/tokens/{subject}", None, 200, CLOUD_READERS),
+    ("revoke_token", "admin", "DELETE", "/v2.0/tokens/{subject}", None, 204, CLOUD_ADMIN),
+]
+
+
+def fresh(deployment, world, name: str) -> str:
+    """An object made (as the admin token) for one call that may consume it."""
+    admin = deployment.admin
+    made = {
+        "fresh_user": lambda: admin.post_json("/v3/users", {"user": {
+            "name": f"u-{store.new_id()}", "domain_id": world.domain}}, headers=ADMIN),
+        "fresh_project": lambda: admin.post_json("/v3/projects", {"project": {
+            "name": f"p-{store.new_id()}", "domain_id": world.domain}}, headers=ADMIN),
+        "fresh_role": lambda: admin.post_json("/v3/roles", {"role": {
+            "name": f"r-{store.new_id()}"}}, headers=ADMIN),
+        "fresh_service": lambda: admin.post_json("/v3/services", {"service": {
+            "type": "volume"}}, headers=ADMIN),
+        "fresh_endpoint": lambda: admin.post_json("/v3/endpoints", {"endpoint": {
+            "service_id": fresh(deployment, world, "fresh_service"), "interface": "internal",
+            "url": "http://z/v3"}}, headers=ADMIN),
+        "fresh_region": lambda: admin.post_json("/v3/regions", {"region": {}}, headers=ADMIN),
+    }
+    if name == "fresh_reader_grant":
+        # The victim holds reader everywhere the revoke calls look, again before each call.
+        def regrant(session):
+            for kind, target in (("project", world.project), ("domain", world.domain),
+                                 ("system", "all")):
+                store.grant(session, world.victim, kind, target, world.roles["reader"])
+        in_store(deployment, regrant)
+        return world.roles["reader"]
+    return next(iter(made[name]().json.values()))["id"]
+
+
+def call(deployment, world, persona, app, method, path, body):
+    values = {"victim": world.victim, "project": world.project, "domain": world.domain,
+              "member": world.roles["member"], "admin": world.roles["admin"],
+              "persona": persona.replace("_", "-")}
+    headers = {"X-Auth-Token": world.tokens[persona]}
+    for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_service",
+                 "fresh_endpoint", "fresh_region", "fresh_reader_grant"):
+        if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
+            values[name] = fresh(deployment, world, name)
+    if path.startswith("/v3/auth/tokens"):
+        headers["X-Subject-Token"] = policy_world.bystander_token(deployment)
+    elif "{subject}" in path:
+        values["subject"] = policy_world.bystander_token(deployment)
+    if body is not None:
+        body = {key: {field: value.format(**values) for field, value in inner.items()}
+                for key, inner in body.items()}
+    target = getattr(deployment, app)
+    return target.request(path.format(**values), method=method, headers=headers,
+                          content_type="application/json" if body else None,
+                          body=json.dumps(body).encode() if body else b"",
+                          expect_errors=True)
+
+
+@pytest.mark.parametrize("enforce_scope", [False, True], ids=["scope-off", "scope-on"])
+def test_policy_matrix_matches_keystone_defaults(make_deployment, enforce_scope):
+    deployment = make_deployment({"oslo_policy": {"enforce_scope": str(enforce_scope).lower()}})
+    world = policy_world.build(deployment)
+    wrong = []
+    for column, persona in PERSONA_OF.items():
+        for rule, app, method, path, body, ok, rows in CALLS:
+            allowed = rows[enforce_scope][COLUMNS.index(column)] == "Y"
+            response = call(deployment, world, persona, app, method, path, body)
+            expected = ok if allowed else 403
+            if response.status_int != expected:
+                wrong.append(f"{column} identity:{rule} {method} {app}{path}: "
+                             f"{response.status_int}, expected {expected}")
+            if response.status_int == 403 and method != "HEAD":
+                assert response.json["error"]["code"] == 403
+    assert not wrong, f"{len(wrong)} calls answered otherwise:\n" + "\n".join(wrong)
+
+
+def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
+    """So that a new route or rule cannot slip in without its row."""
+    assert {f"identity:{rule}" for rule, *_ in CALLS} == set(policy.RULES) - {"admin_required"}
+    called = {(method, re.sub(r"\{[^}]+\}", "x", path)) for _r, app, method, path, *_ in CALLS
+              if app == "admin" and path.startswith("/v3/")}
+    for pattern, methods in IdentityController(deployment.services()).routes():
+        for method in methods:
+            assert any(method == called_method and re.fullmatch(pattern, path[len("/v3"):])
+                       for called_method, path in called), (method, pattern)
