@@ -43,6 +43,8 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
+    # Issue 10: bounded caches.
+    cache_memory_mb: int
 
 
 def _text(value):
@@ -94,6 +96,8 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
+    # Issue 10: bounded caches (see etc/keystone-lite.conf).
+    ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")
