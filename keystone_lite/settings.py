@@ -43,7 +43,11 @@ class Settings:
     default_domain_id: str
     argon2_time_cost: int
     argon2_memory_cost: int
-    # Issue 10: bounded caches.
+    # Issue 10: bounded password guessing and bounded caches.
+    max_concurrent_password_hashes: int
+    password_hash_wait: float
+    lockout_failure_attempts: int
+    lockout_duration: int
     cache_memory_mb: int
 
 
@@ -64,6 +68,15 @@ def _int(minimum, maximum=None):
             raise ValueError(f"must be at least {minimum}")
         if maximum is not None and number > maximum:
             raise ValueError(f"must be at most {maximum}")
+        return number
+    return convert
+
+
+def _seconds(minimum, maximum):
+    def convert(value):
+        number = float(value)
+        if not minimum <= number <= maximum:  # also refuses nan
+            raise ValueError(f"must be between {minimum} and {maximum} seconds")
         return number
     return convert
 
@@ -96,7 +109,13 @@ _SCHEMA = {
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
     ("identity", "argon2_time_cost"): ("argon2_time_cost", _int(1), "3"),
     ("identity", "argon2_memory_cost"): ("argon2_memory_cost", _int(1024), "65536"),
-    # Issue 10: bounded caches (see etc/keystone-lite.conf).
+    # Issue 10: bounded password guessing (see etc/keystone-lite.conf) and bounded caches.
+    ("identity", "max_concurrent_password_hashes"): (
+        "max_concurrent_password_hashes", _int(1), "4"),
+    ("identity", "password_hash_wait"): ("password_hash_wait", _seconds(0, 60), "3"),
+    ("security_compliance", "lockout_failure_attempts"): (
+        "lockout_failure_attempts", _int(0), "6"),
+    ("security_compliance", "lockout_duration"): ("lockout_duration", _int(0, _YEAR), "1800"),
     ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
 }
 

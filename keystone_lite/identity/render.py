@@ -17,8 +17,9 @@ def v3_project(project, base: str) -> dict:
     }
 
 
-def v3_user(user, base: str) -> dict:
-    """Never carries the password hash; ``default_project_id`` only when set, as Keystone."""
+def v3_user(user, base: str, options: dict | None = None) -> dict:
+    """Never carries the password hash; ``default_project_id`` only when set, as Keystone;
+    ``options`` are the user options set (store.user_options)."""
     body = {
         "id": user.id,
         "name": user.name,
@@ -26,7 +27,7 @@ def v3_user(user, base: str) -> dict:
         "enabled": user.enabled,
         "description": user.description,
         "password_expires_at": None,
-        "options": {},
+        "options": options or {},
         "links": {"self": f"{base}/v3/users/{user.id}"},
     }
     if user.default_project_id is not None:

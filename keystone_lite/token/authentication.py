@@ -4,8 +4,10 @@ v3 ``auth.identity`` document.
 This runs before anything else the request names (its scope) is looked up: see
 keystone_lite.token.body. A failed authentication is a bare 401, the same whatever failed.
 
-The password hash runs for a missing user and a certificate-only user alike, so neither the
-answer nor its time tells them from a wrong password.
+Password logins are bounded: the hash runs in one of a few slots (PasswordHasher), and an
+account locks after repeated failures (keystone_lite.identity.lockout). The hash runs for a
+missing user, a certificate-only user and a locked account alike, so neither the answer nor
+its time tells them from a wrong password.
 """
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ class Authenticator:
         self.settings = services.settings
         self.tokens = services.tokens
         self.services = services  # .passwords is read at each use (tests put a counting one)
+        self.lockout = services.lockout
 
     def authenticate(self, req, session, find, identity: dict) -> Authenticated:
         """Run every requested method; all must succeed and name the same user, who must also
@@ -126,8 +129,14 @@ class Authenticator:
                 domain_reference(domain_ref, "auth.identity.password.user.domain")
                 if domain_ref is not None else {"domain_id": self.settings.default_domain_id}))
             user = domain and store.find_user(session, name=name, domain_id=domain.id)
-        # Verify even without a user so that timing does not tell which names exist.
-        if not self.services.passwords.verify(user.password_hash if user else None, password):
+        locked = user is not None and self.lockout.is_locked(session, user.id)
+        # Verify even without a user, or for a locked one, so that timing tells nothing.
+        if self.services.passwords.verify(user.password_hash if user else None, password) \
+                and not locked:
+            self.lockout.succeeded(session, user.id)
+        else:
+            if user is not None:
+                self.lockout.failed(user.id)
             raise errors.Unauthorized()
         if not user.enabled:
             raise errors.Unauthorized()
