@@ -32,16 +32,19 @@ class Lockout:
         self.attempts = attempts  # 0: no lockout
         self.duration_us = duration * 1_000_000  # 0: until an administrator unlocks
 
-    def is_locked(self, session: Session, user_id: str) -> bool:
-        """Whether the user's password logins are refused now."""
+    def standing(self, session: Session, user_id: str) -> tuple[bool, int]:
+        """``(locked, failures)``: whether the user's password logins are refused now, and
+        its count of consecutive failures (read in the request's transaction)."""
         if not self.attempts:
-            return False
+            return False, 0
         row = session.get(models.LoginFailure, user_id)
-        if row is None or row.failures < self.attempts or (
+        if row is None:
+            return False, 0
+        if row.failures < self.attempts or (
                 self.duration_us and row.last_failure_at <= now_us() - self.duration_us):
-            return False
-        return store.user_options(session, [user_id]).get(user_id, {}).get(
-            IGNORE_LOCKOUT) is not True
+            return False, row.failures
+        exempt = store.user_options(session, [user_id]).get(user_id, {}).get(IGNORE_LOCKOUT)
+        return exempt is not True, row.failures
 
     def failed(self, user_id: str) -> None:
         """Count a failed login (a refusal while locked counts without moving the last
@@ -66,12 +69,11 @@ class Lockout:
                                    else_=failures + 1),
                   "last_failure_at": case((locking, last_failure_at), else_=now)}))
 
-    def succeeded(self, session: Session, user_id: str) -> None:
-        """Empty the user's failure count after a successful login, in a transaction of its
-        own, when there is one (``session`` read it already: see ``is_locked``)."""
-        if self.attempts and session.get(models.LoginFailure, user_id) is not None:
-            db_session.run(self.session_factory, lambda own: own.execute(
-                delete(models.LoginFailure).where(models.LoginFailure.user_id == user_id)))
+    def succeeded(self, user_id: str) -> None:
+        """Empty the user's failure count after a successful login (call it only when
+        ``standing`` found failures), in a transaction of its own."""
+        db_session.run(self.session_factory, lambda session: session.execute(
+            delete(models.LoginFailure).where(models.LoginFailure.user_id == user_id)))
 
     @staticmethod
     def reset(session: Session, user_id: str) -> None:

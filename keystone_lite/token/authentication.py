@@ -16,6 +16,7 @@ import logging
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
+from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
 from keystone_lite.token.body import domain_reference, field
 from keystone_lite.token.service import ValidatedToken
@@ -129,15 +130,19 @@ class Authenticator:
                 domain_reference(domain_ref, "auth.identity.password.user.domain")
                 if domain_ref is not None else {"domain_id": self.settings.default_domain_id}))
             user = domain and store.find_user(session, name=name, domain_id=domain.id)
-        locked = user is not None and self.lockout.is_locked(session, user.id)
+        password_hash = user.password_hash if user is not None else None
+        locked, failures = self.lockout.standing(session, user.id) if user else (False, 0)
+        user = user and user.snapshot()
+        # The hash and the lockout's own write come next: the request holds no connection
+        # meanwhile (it may wait for a hashing slot, and the write needs a connection).
+        db_session.release_reads(session)
         # Verify even without a user, or for a locked one, so that timing tells nothing.
-        if self.services.passwords.verify(user.password_hash if user else None, password) \
-                and not locked:
-            self.lockout.succeeded(session, user.id)
-        else:
+        if not self.services.passwords.verify(password_hash, password) or locked:
             if user is not None:
                 self.lockout.failed(user.id)
             raise errors.Unauthorized()
+        if failures:
+            self.lockout.succeeded(user.id)
         if not user.enabled:
             raise errors.Unauthorized()
         return user

@@ -322,3 +322,30 @@ def test_password_checks_beyond_the_wait_are_refused_not_queued_forever(make_dep
 
     assert 503 in statuses and 401 in statuses and set(statuses) == {401, 503}
     assert hasher.most_at_once == 1
+
+
+def test_parallel_failed_logins_do_not_starve_the_connection_pool(make_deployment):
+    # More requests than the pool has connections (5 + 10 overflow), each failing: waiting for
+    # a hashing slot or writing its failure must not hold a connection while needing another.
+    deployment = make_deployment({**LOCKOUT, "identity": {
+        "max_concurrent_password_hashes": "2", "password_hash_wait": "30"}})
+    hasher = CountingHasher(1, 1024, max_concurrent=2, wait=30, hold=0.02)
+    object.__setattr__(deployment.services(), "passwords", hasher)
+    add_user(deployment, "carol", password="carol-pw")
+    statuses = []
+
+    def attempt(number):
+        response = deployment.main.post_json(
+            "/v3/auth/tokens", password_auth("carol", f"wrong-{number}"), expect_errors=True)
+        statuses.append(response.status_int)
+
+    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(24)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [401] * 24
+    assert time.monotonic() - started < 10  # the pool's timeout is 30 s
+    assert failure_row(deployment, "carol")[0] >= ATTEMPTS
