@@ -48,6 +48,7 @@ class Settings:
     password_hash_wait: float
     lockout_failure_attempts: int
     lockout_duration: int
+    password_expires_days: int
     cache_memory_mb: int
 
 
@@ -116,6 +117,8 @@ _SCHEMA = {
     ("security_compliance", "lockout_failure_attempts"): (
         "lockout_failure_attempts", _int(0), "6"),
     ("security_compliance", "lockout_duration"): ("lockout_duration", _int(0, _YEAR), "1800"),
+    ("security_compliance", "password_expires_days"): (
+        "password_expires_days", _int(0, 36_500), "0"),
     ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
 }
 

@@ -16,7 +16,7 @@ from keystone_lite import errors, settings as settings_module
 from keystone_lite.cli import httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import store
-from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.identity.passwords import PasswordHasher, expiry
 from keystone_lite.private_files import make_private_dir
 from keystone_lite.token import key_repository
 
@@ -102,9 +102,12 @@ def bootstrap(settings, args):
             if user is None:
                 user = store.create_user(
                     session, name=args.bootstrap_username, domain_id=domain.id,
-                    password_hash=hasher.hash(password) if password else None)
+                    password_hash=hasher.hash(password) if password else None,
+                    password_expires_at=expiry(settings.password_expires_days) if password
+                    else None)
             elif password:
                 user.password_hash = hasher.hash(password)
+                user.password_expires_at = expiry(settings.password_expires_days)
             roles = {}
             for name in dict.fromkeys(["reader", "member", settings.service_role,
                                        args.bootstrap_role_name]):
@@ -159,7 +162,9 @@ def user_create(settings, args):
             if store.find_user(session, name=args.name, domain_id=domain.id):
                 raise CommandError(f"user {args.name!r} already exists in domain {domain.name!r}")
             user = store.create_user(session, name=args.name, domain_id=domain.id,
-                                     password_hash=hasher.hash(password) if password else None)
+                                     password_hash=hasher.hash(password) if password else None,
+                                     password_expires_at=expiry(settings.password_expires_days)
+                                     if password else None)
             if args.project:
                 project = store.find_project(session, name=args.project, domain_id=domain.id)
                 if project is None:

@@ -54,6 +54,8 @@ class User(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Moved by every change that must kill the user's existing tokens (see migration 0003).
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When the password stops working (µs since the epoch); None: never (see migration 0004).
+    password_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     def snapshot(self) -> types.SimpleNamespace:
         """As ``Base.snapshot``, without the password hash: snapshots are kept in per-process

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keystone_lite import errors, policy
 from keystone_lite.db import models
-from keystone_lite.identity import parsing, render, store
+from keystone_lite.identity import parsing, passwords, render, store
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.catalog_controller import CatalogController
@@ -65,6 +65,9 @@ class IdentityController(AdminController):
         user = store.create_user(
             session, name=name, domain_id=domain.id,
             password_hash=self.services.passwords.hash(password) if password else None,
+            password_expires_at=passwords.expiry(
+                self.settings.password_expires_days,
+                options.get("ignore_password_expiry") is True) if password else None,
             enabled=parsing.flag(body, "enabled", "user", default=True),
             default_project_id=default_project_id,
             description=parsing.description(body, "user") or "")
@@ -90,11 +93,17 @@ class IdentityController(AdminController):
         if changes.get("name", user.name) != user.name:
             store.ensure_user_name_free(session, changes["name"], user.domain_id)
         password = _password(body)
+        options = _options(body)
+        exempt = {**store.user_options(session, [user.id]).get(user.id, {}), **options}.get(
+            "ignore_password_expiry") is True
         if password is not None:
             changes["password_hash"] = self.services.passwords.hash(password)
+            changes["password_expires_at"] = passwords.expiry(
+                self.settings.password_expires_days, exempt)
+        elif options.get("ignore_password_expiry") is True:
+            changes["password_expires_at"] = None  # the option is the way out of an expiry
         if "default_project_id" in body:
             changes["default_project_id"] = _default_project_id(session, body)
-        options = _options(body)
         store.update(session, user, changes)
         store.set_user_options(session, user.id, options)
         if password is not None or changes.get("enabled") is False:

@@ -10,10 +10,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 
 import argon2
 
 from keystone_lite import errors
+
+
+_DAY_US = 86_400 * 1_000_000
+
+
+def expiry(days: int, exempt: bool = False) -> int | None:
+    """When a password set now stops working (µs since the epoch): ``days`` from now, or
+    None when passwords do not expire (``days`` 0) or the user is ``exempt``
+    (``ignore_password_expiry``)."""
+    if not days or exempt:
+        return None
+    return time.time_ns() // 1000 + days * _DAY_US
 
 
 class PasswordChecksBusy(errors.ServiceUnavailable):

@@ -70,18 +70,19 @@ def list_users(session: Session, *, name=None, domain_id=None) -> list[models.Us
 
 
 def create_user(session: Session, *, name, domain_id, password_hash=None, enabled=True,
-                default_project_id=None, description="") -> models.User:
+                default_project_id=None, description="", password_expires_at=None
+                ) -> models.User:
     _require_domain(session, domain_id)
     user = models.User(id=new_id(), name=name, domain_id=domain_id, enabled=enabled,
                        password_hash=password_hash, default_project_id=default_project_id,
-                       description=description)
+                       description=description, password_expires_at=password_expires_at)
     session.add(user)
     session.flush()
     return user
 
 
 # Keystone's user options that keystone_lite acts on; the API refuses any other.
-USER_OPTIONS = ("ignore_lockout_failure_attempts",)
+USER_OPTIONS = ("ignore_lockout_failure_attempts", "ignore_password_expiry")
 
 
 def user_options(session: Session, user_ids: list[str]) -> dict[str, dict]:

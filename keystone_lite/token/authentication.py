@@ -19,6 +19,7 @@ from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
 from keystone_lite.token.body import domain_reference, field
+from keystone_lite.token.payload import now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -145,6 +146,10 @@ class Authenticator:
             self.lockout.succeeded(user.id)
         if not user.enabled:
             raise errors.Unauthorized()
+        if user.password_expires_at is not None and user.password_expires_at <= now_us():
+            # As Keystone; only someone who knows the password learns it.
+            raise errors.Unauthorized(f"The password is expired and needs to be changed for "
+                                      f"user: {user.id}.")
         return user
 
     def parent_token(self, context, session, token_doc) -> ValidatedToken:
