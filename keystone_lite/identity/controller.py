@@ -94,9 +94,9 @@ class IdentityController(AdminController):
             store.ensure_user_name_free(session, changes["name"], user.domain_id)
         password = _password(body)
         options = _options(body)
-        exempt = {**store.user_options(session, [user.id]).get(user.id, {}), **options}.get(
-            "ignore_password_expiry") is True
         if password is not None:
+            exempt = {**store.user_options(session, [user.id]).get(user.id, {}), **options}.get(
+                "ignore_password_expiry") is True
             changes["password_hash"] = self.services.passwords.hash(password)
             changes["password_expires_at"] = passwords.expiry(
                 self.settings.password_expires_days, exempt)

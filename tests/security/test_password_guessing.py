@@ -281,7 +281,7 @@ def test_saturated_password_hashing_answers_503_with_retry_after(make_deployment
 def test_concurrent_password_checks_never_exceed_the_limit(make_deployment):
     deployment = make_deployment({"identity": {"max_concurrent_password_hashes": "2",
                                                "password_hash_wait": "30"}})
-    hasher = CountingHasher(1, 1024, max_concurrent=2, wait=30, hold=0.05)
+    hasher = CountingHasher(1, 1024, max_concurrent=2, wait=30, hold=0.2)
     object.__setattr__(deployment.services(), "passwords", hasher)
     statuses = []
 
@@ -303,7 +303,7 @@ def test_concurrent_password_checks_never_exceed_the_limit(make_deployment):
 
 def test_password_checks_beyond_the_wait_are_refused_not_queued_forever(make_deployment):
     deployment = make_deployment(LOCKOUT)
-    hasher = CountingHasher(1, 1024, max_concurrent=1, wait=0.01, hold=0.2)
+    hasher = CountingHasher(1, 1024, max_concurrent=1, wait=0.01, hold=0.5)
     object.__setattr__(deployment.services(), "passwords", hasher)
     statuses = []
 
