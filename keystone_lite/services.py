@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import settings as settings_module
 from keystone_lite.db import session as db_session
+from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.token.cache import MIB, MemoryBudget
 from keystone_lite.token.providers import make_provider
 from keystone_lite.token.service import TokenService
 
@@ -25,6 +27,9 @@ class Services:
     session_factory: sessionmaker[Session]
     tokens: TokenService
     passwords: PasswordHasher
+    lockout: Lockout
+    #: The one memory budget of every per-process cache ([cache] memory_mb).
+    cache_budget: MemoryBudget
 
     def transaction(self):
         """One transaction: ``with services.transaction() as session: ...``."""
@@ -40,13 +45,19 @@ def build(settings: settings_module.Settings) -> Services:
     """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""
     engine = db_session.make_engine(settings.database_connection)
     session_factory = db_session.make_session_factory(engine)
+    cache_budget = MemoryBudget(settings.cache_memory_mb * MIB)
     return Services(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
         tokens=TokenService(make_provider(settings), session_factory, settings.token_expiration,
-                            settings.allow_expired_window),
-        passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost),
+                            settings.allow_expired_window, cache_budget),
+        passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost,
+                                 max_concurrent=settings.max_concurrent_password_hashes,
+                                 wait=settings.password_hash_wait),
+        lockout=Lockout(session_factory, settings.lockout_failure_attempts,
+                        settings.lockout_duration),
+        cache_budget=cache_budget,
     )
 
 

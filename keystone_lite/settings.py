@@ -48,6 +48,12 @@ class Settings:
     admin_endpoint: str | None
     repeated_user_attribute: str
     enforce_scope: bool  # False keeps Keystone's default policies (keystone_lite/policy.py)
+    max_concurrent_password_hashes: int
+    password_hash_wait: float
+    lockout_failure_attempts: int
+    lockout_duration: int
+    password_expires_days: int
+    cache_memory_mb: int
 
 
 def _text(value):
@@ -67,6 +73,15 @@ def _int(minimum, maximum=None):
             raise ValueError(f"must be at least {minimum}")
         if maximum is not None and number > maximum:
             raise ValueError(f"must be at most {maximum}")
+        return number
+    return convert
+
+
+def _seconds(minimum, maximum):
+    def convert(value):
+        number = float(value)
+        if not minimum <= number <= maximum:  # also refuses nan
+            raise ValueError(f"must be between {minimum} and {maximum} seconds")
         return number
     return convert
 
@@ -147,6 +162,16 @@ _SCHEMA = {
     # Policy mode (keystone_lite/policy.py): off = Keystone's default policies, where admin on
     # any project administers the cloud; on = only system admins and admin-project admins do.
     ("oslo_policy", "enforce_scope"): ("enforce_scope", _bool, "false"),
+    # Bounded password guessing (see etc/keystone-lite.conf) and bounded caches.
+    ("identity", "max_concurrent_password_hashes"): (
+        "max_concurrent_password_hashes", _int(1), "4"),
+    ("identity", "password_hash_wait"): ("password_hash_wait", _seconds(0, 60), "3"),
+    ("security_compliance", "lockout_failure_attempts"): (
+        "lockout_failure_attempts", _int(0), "6"),
+    ("security_compliance", "lockout_duration"): ("lockout_duration", _int(0, _YEAR), "1800"),
+    ("security_compliance", "password_expires_days"): (
+        "password_expires_days", _int(0, 36_500), "0"),
+    ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")

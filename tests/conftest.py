@@ -47,7 +47,9 @@ def pytest_runtest_setup(item):
 
 def write_config(directory: str, overrides: dict | None = None) -> str:
     """Write keystone-lite.conf into ``directory``; ``overrides`` is {section: {key: value}}."""
-    sections = {"DEFAULT": {"data_dir": "data", "admin_token": ADMIN_TOKEN}, **FAST_HASHING}
+    # Copies: an override must not change FAST_HASHING for the tests that follow.
+    sections = {"DEFAULT": {"data_dir": "data", "admin_token": ADMIN_TOKEN},
+                **{section: dict(values) for section, values in FAST_HASHING.items()}}
     for section, values in (overrides or {}).items():
         sections.setdefault(section, {}).update(values)
     lines = []

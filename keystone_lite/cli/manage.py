@@ -16,7 +16,7 @@ from keystone_lite import errors, settings as settings_module
 from keystone_lite.cli import httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import store
-from keystone_lite.identity.passwords import PasswordHasher
+from keystone_lite.identity.passwords import PasswordHasher, expiry
 from keystone_lite.private_files import make_private_dir
 from keystone_lite.token import key_repository
 
@@ -102,11 +102,15 @@ def bootstrap(settings, args):
             if user is None:
                 user = store.create_user(
                     session, name=args.bootstrap_username, domain_id=domain.id,
-                    password_hash=hasher.hash(password) if password else None)
+                    password_hash=hasher.hash(password) if password else None,
+                    password_expires_at=expiry(settings.password_expires_days) if password
+                    else None)
             elif password and not hasher.verify(user.password_hash, password):
                 # A new password kills the admin's tokens (store.update); the same one, given
                 # again by an idempotent re-run, changes nothing.
-                store.update(session, user, {"password_hash": hasher.hash(password)})
+                store.update(session, user, {"password_hash": hasher.hash(password),
+                                             "password_expires_at": expiry(
+                                                 settings.password_expires_days)})
             roles = {}
             # Keystone's default roles (manager since its domain manager persona: see policy).
             for name in dict.fromkeys(["reader", "member", "manager", settings.service_role,
@@ -162,7 +166,9 @@ def user_create(settings, args):
             if store.find_user(session, name=args.name, domain_id=domain.id):
                 raise CommandError(f"user {args.name!r} already exists in domain {domain.name!r}")
             user = store.create_user(session, name=args.name, domain_id=domain.id,
-                                     password_hash=hasher.hash(password) if password else None)
+                                     password_hash=hasher.hash(password) if password else None,
+                                     password_expires_at=expiry(settings.password_expires_days)
+                                     if password else None)
             if args.project:
                 project = store.find_project(session, name=args.project, domain_id=domain.id)
                 if project is None:

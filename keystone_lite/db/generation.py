@@ -12,7 +12,9 @@ remembered under (at worst newer, which only costs a miss once the newer value i
 The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
 an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can forget it. New
 uuid token rows do not count (issuing a token changes no other token's answer); changed or
-deleted ones do.
+deleted ones do. Failed-login counts (``login_failures``) do not count at all: no cached
+answer depends on them (the lockout reads them from the store on every password login), and an
+anonymous stream of wrong passwords must not empty every node's caches.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from keystone_lite.db import models
 
 _COUNTER = models.Generation.__table__.name
 _TOKENS = models.Token.__table__.name
+_UNTRACKED = frozenset({_COUNTER, models.LoginFailure.__table__.name})
 COUNTER_SQL = "SELECT value FROM generation WHERE id = 1"  # see session.CounterReader
 _BUMP = update(models.Generation).where(models.Generation.id == 1).values(
     value=models.Generation.value + 1)
@@ -58,7 +61,7 @@ def _on_execute(state):
 
 
 def _tracked(table_name: str) -> bool:
-    return table_name != _COUNTER
+    return table_name not in _UNTRACKED
 
 
 def _bump(session: Session) -> None:

@@ -54,6 +54,8 @@ class User(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Moved by every change that must kill the user's existing tokens (see migration 0003).
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When the password stops working (µs since the epoch); None: never (see migration 0004).
+    password_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     def snapshot(self) -> types.SimpleNamespace:
         """As ``Base.snapshot``, without the password hash: snapshots are kept in per-process
@@ -145,6 +147,29 @@ class Token(Base):
     user_id: Mapped[str] = mapped_column(ID, index=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UserOption(Base):
+    """A Keystone user option set on a user (``options`` in the user API), e.g.
+    ``ignore_lockout_failure_attempts``; absent means unset. ``value`` is the option's JSON."""
+
+    __tablename__ = "user_options"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LoginFailure(Base):
+    """Consecutive failed password logins of a user, for the lockout
+    (keystone_lite.identity.lockout). Not tracked by the change counter: a failed login must
+    not empty every node's caches. No row: no failure since the last success."""
+
+    __tablename__ = "login_failures"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[int] = mapped_column(BigInteger)  # µs since the epoch
 
 
 class Generation(Base):

@@ -179,6 +179,17 @@ class CounterReader:
                 pass
 
 
+def release_reads(session: Session) -> None:
+    """End ``session``'s transaction if it has only read, so that its connection goes back to
+    the pool while the caller does slow work holding none (a password hash, then a write of
+    its own: holding one connection while waiting for another starves the pool under load).
+    The session begins a new transaction at its next use; objects it loaded are expired, so
+    keep snapshots of what is needed."""
+    if session.in_transaction() and generation.cacheable(session) and not (
+            session.new or session.dirty or session.deleted):
+        session.rollback()
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose writes move the change counter (keystone_lite.db.generation)."""
     factory = sessionmaker(engine, expire_on_commit=False)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from keystone_lite import errors, policy
 from keystone_lite.db import models
-from keystone_lite.identity import parsing, render, store
+from keystone_lite.identity import parsing, passwords, render, store
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.catalog_controller import CatalogController
+from keystone_lite.identity.lockout import Lockout
 from keystone_lite.router import json_response, no_content
 
 PASSWORD_MAX = 4096
@@ -47,8 +48,9 @@ class IdentityController(AdminController):
         default_project_id = params.get("default_project_id")
         users = store.list_users(session, name=params.get("name"),
                                  domain_id=self._listed_domain(req, params))
+        options = store.user_options(session, [user.id for user in users])
         return listing(req, "users", "/users", [
-            render.v3_user(user, base) for user in users
+            render.v3_user(user, base, options.get(user.id)) for user in users
             if (enabled is None or user.enabled is enabled)
             and (default_project_id is None or user.default_project_id == default_project_id)])
 
@@ -58,20 +60,29 @@ class IdentityController(AdminController):
         name = parsing.text(body, "name", "user", required=True)
         domain = self._domain_of(session, body, "user")
         password = _password(body)
+        options = _options(body)
         default_project_id = _default_project_id(session, body)
         store.ensure_user_name_free(session, name, domain.id)
         user = store.create_user(
             session, name=name, domain_id=domain.id,
             password_hash=self.services.passwords.hash(password) if password else None,
+            password_expires_at=passwords.expiry(
+                self.settings.password_expires_days,
+                options.get("ignore_password_expiry") is True) if password else None,
             enabled=parsing.flag(body, "enabled", "user", default=True),
             default_project_id=default_project_id,
             description=parsing.description(body, "user") or "")
-        return json_response({"user": render.v3_user(user, base)}, status=201)
+        store.set_user_options(session, user.id, options)
+        return self._user_response(session, user, base, status=201)
 
     def get_user(self, req, session, user_id):
         base, rows = self.authorize_on(req, session, "identity:get_user", user=user_id)
-        user = rows["user"]
-        return json_response({"user": render.v3_user(user, base)})
+        return self._user_response(session, rows["user"], base)
+
+    @staticmethod
+    def _user_response(session, user, base, status=200):
+        options = store.user_options(session, [user.id]).get(user.id)
+        return json_response({"user": render.v3_user(user, base, options)}, status=status)
 
     def update_user(self, req, session, user_id):
         base, rows = self.authorize_on(req, session, "identity:update_user", user=user_id)
@@ -82,12 +93,23 @@ class IdentityController(AdminController):
         if changes.get("name", user.name) != user.name:
             store.ensure_user_name_free(session, changes["name"], user.domain_id)
         password = _password(body)
+        options = _options(body)
         if password is not None:
+            exempt = {**store.user_options(session, [user.id]).get(user.id, {}), **options}.get(
+                "ignore_password_expiry") is True
             changes["password_hash"] = self.services.passwords.hash(password)
+            changes["password_expires_at"] = passwords.expiry(
+                self.settings.password_expires_days, exempt)
+        elif options.get("ignore_password_expiry") is True:
+            changes["password_expires_at"] = None  # the option is the way out of an expiry
         if "default_project_id" in body:
             changes["default_project_id"] = _default_project_id(session, body)
         store.update(session, user, changes)
-        return json_response({"user": render.v3_user(user, base)})
+        store.set_user_options(session, user.id, options)
+        if password is not None or changes.get("enabled") is True:
+            # As Keystone for enabling; a new password set by an administrator likewise.
+            Lockout.reset(session, user.id)
+        return self._user_response(session, user, base)
 
     def delete_user(self, req, session, user_id):
         _base, rows = self.authorize_on(req, session, "identity:delete_user", user=user_id)
@@ -262,6 +284,22 @@ class IdentityController(AdminController):
 
 def _password(body: dict) -> str | None:
     return parsing.text(body, "password", "user", max_length=PASSWORD_MAX)
+
+
+def _options(body: dict) -> dict:
+    """``user.options``: Keystone's user options, each a boolean, or null to remove it."""
+    options = body.get("options")
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise errors.ValidationError("Invalid type for user.options.")
+    for name, value in options.items():
+        if name not in store.USER_OPTIONS:
+            raise errors.ValidationError(f"Unsupported user option: {name[:64]}; supported: "
+                                         f"{', '.join(store.USER_OPTIONS)}.")
+        if value is not None and not isinstance(value, bool):
+            raise errors.ValidationError(f"Invalid type for user.options.{name}.")
+    return options
 
 
 def _default_project_id(session, body: dict) -> str | None:

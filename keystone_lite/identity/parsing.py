@@ -1,6 +1,6 @@
 """Request parsing for the admin identity API: entity bodies, query filters and path ids.
 
-Built on ``token.controller.field`` so both APIs word their 400s alike. Lengths and NUL
+Built on ``token.body.field`` so both APIs word their 400s alike. Lengths and NUL
 characters are checked here because PostgreSQL refuses them with a DataError, which would
 otherwise surface as a 500 for what is the client's mistake (lone surrogates never get this
 far: the json_body filter refuses them).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
-from keystone_lite.token.controller import field
+from keystone_lite.token.body import field
 
 NAME_MAX = 255
 _TRUE = ("", "1", "true", "yes")

@@ -1,6 +1,17 @@
 """Render identity entities as Keystone v3 documents (with ``links.self``)."""
 from __future__ import annotations
 
+import time
+
+
+def password_expires_at(microseconds: int | None) -> str | None:
+    """A password's expiry as Keystone's user API prints it (``2016-11-06T15:32:17.000000``,
+    UTC, no zone), or None."""
+    if microseconds is None:
+        return None
+    seconds, fraction = divmod(microseconds, 1_000_000)
+    return "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(seconds)[:6] + f".{fraction:06d}"
+
 
 def v3_project(project, base: str) -> dict:
     return {
@@ -17,16 +28,17 @@ def v3_project(project, base: str) -> dict:
     }
 
 
-def v3_user(user, base: str) -> dict:
-    """Never carries the password hash; ``default_project_id`` only when set, as Keystone."""
+def v3_user(user, base: str, options: dict | None = None) -> dict:
+    """Never carries the password hash; ``default_project_id`` only when set, as Keystone;
+    ``options`` are the user options set (store.user_options)."""
     body = {
         "id": user.id,
         "name": user.name,
         "domain_id": user.domain_id,
         "enabled": user.enabled,
         "description": user.description,
-        "password_expires_at": None,
-        "options": {},
+        "password_expires_at": password_expires_at(user.password_expires_at),
+        "options": options or {},
         "links": {"self": f"{base}/v3/users/{user.id}"},
     }
     if user.default_project_id is not None:

@@ -6,6 +6,7 @@ duplicates (via the transaction) and NotFound for missing references.
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlalchemy import delete, select
@@ -69,14 +70,43 @@ def list_users(session: Session, *, name=None, domain_id=None) -> list[models.Us
 
 
 def create_user(session: Session, *, name, domain_id, password_hash=None, enabled=True,
-                default_project_id=None, description="") -> models.User:
+                default_project_id=None, description="", password_expires_at=None
+                ) -> models.User:
     _require_domain(session, domain_id)
     user = models.User(id=new_id(), name=name, domain_id=domain_id, enabled=enabled,
                        password_hash=password_hash, default_project_id=default_project_id,
-                       description=description)
+                       description=description, password_expires_at=password_expires_at)
     session.add(user)
     session.flush()
     return user
+
+
+# Keystone's user options that keystone_lite acts on; the API refuses any other.
+USER_OPTIONS = ("ignore_lockout_failure_attempts", "ignore_password_expiry")
+
+
+def user_options(session: Session, user_ids: list[str]) -> dict[str, dict]:
+    """``{user_id: {option: value}}`` for the users that have options set."""
+    found: dict[str, dict] = {}
+    if user_ids:
+        for row in session.scalars(select(models.UserOption).where(
+                models.UserOption.user_id.in_(user_ids))):
+            found.setdefault(row.user_id, {})[row.name] = json.loads(row.value)
+    return found
+
+
+def set_user_options(session: Session, user_id: str, options: dict) -> None:
+    """Set each option to its value; a None value removes it (as Keystone)."""
+    for name, value in options.items():
+        row = session.get(models.UserOption, (user_id, name))
+        if value is None:
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(models.UserOption(user_id=user_id, name=name, value=json.dumps(value)))
+        else:
+            row.value = json.dumps(value)
+    session.flush()
 
 
 def delete_user(session: Session, user: models.User) -> None:

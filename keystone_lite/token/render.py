@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from keystone_lite.identity.render import password_expires_at
 from keystone_lite.token.service import ValidatedToken
 
 
@@ -37,7 +38,7 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
             "domain": {"id": token.user_domain.id, "name": token.user_domain.name},
             "id": token.user.id,
             "name": token.user.name,
-            "password_expires_at": None,
+            "password_expires_at": password_expires_at(token.user.password_expires_at),
         },
         "audit_ids": list(payload.audit_ids),
         "expires_at": isotime(payload.expires_at),

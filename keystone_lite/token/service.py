@@ -12,6 +12,7 @@ which every such write moves, on any node.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,7 @@ from keystone_lite import errors
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.token import key_repository, revocation
-from keystone_lite.token.cache import GenerationCache
+from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
 
@@ -89,7 +90,8 @@ class TokenService:
     """
 
     def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
-                 allow_expired_window: int, clock=now_us):
+                 allow_expired_window: int, cache_budget: MemoryBudget | None = None,
+                 clock=now_us):
         self.provider = provider
         # Microseconds since the epoch, as this node sees them (tests play a node whose clock
         # is off by giving it another): issue times, expiry and how long revocation events are
@@ -99,9 +101,9 @@ class TokenService:
         self.counter = db_session.CounterReader(session_factory.kw["bind"])
         self.expiration_us = expiration * 1_000_000
         self.allow_expired_window_us = allow_expired_window * 1_000_000
-        self._validated = GenerationCache()
-        self._principals = GenerationCache()
-        self._catalogs = GenerationCache(max_entries=1)
+        self._validated = GenerationCache(cache_budget)
+        self._principals = GenerationCache(self._validated.budget)
+        self._catalogs = GenerationCache(self._validated.budget)
 
     def stamp(self, context: dict) -> tuple:
         """The request's stamp, read at its first use and kept in the request context."""
@@ -189,7 +191,9 @@ class TokenService:
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
         if generation.cacheable(session):
-            self._validated.put(stamp, token_id, token)
+            # The principal is shared with the principals' cache, which counts it.
+            self._validated.put(stamp, token_id, token, estimate(token_id, payload) + (
+                sys.getsizeof(token) + sys.getsizeof(vars(token))))
         return token
 
     def catalog(self, stamp: tuple, session: Session | None = None):

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
-from keystone_lite.identity import store
 from keystone_lite.router import json_response, no_content, outside_transaction
 from keystone_lite.token import render
-from keystone_lite.token.controller import (TOKEN_RESPONSE_HEADERS, TokenController, field,
-                                            no_remote_user)
-from keystone_lite.token.service import Scope
+from keystone_lite.token.authentication import no_remote_user
+from keystone_lite.token.body import NamedScope, field
+from keystone_lite.token.controller import TOKEN_RESPONSE_HEADERS, TokenController
 
 
 class V2TokenController:
@@ -37,7 +36,7 @@ class V2TokenController:
             raise errors.ValidationError("Expecting to find auth in request body.")
         auth = field(document, "auth", dict, "request body")
         identity = self.v3_identity(auth, context["remote_user"])
-        token = self.v3.authenticate(req, session, find, identity, self.scope(find, auth))
+        token = self.v3.authenticate(req, session, find, identity, self.scope(auth))
         catalog = self.tokens.catalog(self.v3.stamp(req), session)
         return json_response(render.v2_access(token, catalog), headers=TOKEN_RESPONSE_HEADERS)
 
@@ -64,19 +63,16 @@ class V2TokenController:
             raise no_remote_user()
         return {"methods": ["external"]}
 
-    def scope(self, find, auth: dict) -> Scope | None:
+    def scope(self, auth: dict) -> NamedScope | None:
+        """The tenant asked for, looked up only after authentication (see v3.authenticate)."""
         tenant_id = field(auth, "tenantId", str, "auth", required=False)
         tenant_name = field(auth, "tenantName", str, "auth", required=False)
         if tenant_id is not None:
-            project = find(store.find_project, project_id=tenant_id)
-        elif tenant_name is not None:
-            project = find(store.find_project, name=tenant_name,
-                           domain_id=self.services.settings.default_domain_id)
-        else:
-            return None
-        if project is None:
-            raise errors.Unauthorized()
-        return Scope("project", project.id)
+            return NamedScope("project", project={"project_id": tenant_id})
+        if tenant_name is not None:
+            return NamedScope("project", project={"name": tenant_name}, domain={
+                "domain_id": self.services.settings.default_domain_id})
+        return None
 
     def subject(self, req, stamp, token_id, session=None):
         policy.require_caller(req)

@@ -123,7 +123,7 @@ def test_every_file_is_0600_in_0700_directories(directory):
 
 
 def test_rerun_keeps_ca_and_server_certificate(directory):
-    first = pki.ensure_server_certificate(directory)
+    pki.ensure_server_certificate(directory)
     paths = [os.path.join(directory, name) for name in ("ca.crt", "ca.key", "server.crt")]
     before = {path: read(path) for path in paths}
     again_ca, again_server = pki.ensure_ca(directory), pki.ensure_server_certificate(directory)

@@ -44,6 +44,10 @@ def test_empty_file_gives_the_documented_defaults(tmp_path):
     assert loaded.default_domain_id == "default"
     assert (loaded.argon2_time_cost, loaded.argon2_memory_cost) == (3, 65536)
     assert loaded.enforce_scope is False  # Keystone's default policies
+    assert (loaded.max_concurrent_password_hashes, loaded.password_hash_wait) == (4, 3.0)
+    assert (loaded.lockout_failure_attempts, loaded.lockout_duration) == (6, 1800)
+    assert loaded.password_expires_days == 0
+    assert loaded.cache_memory_mb == 64
 
 
 def test_shipped_config_file_loads(tmp_path):
@@ -112,6 +116,13 @@ def test_percent_sign_in_a_value_is_taken_literally(tmp_path):
     ("fernet_tokens", "max_active_keys", "1"),
     ("DEFAULT", "max_request_body_size", "big"),
     ("identity", "argon2_memory_cost", "8"),
+    ("identity", "max_concurrent_password_hashes", "0"),
+    ("identity", "password_hash_wait", "nan"),
+    ("identity", "password_hash_wait", "-1"),
+    ("security_compliance", "lockout_failure_attempts", "-1"),
+    ("security_compliance", "lockout_duration", "forever"),
+    ("security_compliance", "password_expires_days", "-1"),
+    ("cache", "memory_mb", "0"),
 ])
 def test_bad_integer_names_file_section_and_key(tmp_path, section, key, value):
     path = write(tmp_path, f"[{section}]\n{key} = {value}\n")

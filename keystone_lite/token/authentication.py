@@ -1,0 +1,160 @@
+"""Who the client is: the ``external`` (certificate), ``password`` and ``token`` methods of a
+v3 ``auth.identity`` document.
+
+This runs before anything else the request names (its scope) is looked up: see
+keystone_lite.token.body. A failed authentication is a bare 401, the same whatever failed.
+
+Password logins are bounded: the hash runs in one of a few slots (PasswordHasher), and an
+account locks after repeated failures (keystone_lite.identity.lockout). The hash runs for a
+missing user, a certificate-only user and a locked account alike, so neither the answer nor
+its time tells them from a wrong password.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from keystone_lite import errors
+from keystone_lite.context import get_context
+from keystone_lite.db import session as db_session
+from keystone_lite.identity import store
+from keystone_lite.token.body import domain_reference, field
+from keystone_lite.token.payload import now_us
+from keystone_lite.token.service import ValidatedToken
+
+LOG = logging.getLogger(__name__)
+METHODS = ("external", "password", "token")
+
+
+@dataclasses.dataclass(frozen=True)
+class Authenticated:
+    user: object  # a snapshot (see Base.snapshot) or a row of the request's session
+    methods: list[str]
+    parent: ValidatedToken | None  # the token presented by the ``token`` method
+
+
+def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
+    methods = field(identity, "methods", list, "auth.identity")
+    if not all(isinstance(method, str) for method in methods):
+        raise errors.ValidationError("Invalid type for auth.identity.methods.")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise errors.ValidationError(
+            f"Unsupported authentication method: {unknown[0][:64]}; supported: "
+            f"{', '.join(METHODS)}.")
+    if len(set(methods)) != len(methods):
+        raise errors.ValidationError("An authentication method is repeated in "
+                                     "auth.identity.methods.")
+    if not methods:
+        if remote_user is None:
+            raise no_remote_user()
+        methods = ["external"]  # what the web server verified is the credential
+    return methods
+
+
+def no_remote_user() -> errors.Unauthorized:
+    """External authentication without an identity from the web server: logged, 401."""
+    LOG.info("external authentication refused: the web server verified no client "
+             "certificate (no REMOTE_USER)")
+    return errors.Unauthorized("External authentication needs a client certificate verified "
+                               "by the web server.")
+
+
+class Authenticator:
+    def __init__(self, services):
+        self.settings = services.settings
+        self.tokens = services.tokens
+        self.services = services  # .passwords is read at each use (tests put a counting one)
+        self.lockout = services.lockout
+
+    def authenticate(self, req, session, find, identity: dict) -> Authenticated:
+        """Run every requested method; all must succeed and name the same user, who must also
+        be the certificate's user when the web server verified one. 401 otherwise."""
+        context = get_context(req.environ)
+        methods = parse_methods(identity, context["remote_user"])
+        users, parent = [], None
+        for method in methods:
+            if method == "external":
+                users.append(self.external_user(find, context))
+            elif method == "password":
+                users.append(self.password_user(session, find, field(
+                    identity, "password", dict, "auth.identity")))
+            else:
+                parent = self.parent_token(context, session, field(identity, "token", dict,
+                                                                   "auth.identity"))
+                users.append(parent.user)
+        if context["remote_user"] is not None and "external" not in methods:
+            # As Keystone: a verified certificate is always a credential, so a password or
+            # token of someone else presented over it is refused rather than silently honoured.
+            users.append(self.external_user(find, context))
+        if any(user.id != users[0].id for user in users):
+            raise errors.Unauthorized()
+        return Authenticated(users[0], methods, parent)
+
+    def external_user(self, find, context):
+        name = context["remote_user"]
+        if name is None:
+            raise no_remote_user()
+        domain_id = self.settings.default_domain_id
+        if context["remote_domain"]:
+            domain = find(store.find_domain, name=context["remote_domain"])
+            if domain is None:
+                LOG.info("external authentication refused: no domain named %r (REMOTE_DOMAIN)",
+                         context["remote_domain"])
+                raise errors.Unauthorized()
+            domain_id = domain.id
+        user = find(store.find_user, name=name, domain_id=domain_id)
+        if user is None or not user.enabled:
+            # The client only learns "401": which names exist is for the operator's eyes.
+            LOG.info("external authentication refused: %s user %r in domain %r",
+                     "no" if user is None else "disabled", name, domain_id)
+            raise errors.Unauthorized()
+        return user
+
+    def password_user(self, session, find, password_doc):
+        """The user whose password this is, read from the store itself: snapshots carry no
+        password hash (and argon2 costs far more than the read).
+
+        The user's domain is looked up by ``find``, which remembers only what exists: a
+        client inventing domain names leaves nothing behind.
+        """
+        user_doc = field(password_doc, "user", dict, "auth.identity.password")
+        password = field(user_doc, "password", str, "auth.identity.password.user")
+        user_id = field(user_doc, "id", str, "auth.identity.password.user", required=False)
+        if user_id is not None:
+            user = store.find_user(session, user_id=user_id)
+        else:
+            name = field(user_doc, "name", str, "auth.identity.password.user")
+            domain_ref = field(user_doc, "domain", dict, "auth.identity.password.user",
+                               required=False)
+            domain = find(store.find_domain, **(
+                domain_reference(domain_ref, "auth.identity.password.user.domain")
+                if domain_ref is not None else {"domain_id": self.settings.default_domain_id}))
+            user = domain and store.find_user(session, name=name, domain_id=domain.id)
+        password_hash = user.password_hash if user is not None else None
+        locked, failures = self.lockout.standing(session, user.id) if user else (False, 0)
+        user = user and user.snapshot()
+        # The hash and the lockout's own write come next: the request holds no connection
+        # meanwhile (it may wait for a hashing slot, and the write needs a connection).
+        db_session.release_reads(session)
+        # Verify even without a user, or for a locked one, so that timing tells nothing.
+        if not self.services.passwords.verify(password_hash, password) or locked:
+            if user is not None:
+                self.lockout.failed(user.id)
+            raise errors.Unauthorized()
+        if failures:
+            self.lockout.succeeded(user.id)
+        if not user.enabled:
+            raise errors.Unauthorized()
+        if user.password_expires_at is not None and user.password_expires_at <= now_us():
+            # As Keystone; only someone who knows the password learns it.
+            raise errors.Unauthorized(f"The password is expired and needs to be changed for "
+                                      f"user: {user.id}.")
+        return user
+
+    def parent_token(self, context, session, token_doc) -> ValidatedToken:
+        token_id = field(token_doc, "id", str, "auth.identity.token")
+        try:
+            return self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
+        except errors.TokenNotFound:
+            raise errors.Unauthorized() from None
