@@ -278,23 +278,29 @@ def test_saturated_password_hashing_answers_503_with_retry_after(make_deployment
     post_token(deployment.main, password_auth("admin", ADMIN_PASSWORD, "admin"))
 
 
+def parallel_wrong_passwords(deployment, user: str, count: int) -> list:
+    """``count`` password logins of ``user`` with wrong passwords, all at once: their responses."""
+    responses = []
+
+    def attempt(number):
+        responses.append(deployment.main.post_json(
+            "/v3/auth/tokens", password_auth(user, f"wrong-{number}"), expect_errors=True))
+
+    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses
+
+
 def test_concurrent_password_checks_never_exceed_the_limit(make_deployment):
     deployment = make_deployment({"identity": {"max_concurrent_password_hashes": "2",
                                                "password_hash_wait": "30"}})
     hasher = CountingHasher(1, 1024, max_concurrent=2, wait=30, hold=0.2)
     object.__setattr__(deployment.services(), "passwords", hasher)
-    statuses = []
-
-    def attempt(number):
-        response = deployment.main.post_json(
-            "/v3/auth/tokens", password_auth("admin", f"wrong-{number}"), expect_errors=True)
-        statuses.append(response.status_int)
-
-    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = [response.status_int for response in
+                parallel_wrong_passwords(deployment, "admin", 8)]
 
     assert statuses == [401] * 8  # everyone waited for a slot; nobody was refused
     assert hasher.checked == 8
@@ -305,21 +311,11 @@ def test_password_checks_beyond_the_wait_are_refused_not_queued_forever(make_dep
     deployment = make_deployment(LOCKOUT)
     hasher = CountingHasher(1, 1024, max_concurrent=1, wait=0.01, hold=0.5)
     object.__setattr__(deployment.services(), "passwords", hasher)
-    statuses = []
+    responses = parallel_wrong_passwords(deployment, "admin", 6)
+    statuses = [response.status_int for response in responses]
 
-    def attempt(number):
-        response = deployment.main.post_json(
-            "/v3/auth/tokens", password_auth("admin", f"wrong-{number}"), expect_errors=True)
-        statuses.append(response.status_int)
-        if response.status_int == 503:
-            assert response.headers["Retry-After"]
-
-    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    assert all(response.headers["Retry-After"] for response in responses
+               if response.status_int == 503)
     assert 503 in statuses and 401 in statuses and set(statuses) == {401, 503}
     assert hasher.most_at_once == 1
 
@@ -332,19 +328,9 @@ def test_parallel_failed_logins_do_not_starve_the_connection_pool(make_deploymen
     hasher = CountingHasher(1, 1024, max_concurrent=2, wait=30, hold=0.02)
     object.__setattr__(deployment.services(), "passwords", hasher)
     add_user(deployment, "carol", password="carol-pw")
-    statuses = []
-
-    def attempt(number):
-        response = deployment.main.post_json(
-            "/v3/auth/tokens", password_auth("carol", f"wrong-{number}"), expect_errors=True)
-        statuses.append(response.status_int)
-
-    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(24)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = [response.status_int for response in
+                parallel_wrong_passwords(deployment, "carol", 24)]
 
     assert statuses == [401] * 24
     assert time.monotonic() - started < 10  # the pool's timeout is 30 s
