@@ -561,3 +561,19 @@ def test_malformed_unsupported_or_oversized_requests_get_keystone_json(connect, 
     (reply,) = exchange(connect, request_bytes, "GET")
     assert_error(reply, code)
 
+
+
+@pytest.mark.parametrize("extra, code", [(0, 200), (1, 414)])
+def test_the_request_line_limit_counts_the_whole_line(connect, extra, code):
+    target = b"/echo?" + b"a" * (8190 - len(b"GET /echo? HTTP/1.1") + extra)
+    (reply,) = exchange(connect, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\n\r\n", "GET")
+    assert reply[0] == code, reply
+
+
+@pytest.mark.parametrize("extra, code", [(0, 200), (1, 431)])
+def test_the_field_size_limit_counts_name_colon_space_and_value(connect, extra, code):
+    field = b"X-Big: " + b"a" * (8190 - len(b"X-Big: ") + extra)
+    (reply,) = exchange(connect, b"GET /echo HTTP/1.1\r\nHost: x\r\n" + field +
+                        b"\r\nConnection: close\r\n\r\n", "GET")
+    assert reply[0] == code, reply
