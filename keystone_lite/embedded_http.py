@@ -71,7 +71,8 @@ def error_reply(code: int, message: str) -> bytes:
     """A complete ``Connection: close`` response with Keystone's error JSON."""
     body = error_body(code, message)
     return _frame(h11.Connection(h11.SERVER), code, _TITLES[code].encode(),
-                  [(b"Content-Type", b"application/json"), (b"Connection", b"close")], body)
+                  [(b"Content-Type", b"application/json"),
+                   (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")], body)
 
 
 def _frame(connection: h11.Connection, code: int, reason: bytes, headers: list,
@@ -176,12 +177,13 @@ class HTTPConnection:
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as error:
+                LOG.debug("refused a request: %s", error)
                 if error.error_status_hint == 431:  # more buffered than the limits allow
                     raise self._too_long(431) from None
-                LOG.debug("refused a request: %s", error)
-                raise HTTPError(error.error_status_hint, "Only the chunked transfer coding is "
-                                "supported." if error.error_status_hint == 501
-                                else "The request is malformed.") from None
+                if error.error_status_hint == 501:
+                    raise HTTPError(501, "Only the chunked transfer coding is "
+                                    "supported.") from None
+                raise HTTPError(400, "The request is malformed.") from None
             if event is not h11.NEED_DATA:
                 return event
             if self._h11.they_are_waiting_for_100_continue:

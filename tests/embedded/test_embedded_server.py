@@ -401,12 +401,19 @@ def no_content(environ, start_response):
     return [b""]
 
 
+def split_header(environ, start_response):
+    """A faulty application: a CR LF in a header value would start a header of its own."""
+    start_response("200 OK", [("X-Note", "a\r\nSet-Cookie: session=1")])
+    return [b"{}"]
+
+
 @contextlib.contextmanager
 def raw_client(pki_dir: str):
     """A connection factory to ``echo_server``'s port: (TLS socket with alice's certificate)."""
     files = server.TLSFiles(os.path.join(pki_dir, "server.crt"),
                             os.path.join(pki_dir, "server.key"), os.path.join(pki_dir, "ca.crt"))
-    httpd = server.make_server({"/echo": echo_environ, "/empty": no_content}, files,
+    httpd = server.make_server({"/echo": echo_environ, "/empty": no_content,
+                                "/split": split_header}, files,
                                "SSL_CLIENT_S_DN_UID", HOST, 0, threads=2)
     httpd.prepare()
     thread = threading.Thread(target=httpd.serve, daemon=True)
@@ -467,7 +474,7 @@ def exchange(connect, data: bytes, *methods: str) -> list[tuple[int, dict, bytes
 def assert_error(reply: tuple[int, dict, bytes], code: int) -> None:
     status, headers, body = reply
     assert status == code and headers["content-type"] == "application/json", reply
-    assert headers["connection"] == "close", reply
+    assert headers["connection"] == "close" and int(headers["content-length"]) == len(body)
     error = json.loads(body)["error"]
     assert set(error) == {"code", "title", "message"} and error["code"] == code, reply
 
@@ -577,3 +584,9 @@ def test_the_field_size_limit_counts_name_colon_space_and_value(connect, extra, 
     (reply,) = exchange(connect, b"GET /echo HTTP/1.1\r\nHost: x\r\n" + field +
                         b"\r\nConnection: close\r\n\r\n", "GET")
     assert reply[0] == code, reply
+
+
+def test_a_header_value_from_the_app_with_cr_lf_is_never_sent(connect):
+    (reply,) = exchange(connect, b"GET /split HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+    assert_error(reply, 500)
+    assert "set-cookie" not in reply[1]
