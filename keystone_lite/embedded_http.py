@@ -1,9 +1,10 @@
-"""HTTP/1.1 for the embedded server: read a request within Apache's limits, write a response.
+"""HTTP/1.1 for the embedded server, with h11: read a request within Apache's limits, answer it.
 
 The whole request (head and body) is read on the event loop, within its limits and deadlines,
 before a worker thread runs the application: a client that sends slowly, or not at all, costs a
-buffer and never a thread. The limits and their defaults are Apache httpd's (``LimitRequest*``,
-``RequestReadTimeout``, ``KeepAliveTimeout``); errors are Keystone's JSON.
+buffer and never a thread. h11 parses and frames; this module adds what h11 leaves to its user:
+the limits and their defaults, which are Apache httpd's (``LimitRequest*``, ``RequestReadTimeout``,
+``KeepAliveTimeout``), the status of each refusal, and Keystone's JSON for errors.
 """
 from __future__ import annotations
 
@@ -11,18 +12,22 @@ import dataclasses
 import email.utils
 import io
 import json
+import logging
 import re
 import sys
 import time
 import urllib.parse
 
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than HTAB
+import h11
+
+LOG = logging.getLogger(__name__)
 _TITLES = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
            413: "Request Entity Too Large", 414: "Request-URI Too Long",
            431: "Request Header Fields Too Large", 500: "Internal Server Error",
            501: "Not Implemented"}
-_NO_BODY = ("1", "204", "304")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # h11 lets these through in field values
+_SERVER_SET = (b"content-length", b"connection", b"transfer-encoding", b"date", b"keep-alive")
+_FRAMING = (b"content-length", b"transfer-encoding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,12 @@ class Limits:
     timeout: float = 60.0                  # Timeout: for sending a response
     max_connections: int = 500             # open connections in all, then refused
     max_connections_per_client: int = 64   # open connections per client address, then refused
+
+    @property
+    def head_size(self) -> int:
+        """The longest request head within the limits (request line, fields, CRLFs)."""
+        return (self.limit_request_line + 2
+                + self.limit_request_fields * (self.limit_request_field_size + 2) + 2)
 
 
 class HTTPError(Exception):
@@ -59,172 +70,171 @@ def error_body(code: int, message: str) -> bytes:
 def error_reply(code: int, message: str) -> bytes:
     """A complete ``Connection: close`` response with Keystone's error JSON."""
     body = error_body(code, message)
-    return response_head(f"{code} {_TITLES[code]}", [("Content-Type", "application/json")],
-                         len(body), keep_alive=False) + body
+    return _frame(h11.Connection(h11.SERVER), code, _TITLES[code].encode(),
+                  [(b"Content-Type", b"application/json"),
+                   (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")], body)
 
 
-def response_head(status: str, headers: list, length: int | None, keep_alive: bool) -> bytes:
-    """Status line and headers; the server sets ``Content-Length``, ``Date`` and ``Connection``."""
-    lines = [f"HTTP/1.1 {status}"]
-    lines.extend(f"{name}: {value}" for name, value in headers
-                 if name.lower() not in ("content-length", "connection", "transfer-encoding",
-                                         "date", "keep-alive"))
-    if length is not None:
-        lines.append(f"Content-Length: {length}")
-    lines.append(f"Date: {_date()}")
-    if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _frame(connection: h11.Connection, code: int, reason: bytes, headers: list,
+           body: bytes) -> bytes:
+    """One response through ``connection``; ``Date`` added, the body only where allowed."""
+    headers.append((b"Date", _date()))
+    data = connection.send(h11.Response(status_code=code, reason=reason, headers=headers))
+    if body:
+        data += connection.send(h11.Data(data=body))
+    return data + connection.send(h11.EndOfMessage())
 
 
-_DATE = [0, ""]
+_DATE = [0, b""]
 
 
-def _date() -> str:
+def _date() -> bytes:
     now = int(time.time())
     if _DATE[0] != now:
-        _DATE[:] = now, email.utils.formatdate(now, usegmt=True)
+        _DATE[:] = now, email.utils.formatdate(now, usegmt=True).encode()
     return _DATE[1]
 
 
-class RequestReader:
-    """Buffered reading of requests from a stream whose ``recv()`` returns bytes, b"" at EOF."""
+class HTTPConnection:
+    """The requests and responses of one connection: h11 fed from ``stream``, within ``limits``.
+
+    ``stream.recv()`` returns bytes, b"" at EOF; ``stream.send(data)`` sends.
+    """
 
     def __init__(self, stream, limits: Limits):
-        self._stream, self._limits, self._buffer = stream, limits, bytearray()
+        self._stream, self._limits = stream, limits
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.head_size)
+        self.request: h11.Request | None = None
 
     async def wait_for_request(self) -> bool:
         """Wait until a request starts; False if the client closed first."""
-        return bool(self._buffer) or await self._fill()
+        if self._h11.trailing_data[0]:  # pipelined
+            return True
+        data = await self._stream.recv()
+        self._h11.receive_data(data)
+        return bool(data)
 
-    async def read_head(self) -> tuple[bytes, bytes, bytes, list[tuple[bytes, bytes]]]:
-        """(method, target, version, [(name, value)]) of the next request head."""
+    async def read_head(self) -> h11.Request:
+        """The next request's line and header fields, within the limits."""
+        self.request = request = await self._next()
         limits = self._limits
-        line = b""
-        for _ in range(3):  # RFC 9112 2.2: ignore empty lines before the request line
-            line = await self._line(limits.limit_request_line, 414, "The request line is too "
-                                    f"long; the limit is {limits.limit_request_line} bytes.")
-            if line:
-                break
-        parts = line.split(b" ")
-        if (len(parts) != 3 or not _TOKEN.fullmatch(parts[0])
-                or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0") or _BAD_VALUE.search(parts[1])):
+        if request.http_version not in (b"1.0", b"1.1"):
             raise HTTPError(400, "The request line is malformed.")
-        headers = []
-        while field := await self._line(limits.limit_request_field_size, 431, "A request "
-                                         "header field is too long; the limit is "
-                                         f"{limits.limit_request_field_size} bytes."):
-            if len(headers) == limits.limit_request_fields:
-                raise HTTPError(400, "The request has too many header fields; the limit is "
-                                f"{limits.limit_request_fields}.")
-            name, colon, value = field.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+        if len(request.method) + len(request.target) + 10 > limits.limit_request_line:
+            raise self._too_long(414)
+        if len(request.headers) > limits.limit_request_fields:
+            raise self._too_long(400)
+        for name, value in request.headers:
+            if len(name) + 2 + len(value) > limits.limit_request_field_size:
+                raise self._too_long(431)
+            if _CONTROL.search(value):
                 raise HTTPError(400, "A request header field is malformed.")
-            headers.append((name.lower(), value.strip(b" \t")))
-        framing = [name for name, _ in headers if name in (b"content-length",
-                                                             b"transfer-encoding")]
-        if len(framing) > 1:  # two ways to find the body's end: refused (request smuggling)
-            raise HTTPError(400, "The request has more than one Content-Length or "
-                            "Transfer-Encoding.")
-        return parts[0], parts[1], parts[2], headers
+        framing = [name for name, _ in request.headers if name in _FRAMING]
+        if len(framing) > 1 or (framing == [b"transfer-encoding"]
+                                and request.http_version == b"1.0"):
+            # two ways to find the body's end (request smuggling), or chunks HTTP/1.0 lacks
+            raise HTTPError(400, "The request has both Content-Length and Transfer-Encoding, "
+                            "or Transfer-Encoding in HTTP/1.0.")
+        if framing == [b"content-length"]:
+            self._check_size(int(dict(request.headers)[b"content-length"]))
+        return request
 
-    def wants_continue(self, headers: dict[bytes, bytes], version: bytes) -> bool:
-        """Whether to send ``100 Continue`` before reading the body (not when it will be 413)."""
-        length = headers.get(b"content-length", b"")
-        return (version == b"HTTP/1.1" and headers.get(b"expect", b"").lower() == b"100-continue"
-                and length.isdigit() and 0 < int(length) <= self._limits.limit_request_body)
-
-    async def read_body(self, headers: dict[bytes, bytes], version: bytes) -> bytes:
-        """The body that ``headers`` announce (Content-Length or chunked), within the limit."""
-        encoding, length = headers.get(b"transfer-encoding"), headers.get(b"content-length")
-        if encoding is not None:
-            if version != b"HTTP/1.1":
-                raise HTTPError(400, "Transfer-Encoding is not allowed here.")
-            if encoding.lower() != b"chunked":
-                raise HTTPError(501, "Only the chunked transfer coding is supported.")
-            return await self._chunked()
-        if length is None:
-            return b""
-        if not length.isdigit() or len(length) > 18:
-            raise HTTPError(400, "Content-Length is malformed.")
-        self._check_size(int(length))
-        return await self._exactly(int(length))
-
-    async def _chunked(self) -> bytes:
+    async def read_body(self) -> bytes:
+        """The request's body (Content-Length or chunked), within the limit."""
         body = bytearray()
+        while type(event := await self._next()) is h11.Data:
+            body += event.data
+            self._check_size(len(body))
+        return bytes(body)
+
+    def respond(self, status: str, headers: list, body: bytes, close: bool) -> bytes:
+        """The response to the request read, as bytes to send: ``Content-Length`` set from
+        ``body`` (or the app's, for HEAD), no body where none is allowed."""
+        code, _, reason = status.partition(" ")
+        no_body, head_only = code in ("204", "304"), self.request.method == b"HEAD"
+        fields = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        length = next((value for name, value in fields if name.lower() == b"content-length"
+                       and head_only), str(len(body)).encode())
+        fields = [field for field in fields if field[0].lower() not in _SERVER_SET]
+        if not no_body:
+            fields.append((b"Content-Length", length))
+        if close:
+            fields.append((b"Connection", b"close"))
+        return _frame(self._h11, int(code), reason.encode("latin-1"), fields,
+                      b"" if head_only or no_body else body)
+
+    def next_cycle(self) -> bool:
+        """After a response: whether the connection stays open for another request."""
+        if self._h11.our_state is not h11.DONE:  # HTTP/1.0 or Connection: close
+            return False
+        self._h11.start_next_cycle()
+        self.request = None
+        return True
+
+    async def _next(self):
+        """The next h11 event; reads as needed, answers ``100 Continue`` when the body is."""
         while True:
-            size_line = await self._line(1024, 400, "A chunk size line is too long.")
-            size = size_line.partition(b";")[0].strip()
-            if not size or len(size) > 16 or not all(c in b"0123456789abcdefABCDEF"
-                                                     for c in size):
-                raise HTTPError(400, "A chunk size is malformed.")
-            if not int(size, 16):
-                break
-            self._check_size(len(body) + int(size, 16))
-            body += await self._exactly(int(size, 16))
-            if await self._line(2, 400, "A chunk is malformed."):
-                raise HTTPError(400, "A chunk is malformed.")
-        for _ in range(self._limits.limit_request_fields + 1):  # trailer fields, ignored
-            if not await self._line(self._limits.limit_request_field_size, 431,
-                                    "A trailer field is too long."):
-                return bytes(body)
-        raise HTTPError(400, "The request has too many trailer fields.")
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as error:
+                LOG.debug("refused a request: %s", error)
+                if error.error_status_hint == 431:  # more buffered than the limits allow
+                    raise self._too_long(431) from None
+                if error.error_status_hint == 501:
+                    raise HTTPError(501, "Only the chunked transfer coding is "
+                                    "supported.") from None
+                raise HTTPError(400, "The request is malformed.") from None
+            if event is not h11.NEED_DATA:
+                return event
+            if self._h11.they_are_waiting_for_100_continue:
+                await self._stream.send(self._h11.send(h11.InformationalResponse(
+                    status_code=100, reason=b"Continue", headers=[])))
+            self._h11.receive_data(await self._stream.recv())
+
+    def _too_long(self, code: int) -> HTTPError:
+        """The error for a head over the limits: ``code`` once a request is read; before, h11
+        only says that more is buffered than the limits allow, so the buffered lines tell."""
+        limits = self._limits
+        if self.request is None:  # measure the raw head buffered
+            sizes = [len(line.removesuffix(b"\r"))
+                     for line in self._h11.trailing_data[0].split(b"\n")]
+            code = (414 if sizes[0] > limits.limit_request_line
+                    else 431 if max(sizes) > limits.limit_request_field_size else 400)
+        return HTTPError(code, {
+            414: f"The request line is too long; the limit is {limits.limit_request_line} "
+                 "bytes.",
+            431: "A request header field is too long; the limit is "
+                 f"{limits.limit_request_field_size} bytes.",
+            400: "The request has too many header fields; the limit is "
+                 f"{limits.limit_request_fields}."}[code])
 
     def _check_size(self, size: int) -> None:
         if size > self._limits.limit_request_body:
             raise HTTPError(413, "Request is too large; the limit is "
                             f"{self._limits.limit_request_body} bytes.")
 
-    async def _line(self, limit: int, code: int, message: str) -> bytes:
-        """The next line without its CRLF (or LF); HTTPError(code) past ``limit`` bytes."""
-        start = 0
-        while (end := self._buffer.find(b"\n", start)) < 0:
-            if len(self._buffer) > limit + 1:
-                raise HTTPError(code, message)
-            start = len(self._buffer)
-            if not await self._fill():
-                raise HTTPError(400, "The request ended early.")
-        line = bytes(self._buffer[:end])
-        del self._buffer[:end + 1]
-        line = line[:-1] if line.endswith(b"\r") else line
-        if len(line) > limit:
-            raise HTTPError(code, message)
-        return line
 
-    async def _exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            if not await self._fill():
-                raise HTTPError(400, "The request body ended early.")
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    async def _fill(self) -> bool:
-        data = await self._stream.recv()
-        self._buffer += data
-        return bool(data)
-
-
-def wsgi_environ(method: bytes, target: bytes, version: bytes, headers: list, body: bytes,
-                 server: tuple, peer: tuple) -> dict:
+def wsgi_environ(request: h11.Request, body: bytes, server: tuple, peer: tuple) -> dict:
     """The WSGI environ of one request; headers with ``_`` are dropped, as Apache does."""
+    target, headers = request.target, request.headers
     if target.startswith((b"http://", b"https://")):  # absolute form: keep the path
         target = b"/" + target.split(b"/", 3)[3] if target.count(b"/") >= 3 else b"/"
     path, _, query = target.partition(b"?")
     environ = {
-        "REQUEST_METHOD": method.decode("ascii"), "SCRIPT_NAME": "",
+        "REQUEST_METHOD": request.method.decode("ascii"), "SCRIPT_NAME": "",
         "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": query.decode("latin-1"), "SERVER_PROTOCOL": version.decode("ascii"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
         "SERVER_NAME": server[0], "SERVER_PORT": str(server[1]),
         "REMOTE_ADDR": peer[0], "REMOTE_PORT": str(peer[1]),
         "wsgi.version": (1, 0), "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True, "wsgi.errors": sys.stderr, "wsgi.multithread": True,
         "wsgi.multiprocess": False, "wsgi.run_once": False,
     }
-    if body or any(name in (b"content-length", b"transfer-encoding") for name, _ in headers):
+    if body or any(name in _FRAMING for name, _ in headers):
         environ["CONTENT_LENGTH"] = str(len(body))
     for name, value in headers:
-        if b"_" in name or name in (b"content-length", b"transfer-encoding"):
+        if b"_" in name or name in _FRAMING:
             continue
         key = ("CONTENT_TYPE" if name == b"content-type"
                else "HTTP_" + name.decode("ascii").upper().replace("-", "_"))
@@ -249,15 +259,4 @@ def call_app(app, environ: dict) -> tuple[str, list, bytes]:
         if hasattr(result, "close"):
             result.close()
     return response[0], response[1], b"".join(body)
-
-
-def keeps_alive(version: bytes, headers: dict[bytes, bytes]) -> bool:
-    """HTTP/1.1 unless the client says close; HTTP/1.0 clients get one request each."""
-    tokens = {token.strip() for token in headers.get(b"connection", b"").lower().split(b",")}
-    return version == b"HTTP/1.1" and b"close" not in tokens
-
-
-def body_allowed(status: str) -> bool:
-    """Whether a response with ``status`` ("204 No Content") may carry a body."""
-    return not status.startswith(_NO_BODY)
 

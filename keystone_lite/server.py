@@ -30,9 +30,8 @@ from cryptography import x509
 from paste.deploy import loadapp
 
 from keystone_lite import tls_environ
-from keystone_lite.embedded_http import (HTTPError, Limits, RequestReader, body_allowed,
-                                         call_app, error_body, error_reply, keeps_alive,
-                                         response_head, wsgi_environ)
+from keystone_lite.embedded_http import (HTTPConnection, HTTPError, Limits, call_app,
+                                         error_body, error_reply, wsgi_environ)
 from keystone_lite.tls_stream import TLSStream, is_plain_http
 from keystone_lite.wsgi import paste_file
 
@@ -180,17 +179,17 @@ class EmbeddedServer:
             return
         except (OSError, TimeoutError):
             return
-        tls_keys, reader = self.tls.environ(stream.tls), RequestReader(stream, limits)
+        tls_keys, http = self.tls.environ(stream.tls), HTTPConnection(stream, limits)
         wait = limits.header_timeout
         try:
             while True:
                 try:
                     async with asyncio.timeout(wait):
-                        if not await reader.wait_for_request():
+                        if not await http.wait_for_request():
                             return
                 except TimeoutError:
                     return  # no request began: close, as Apache does after KeepAliveTimeout
-                if not await self._exchange(stream, reader, tls_keys, client):
+                if not await self._exchange(stream, http, tls_keys, client):
                     return
                 wait = limits.keepalive_timeout
         except HTTPError as error:
@@ -199,47 +198,35 @@ class EmbeddedServer:
         except (OSError, ssl.SSLError, TimeoutError):
             return
 
-    async def _exchange(self, stream: TLSStream, reader: RequestReader, tls_keys: dict,
+    async def _exchange(self, stream: TLSStream, http: HTTPConnection, tls_keys: dict,
                         client: tuple) -> bool:
         """Read one request, answer it; whether the connection stays open."""
         limits = self.limits
         try:
             async with asyncio.timeout(limits.header_timeout):
-                method, target, version, header_list = await reader.read_head()
-            headers = dict(header_list)
-            if reader.wants_continue(headers, version):
-                await stream.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                request = await http.read_head()
             async with asyncio.timeout(limits.body_timeout):
-                body = await reader.read_body(headers, version)
+                body = await http.read_body()
         except TimeoutError:
             raise HTTPError(408, "The server timed out waiting for the request.") from None
-        environ = wsgi_environ(method, target, version, header_list, body, self.bind_addr,
-                               client)
+        environ = wsgi_environ(request, body, self.bind_addr, client)
         tls_environ.replace(environ, tls_keys)
-        keep_alive = keeps_alive(version, headers) and not self._stop_requested.is_set()
         try:
-            status, response_headers, response_body = await self._loop.run_in_executor(
-                None, call_app, self.app, environ)
-            allowed = body_allowed(status)
-            length = len(response_body) if allowed else None
-            if method == b"HEAD":  # the length a GET would have, as the app says
-                length = next((int(value) for name, value in response_headers
-                               if name.lower() == "content-length"), length)
-            head = response_head(status, response_headers, length, keep_alive)
-            if method == b"HEAD" or not allowed:
-                response_body = b""
+            status, headers, body = await self._loop.run_in_executor(None, call_app, self.app,
+                                                                     environ)
+            reply = http.respond(status, headers, body, close=self._stop_requested.is_set())
         except Exception:  # noqa: BLE001 - the last resort: logged, answered with JSON 500
             # Not the path: v2.0 admin paths carry token ids.
             LOG.exception("the application failed on a %s request to %s",
                           environ["REQUEST_METHOD"], environ["SCRIPT_NAME"])
-            head, response_body, keep_alive = error_reply(500, "An unexpected error prevented "
-                                                          "the server from fulfilling your "
-                                                          "request."), b"", False
+            reply = error_reply(500, "An unexpected error prevented the server from "
+                                "fulfilling your request.")
         async with asyncio.timeout(limits.timeout):
-            await stream.send(head + response_body)
-        if not keep_alive:
+            await stream.send(reply)
+        if not http.next_cycle():
             await stream.linger()
-        return keep_alive
+            return False
+        return True
 
 
 def load_apps(paste: str | None = None) -> dict:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
+import io
 import json
 import os
 import queue
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -390,7 +394,7 @@ def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_pa
     assert "user 'demo' exists; kept" in output and "(CA kept)" in output
 
 
-# -- issue 10, finding 7: the certificate's UID exactly, or refused ----------------------------
+# -- the certificate's UID exactly, or refused ---------------------------------------------------
 
 # Certificates an attacker's CA-issued subject might carry; each would have logged in as admin
 # (or, for two UIDs, as the first one) when names were trimmed.
@@ -430,3 +434,201 @@ def test_app_environ_holds_native_strings_and_numbers_repeated_uids_like_mod_wsg
     assert (environ["REMOTE_USER"], environ["SSL_CLIENT_S_DN_UID"],
             environ["SSL_CLIENT_S_DN_UID_1"]) == (as_mod_wsgi, as_mod_wsgi, "admin")
     assert environ["SSL_CLIENT_S_DN"] == f"CN=zoe,UID=admin,UID={as_mod_wsgi},O=keystone_lite dev"
+
+
+# -- HTTP/1.1 on the wire: framing, 100-continue, limits (raw requests, as a client could send) ---
+
+def no_content(environ, start_response):
+    start_response("204 No Content", [("Content-Type", "application/json")])
+    return [b""]
+
+
+def split_header(environ, start_response):
+    """A faulty application: a CR LF in a header value would start a header of its own."""
+    start_response("200 OK", [("X-Note", "a\r\nSet-Cookie: session=1")])
+    return [b"{}"]
+
+
+@contextlib.contextmanager
+def raw_client(pki_dir: str):
+    """A connection factory to ``echo_server``'s port: (TLS socket with alice's certificate)."""
+    files = server.TLSFiles(os.path.join(pki_dir, "server.crt"),
+                            os.path.join(pki_dir, "server.key"), os.path.join(pki_dir, "ca.crt"))
+    httpd = server.make_server({"/echo": echo_environ, "/empty": no_content,
+                                "/split": split_header}, files,
+                               "SSL_CLIENT_S_DN_UID", HOST, 0, threads=2)
+    httpd.prepare()
+    thread = threading.Thread(target=httpd.serve, daemon=True)
+    thread.start()
+    context = ssl.create_default_context(cafile=os.path.join(pki_dir, "ca.crt"))
+    clients = os.path.join(pki_dir, "clients")
+    context.load_cert_chain(os.path.join(clients, "alice.crt"), os.path.join(clients, "alice.key"))
+
+    def connect() -> ssl.SSLSocket:
+        raw = socket.create_connection((HOST, httpd.bind_addr[1]), 10)
+        return context.wrap_socket(raw, server_hostname="localhost")
+
+    try:
+        yield connect
+    finally:
+        httpd.stop()
+        thread.join(STOP_TIMEOUT)
+
+
+def read_until_closed(sock: ssl.SSLSocket, within: float = 10) -> bytes:
+    """What the server sends until it closes the connection (``within`` seconds at most)."""
+    data, deadline = b"", time.monotonic() + within
+    with contextlib.suppress(OSError):
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            if not (chunk := sock.recv(65536)):
+                return data
+            data += chunk
+    pytest.fail(f"the server did not close the connection; it sent {data[:300]!r}")
+
+
+class _Unclosable(io.BytesIO):
+    def close(self):
+        pass
+
+
+def parse_responses(raw: bytes, *methods: str) -> list[tuple[int, dict, bytes]]:
+    """One (status, lower-cased headers, body) per request method, and nothing left over."""
+    source = _Unclosable(raw)
+    replies = []
+    for method in methods:
+        response = http.client.HTTPResponse(
+            type("Sock", (), {"makefile": lambda self, mode: source})(), method=method)
+        response.begin()
+        replies.append((response.status, {name.lower(): value
+                                           for name, value in response.getheaders()},
+                        response.read()))
+    assert source.read() == b"", raw
+    return replies
+
+
+def exchange(connect, data: bytes, *methods: str) -> list[tuple[int, dict, bytes]]:
+    with connect() as sock:
+        sock.sendall(data)
+        return parse_responses(read_until_closed(sock), *methods)
+
+
+def assert_error(reply: tuple[int, dict, bytes], code: int) -> None:
+    status, headers, body = reply
+    assert status == code and headers["content-type"] == "application/json", reply
+    assert headers["connection"] == "close" and int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "title", "message"} and error["code"] == code, reply
+
+
+@pytest.fixture(scope="module")
+def connect(pki_dir):
+    with raw_client(pki_dir) as factory:
+        yield factory
+
+
+def test_keep_alive_serves_pipelined_requests_until_connection_close(connect):
+    replies = exchange(connect, b"GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"HEAD /echo/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /echo/4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       "GET", "HEAD", "GET", "GET")
+    (first, one, one_body), (head, two, two_body), (empty, three, _), (last, four, body) = replies
+    assert (first, head, empty, last) == (200, 200, 204, 200), replies
+    assert json.loads(one_body)["PATH_INFO"] == "/1" and "connection" not in one
+    assert two_body == b"" and int(two["content-length"]) > 0 and "date" in two
+    assert "content-length" not in three
+    assert json.loads(body)["PATH_INFO"] == "/4" and four["connection"] == "close"
+
+
+def test_http_1_0_gets_one_request_per_connection(connect):
+    (reply,) = exchange(connect, b"GET /echo HTTP/1.0\r\n\r\n", "GET")
+    assert reply[0] == 200 and reply[1]["connection"] == "close", reply
+    assert json.loads(reply[2])["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_headers_with_underscores_are_dropped_and_repeated_ones_joined(connect):
+    (reply,) = exchange(connect, b"GET /echo?a=%20 HTTP/1.1\r\nHost: x\r\nX_Spoof: 1\r\n"
+                        b"X-Real:  1 \r\nX-Real: 2\r\nConnection: close\r\n\r\n", "GET")
+    environ = json.loads(reply[2])
+    assert "HTTP_X_SPOOF" not in environ and environ["HTTP_X_REAL"] == "1,2", environ
+    assert (environ["QUERY_STRING"], environ["SERVER_PROTOCOL"]) == ("a=%20", "HTTP/1.1")
+    assert "CONTENT_LENGTH" not in environ
+
+
+def test_expect_100_continue_is_answered_only_for_a_body_within_the_limit(connect):
+    with connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 5\r\nConnection: close\r\n\r\n")
+        sock.settimeout(10)
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(b"hello")
+        (reply,) = parse_responses(interim.partition(b"\r\n\r\n")[2] + read_until_closed(sock),
+                                   "POST")
+    assert reply[0] == 200 and json.loads(reply[2])["CONTENT_LENGTH"] == "5", reply
+
+    with connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 200000\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 413 "), raw
+    assert_error(parse_responses(raw, "POST")[0], 413)
+
+
+def test_a_chunked_body_over_the_limit_gets_413(connect):
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    (reply,) = exchange(connect, b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 2, "POST")
+    assert_error(reply, 413)
+
+
+def test_a_chunked_body_with_extensions_and_trailers_is_read(connect):
+    (reply,) = exchange(connect, b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n"
+                        b"0\r\nX-Trailer: t\r\n\r\n", "POST")
+    assert reply[0] == 200 and json.loads(reply[2])["CONTENT_LENGTH"] == "5", reply
+
+
+@pytest.mark.parametrize("request_bytes, code", [
+    (b"GET /echo\r\n\r\n", 400),
+    (b"GET /echo HTTP/2.0\r\nHost: x\r\n\r\n", 400),
+    (b"GET /e cho HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /echo HTTP/1.1\r\nHost: x\r\nX Bad: 1\r\n\r\n", 400),
+    (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n", 413),
+])
+def test_malformed_unsupported_or_oversized_requests_get_keystone_json(connect, request_bytes,
+                                                                         code):
+    (reply,) = exchange(connect, request_bytes, "GET")
+    assert_error(reply, code)
+
+
+
+@pytest.mark.parametrize("extra, code", [(0, 200), (1, 414)])
+def test_the_request_line_limit_counts_the_whole_line(connect, extra, code):
+    target = b"/echo?" + b"a" * (8190 - len(b"GET /echo? HTTP/1.1") + extra)
+    (reply,) = exchange(connect, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\n\r\n", "GET")
+    assert reply[0] == code, reply
+
+
+@pytest.mark.parametrize("extra, code", [(0, 200), (1, 431)])
+def test_the_field_size_limit_counts_name_colon_space_and_value(connect, extra, code):
+    field = b"X-Big: " + b"a" * (8190 - len(b"X-Big: ") + extra)
+    (reply,) = exchange(connect, b"GET /echo HTTP/1.1\r\nHost: x\r\n" + field +
+                        b"\r\nConnection: close\r\n\r\n", "GET")
+    assert reply[0] == code, reply
+
+
+def test_a_header_value_from_the_app_with_cr_lf_is_never_sent(connect):
+    (reply,) = exchange(connect, b"GET /split HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+    assert_error(reply, 500)
+    assert "set-cookie" not in reply[1]
