@@ -74,10 +74,21 @@ def is_admin_project(token, settings) -> bool:
             and token.project.domain_id == settings.default_domain_id)
 
 
+_ADMIN_TOKEN = Credentials(None, frozenset(), False, None, None, None, True)
+
+
 def credentials(context: dict, settings) -> Credentials:
+    """The caller's credentials, computed once per caller token (see ValidatedToken.derived)."""
     if context["is_admin_token"]:  # the constant-time admin_token: Keystone's is_admin:1
-        return Credentials(None, frozenset(), False, None, None, None, True)
+        return _ADMIN_TOKEN
     token = context["caller"]
+    creds = token.derived.get("credentials")
+    if creds is None:
+        creds = token.derived["credentials"] = _credentials(token, settings)
+    return creds
+
+
+def _credentials(token, settings) -> Credentials:
     kind = token.payload.scope_kind
     roles = personas(token.role_names, settings)
     system = kind == "system"

@@ -53,6 +53,9 @@ class ValidatedToken:
     id: str
     payload: TokenPayload
     principal: Principal
+    # What other parts derive from the token alone (the caller's policy credentials), kept
+    # with it: one ValidatedToken serves every request under the same stamp.
+    derived: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def user(self):
