@@ -368,6 +368,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     expected = args.expected_failures or os.path.join(
         HERE, "expected-failures-scoped.txt" if args.scoped else "expected-failures.txt")
+    if not os.path.isfile(os.path.join(REFERENCE, "keystone30-passing.txt")):
+        sys.exit(f"tempest: no {REFERENCE}/keystone30-passing.txt: the Tempest reference is "
+                 "shared/tempest, beside the checkout")
     mode = "scoped" if args.scoped else "default"
     if args.workdir:
         workdir = os.path.abspath(os.path.join(args.workdir, f"tempest-{mode}"))
