@@ -33,6 +33,7 @@ _VERSION_1 = 1
 # microsecond of year 9999 (datetime's limit, well under BIGINT's), ids of up to 64 characters.
 _MAX_TIME = 253_402_300_799_999_999
 _MAX_ID = 64
+_MAX_AUDIT_IDS = 3
 _MAX_REVISION = 2**63 - 1  # BIGINT
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 
@@ -47,7 +48,9 @@ class TokenPayload:
     methods: tuple[str, ...]
     issued_at: int  # microseconds since the epoch, UTC
     expires_at: int
-    audit_ids: tuple[str, ...]  # own id first, then (rescoped) the audit chain's first id
+    # Own id first; a rescoped token's then hold its branch and, last, its chain's root (see
+    # TokenService.chained): three at most.
+    audit_ids: tuple[str, ...]
     scope_kind: str | None = None  # one of SCOPE_KINDS, or None when unscoped
     scope_id: str | None = None  # project or domain id; "all" for the system scope
     # The user's revision, and for a project scope the project's, as read when the token was
@@ -59,6 +62,12 @@ class TokenPayload:
     @property
     def project_id(self) -> str | None:
         return self.scope_id if self.scope_kind == "project" else None
+
+    @property
+    def shown_audit_ids(self) -> list[str]:
+        """As Keystone shows them: the token's own id, then its chain's root when rescoped
+        (``audit_chain_id``); the branch id between them is keystone_lite's own."""
+        return list(dict.fromkeys((self.audit_ids[0], self.audit_ids[-1])))
 
     @property
     def domain_id(self) -> str | None:
@@ -80,7 +89,8 @@ def encode(payload: TokenPayload) -> bytes:
     for method in payload.methods:
         mask |= 1 << METHODS.index(method)  # ValueError for an unknown method
     scope = SCOPE_KINDS.index(payload.scope_kind) + 1 if payload.scope_kind else 0
-    if not mask or not payload.audit_ids or bool(scope) != bool(payload.scope_id):
+    if not mask or not 0 < len(payload.audit_ids) <= _MAX_AUDIT_IDS \
+            or bool(scope) != bool(payload.scope_id):
         raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
     if not all(_is_revision(revision) for revision in (payload.user_revision,
                                                       payload.project_revision)):
@@ -113,7 +123,7 @@ def decode(data: bytes) -> TokenPayload:
                 or not 0 < mask < 1 << len(METHODS) \
                 or not 0 <= scope <= len(SCOPE_KINDS) or (scope == 0) != (scope_id is None) \
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
-                or not isinstance(audits, list) or not audits \
+                or not isinstance(audits, list) or not 0 < len(audits) <= _MAX_AUDIT_IDS \
                 or not _is_revision(user_revision) or not _is_revision(project_revision):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(

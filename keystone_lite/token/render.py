@@ -40,7 +40,7 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
             "name": token.user.name,
             "password_expires_at": password_expires_at(token.user.password_expires_at),
         },
-        "audit_ids": list(payload.audit_ids),
+        "audit_ids": payload.shown_audit_ids,
         "expires_at": isotime(payload.expires_at),
         "issued_at": isotime(payload.issued_at),
     }
@@ -71,7 +71,7 @@ def v2_access(token: ValidatedToken, catalog=None) -> dict:
         "id": token.id,
         "expires": isotime(payload.expires_at, subsecond=False),
         "issued_at": isotime(payload.issued_at),
-        "audit_ids": list(payload.audit_ids),
+        "audit_ids": payload.shown_audit_ids,
     }
     if token.project is not None:
         token_body["tenant"] = {

@@ -126,9 +126,7 @@ class TokenService:
         carries its revision, read with the password hash or the enabled flag that let the user
         in, so a change committed while the login was under way kills the token. A rescoped
         token (``parent`` given) keeps the parent's revisions (the parent's project revision
-        too when it keeps the scope), expiry and audit chain: its second audit id is the chain
-        id, the audit id of the token the chain started from (as Keystone's
-        ``audit_chain_id``).
+        too when it keeps the scope) and expiry, and joins its audit chain (see ``chained``).
         """
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
                                    scope.id if scope else None)
@@ -142,7 +140,7 @@ class TokenService:
         project_revision = principal.project.revision if principal.project else 0
         if parent is not None:
             expires_at = min(expires_at, parent.payload.expires_at)
-            audit_ids += parent.payload.audit_ids[-1:]
+            audit_ids = chained(audit_ids[0], parent.payload.audit_ids)
             used |= set(parent.payload.methods)
             user_revision = parent.payload.user_revision
             if principal.project is not None and parent.payload.project_id == \
@@ -233,24 +231,18 @@ class TokenService:
     # -- revoke ----------------------------------------------------------------------------
 
     def revoke_token(self, session: Session, token: ValidatedToken) -> None:
-        """Revoke the token's whole audit chain: the token, the token its chain started from
-        and every token rescoped from either, however deep (by its audit id and its audit
-        chain id, the two rows DESIGN.md §7 records Keystone 30 writing for a DELETE).
-
-        Revoking the token's own audit id alone would spare what was rescoped from it: a token
-        carries only its own audit id and its chain's first one, so a token rescoped from this
-        one is known by the chain id alone. Carrying every ancestor instead would make tokens
-        grow with each rescope past Keystone's 255 characters.
+        """Revoke the token and every token rescoped from it, never the token its chain
+        started from (see ``chained``): its own audit id, and its branch id when it has one.
 
         The events cover every token carrying those ids issued before ``until``: none is minted
-        after this (every token that could mint one carries the chain id), and ``until`` is
+        after this (every token that could mint one carries a revoked id), and ``until`` is
         later than any of them can expire or be shown with ``allow_expired`` (rescoping keeps
         the expiry) unless the node that issued them is ``allow_expired_window`` (2 days)
         ahead of this one. The node's "now" alone would let a token issued on a node whose
         clock is ahead survive its DELETE.
         """
         until = max(token.payload.expires_at, self.clock() + self._longest_lifetime_us)
-        for audit_id in dict.fromkeys((token.payload.audit_ids[0], token.payload.audit_ids[-1])):
+        for audit_id in token.payload.audit_ids[:-1] or token.payload.audit_ids:
             revocation.revoke(session, "audit", audit_id, until)
 
     @property
@@ -264,6 +256,21 @@ class TokenService:
         except key_repository.KeyRepositoryError as exc:
             raise errors.ServiceUnavailable("Token keys are unavailable.",
                                             detail=f"token keys unavailable: {exc}") from None
+
+
+def chained(own: str, parent: tuple[str, ...]) -> tuple[str, ...]:
+    """The audit ids of a token rescoped from one with audit ids ``parent``.
+
+    A token's audit ids are its own, then, when it was rescoped, its *branch* (the first
+    rescope its line of rescopes went through: its own id for that first rescope, so it is
+    left out there) and last the chain's *root* (the token the user authenticated with:
+    Keystone's ``audit_chain_id``). Revoking a token's own and branch ids (``revoke_token``)
+    kills it and everything rescoped from it, however deep, and spares the root, which, as
+    in Keystone, can still be rescoped to another project; revoking the root kills all.
+    Three ids at most, so tokens stay under Keystone's 255 characters however deep.
+    """
+    branch = parent[0] if len(parent) == 2 else parent[1] if len(parent) == 3 else None
+    return (own, branch, parent[-1]) if branch else (own, parent[-1])
 
 
 _INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too

@@ -41,9 +41,10 @@ Where each case of the issue lives (``tl`` = this file):
   its_parent`` (both).
 - revoking a parent revokes rescoped tokens: tl ``test_revoking_a_parent_...``; test_v3_tokens
   ``test_revoking_a_parent_kills_its_rescoped_children``; test_token_providers (both).
-- revoking a rescoped token revokes its whole audit chain (R → T → U: DELETE T kills U, and R):
-  test_v3_tokens ``test_revoking_a_rescoped_child_revokes_its_whole_audit_chain``;
-  security/test_revocation_races ``test_deleting_a_rescoped_token_...`` (both).
+- revoking a rescoped token revokes what was rescoped from it, however deep, and spares the
+  token the chain started from (R → T → U: DELETE T kills U, not R): test_v3_tokens
+  ``test_revoking_a_rescoped_child_leaves_its_parent_valid``; security/test_revocation_races
+  ``test_deleting_a_rescoped_token_...``, ``test_deleting_a_deep_rescope_...`` (both).
 - repeated method → 400: tl ``test_a_repeated_method_...``; test_token_errors
   ``test_repeated_method_is_400``.
 """

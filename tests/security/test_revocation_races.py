@@ -241,34 +241,52 @@ def test_token_of_a_node_5_s_ahead_dies_with_a_change_made_on_another_node(
 
 @pytest.mark.parametrize("revoke_with", ["v3", "v2.0"])
 def test_deleting_a_rescoped_token_kills_what_was_rescoped_from_it(keystone, revoke_with):
-    """R → T → U: U carries R's audit chain id, not T's; DELETE T must still kill U. It kills
-    the whole chain, R included (its audit chain id is revoked with its audit id)."""
+    """R → T → U → V: DELETE T kills T, U and V, however deep; R, the token alice logged in
+    with, lives on and can be rescoped again (as Keystone, and as Tempest's
+    test_rescope_token expects)."""
     root = post_token(keystone.main, {"auth": {"identity": {"methods": ["external"]},
                                                "scope": "unscoped"}}, user="alice"
                       ).headers["X-Subject-Token"]
     middle = post_token(keystone.main, token_auth(root, "demo")).headers["X-Subject-Token"]
     leaf = post_token(keystone.main, token_auth(middle)).headers["X-Subject-Token"]
+    deeper = post_token(keystone.main, token_auth(leaf)).headers["X-Subject-Token"]
     other = issue(keystone.main, "alice", "demo")  # another chain of the same user
-    validate(keystone.admin, leaf)
+    validate(keystone.admin, deeper)
 
     if revoke_with == "v3":
         keystone.admin.delete("/v3/auth/tokens", headers=subject_headers(middle), status=204)
     else:
         keystone.admin.delete(f"/v2.0/tokens/{middle}", headers=admin_headers(), status=204)
 
-    for token in (middle, leaf, root):
+    for token in (middle, leaf, deeper):
         assert_dead(keystone.admin, keystone.main, token)
-    validate(keystone.admin, other)
+    for token in (root, other):
+        validate(keystone.admin, token)
+    post_token(keystone.main, token_auth(root, "demo"))
 
 
-def test_deleting_the_last_token_of_a_chain_kills_the_chain(keystone):
+def test_deleting_a_deep_rescope_kills_its_branch_but_not_the_root(keystone):
+    """R → T → U: DELETE U kills U, and T with it (U's branch began at T: a token knows its
+    branch, not its parent); R lives on."""
     root = issue(keystone.main, "alice", "demo")
     middle = post_token(keystone.main, token_auth(root)).headers["X-Subject-Token"]
     leaf = post_token(keystone.main, token_auth(middle)).headers["X-Subject-Token"]
 
     keystone.admin.delete("/v3/auth/tokens", headers=subject_headers(leaf), status=204)
 
-    for token in (leaf, middle, root):
+    for token in (leaf, middle):
+        assert_dead(keystone.admin, keystone.main, token)
+    validate(keystone.admin, root)
+
+
+def test_deleting_the_root_kills_every_token_rescoped_from_it(keystone):
+    root = issue(keystone.main, "alice", "demo")
+    middle = post_token(keystone.main, token_auth(root)).headers["X-Subject-Token"]
+    leaf = post_token(keystone.main, token_auth(middle)).headers["X-Subject-Token"]
+
+    keystone.admin.delete("/v3/auth/tokens", headers=subject_headers(root), status=204)
+
+    for token in (root, middle, leaf):
         assert_dead(keystone.admin, keystone.main, token)
 
 
