@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 
 from keystone_lite import errors
 from keystone_lite.db import models
-from keystone_lite.identity import render, store
+from keystone_lite.identity import store
 from keystone_lite.identity.resources import BOOLEAN, ID, TEXT, Field, Hooks, Resource, name
 
 REGION_ID = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -31,7 +31,7 @@ SERVICES = Resource(
             Field("name", name(255), default="", filter=True),
             Field("description", TEXT, default=""),
             Field("enabled", BOOLEAN, default=True, filter=True)),
-    render=render.v3_service, order_by=("type", "name"), hooks=ServiceHooks())
+    shown=("id", "type", "name", "description", "enabled"), order_by=("type", "name"), hooks=ServiceHooks())
 
 
 class EndpointHooks(Hooks):
@@ -44,6 +44,10 @@ class EndpointHooks(Hooks):
             _check_service(call.session, changes["service_id"])
         if "region_id" in body or "region" in body:
             changes["region_id"] = _region_id(call.session, body)
+
+    def decorate(self, call, rows, bodies):
+        for row, body in zip(rows, bodies):
+            body["region"] = row.region_id  # Keystone's older name, still sent
 
 
 def _check_service(session, service_id: str) -> None:
@@ -69,7 +73,7 @@ ENDPOINTS = Resource(
             Field("region_id", NULLABLE_REGION_ID, filter=True),
             Field("region", NULLABLE_REGION_ID, column=False),
             Field("enabled", BOOLEAN, default=True, filter=True)),
-    render=render.v3_endpoint, order_by=("service_id", "interface"), hooks=EndpointHooks())
+    shown=("id", "interface", "region_id", "url", "service_id", "enabled"), order_by=("service_id", "interface"), hooks=EndpointHooks())
 
 
 class RegionHooks(Hooks):
@@ -121,4 +125,4 @@ REGIONS = Resource(
     fields=(Field("id", REGION_ID, immutable=True),
             Field("description", TEXT, default=""),
             Field("parent_region_id", NULLABLE_REGION_ID, filter=True)),
-    render=render.v3_region, order_by=("id",), client_ids=True, hooks=RegionHooks())
+    shown=("id", "description", "parent_region_id"), order_by=("id",), client_ids=True, hooks=RegionHooks())

@@ -55,17 +55,6 @@ def v3_user(user, base: str, options: dict | None = None) -> dict:
     return body
 
 
-def v3_role(role, base: str) -> dict:
-    return {
-        "id": role.id,
-        "name": role.name,
-        "domain_id": None,
-        "description": role.description,
-        "options": {},
-        "links": {"self": f"{base}/v3/roles/{role.id}"},
-    }
-
-
 def v3_domain(domain, base: str) -> dict:
     return {
         "id": domain.id,
@@ -75,39 +64,6 @@ def v3_domain(domain, base: str) -> dict:
         "tags": [],
         "options": {},
         "links": {"self": f"{base}/v3/domains/{domain.id}"},
-    }
-
-
-def v3_service(service, base: str) -> dict:
-    return {
-        "id": service.id,
-        "type": service.type,
-        "name": service.name,
-        "description": service.description,
-        "enabled": service.enabled,
-        "links": {"self": f"{base}/v3/services/{service.id}"},
-    }
-
-
-def v3_endpoint(endpoint, base: str) -> dict:
-    return {
-        "id": endpoint.id,
-        "interface": endpoint.interface,
-        "region_id": endpoint.region_id,
-        "region": endpoint.region_id,
-        "url": endpoint.url,
-        "service_id": endpoint.service_id,
-        "enabled": endpoint.enabled,
-        "links": {"self": f"{base}/v3/endpoints/{endpoint.id}"},
-    }
-
-
-def v3_region(region, base: str) -> dict:
-    return {
-        "id": region.id,
-        "description": region.description,
-        "parent_region_id": region.parent_region_id,
-        "links": {"self": f"{base}/v3/regions/{region.id}"},
     }
 
 

@@ -15,6 +15,7 @@ an ``extra`` column, and echoed as Keystone does; elsewhere they are ignored.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any, Callable
@@ -100,7 +101,11 @@ class Resource:
     collection: str
     model: type
     fields: tuple[Field, ...]
-    render: Callable[[Any, str], dict]  # (row, base URL) -> body
+    # Rendering: ``render(row, base URL)``, or else the ``shown`` attributes, the ``constants``
+    # Keystone always sends (("options", {}), ...) and ``links``.
+    render: Callable[[Any, str], dict] | None = None
+    shown: tuple[str, ...] = ()
+    constants: tuple[tuple[str, Any], ...] = ()
     order_by: tuple[str, ...] = ("name",)
     target: tuple[str, ...] = ("id",)  # attributes policy sees as ``name.attribute``
     unique: tuple[str, ...] = ()  # ("name", "domain_id"): names are unique per domain
@@ -152,6 +157,14 @@ class Resource:
             value = repr(error.instance)
         return f"Invalid input for field/attribute {path}. Value: {value[:255]}. " \
             f"{error.message[:512]}"
+
+    def show(self, row, base: str) -> dict:
+        if self.render is not None:
+            return self.render(row, base)
+        body = {key: getattr(row, key) for key in self.shown}
+        body.update((key, copy.copy(value)) for key, value in self.constants)
+        body["links"] = {"self": f"{base}/v3/{self.collection}/{row.id}"}
+        return body
 
     def extra_of(self, body: dict) -> dict:
         """The body's undeclared attributes (never ``id`` or ``links``, which are ours)."""
@@ -320,7 +333,7 @@ class ResourceController(AdminController):
     # -- helpers -----------------------------------------------------------------------------
 
     def show(self, call, rows: list) -> list[dict]:
-        bodies = [self.resource.render(row, call.base) for row in rows]
+        bodies = [self.resource.show(row, call.base) for row in rows]
         self.resource.hooks.decorate(call, rows, bodies)
         return bodies
 
@@ -368,8 +381,3 @@ def _dump(extra: dict) -> str | None:
 
 def _load(extra: str | None) -> dict:
     return json.loads(extra) if extra else {}
-
-
-def extra_of(row) -> dict:
-    """A row's kept extra attributes (for render functions)."""
-    return _load(getattr(row, "extra", None))

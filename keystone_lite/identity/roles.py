@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from keystone_lite.db import models
-from keystone_lite.identity import render
 from keystone_lite.identity.resources import TEXT, Field, Hooks, Resource, name
 
 
@@ -19,4 +18,5 @@ ROLES = Resource(
     name="role", collection="roles", model=models.Role,
     fields=(Field("name", name(255), required=True, filter=True),
             Field("description", TEXT, default="")),
-    render=render.v3_role, target=("id", "name"), unique=("name",), hooks=RoleHooks())
+    shown=("id", "name", "description"), constants=(("domain_id", None), ("options", {})),
+    target=("id", "name"), unique=("name",), hooks=RoleHooks())
