@@ -204,11 +204,11 @@ def ensure_unique(session, resource: Resource, values: dict) -> None:
         return
     clash = select_rows(session, resource, {key: values[key] for key in resource.unique})
     if clash:
-        name, *scope = resource.unique
+        first, *scope = resource.unique
         where = "".join(f" at {key.removesuffix('_id').replace('_', ' ')} ID {values[key]}"
                         for key in scope)
         raise errors.Conflict(f"Conflict occurred attempting to store {resource.name} - "
-                              f"Duplicate entry found with {name} {values[name]}{where}.")
+                              f"Duplicate entry found with {first} {values[first]}{where}.")
 
 
 def insert(session, resource: Resource, values: dict):
