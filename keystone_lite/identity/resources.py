@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 from typing import Any, Callable
 
-import jsonschema
 from sqlalchemy import select
 
 from keystone_lite import errors, policy
@@ -116,18 +116,25 @@ class Resource:
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {field.name: field for field in self.fields})
+
+    def schemas(self) -> tuple[dict, dict]:
+        """The JSON Schemas of a create body and of an update body. As Keystone's, they let
+        extra attributes through: they are kept or ignored afterwards."""
         properties = {field.name: field.schema for field in self.fields}
-        required = [field.name for field in self.fields if field.required]
-        # As Keystone: extra attributes pass validation; they are kept or ignored afterwards.
         create = {"type": "object", "properties": properties, "additionalProperties": True}
+        required = [field.name for field in self.fields if field.required]
         if required:
             create["required"] = required
         update = {"type": "object", "properties": properties, "minProperties": 1,
                   "additionalProperties": True}
-        for schema in (create, update):
-            jsonschema.Draft4Validator.check_schema(schema)  # a bad declaration fails at import
-        object.__setattr__(self, "_validators", (jsonschema.Draft4Validator(create),
-                                                 jsonschema.Draft4Validator(update)))
+        return create, update
+
+    @functools.cached_property
+    def _validators(self) -> tuple:
+        # Built on first use, not at import: jsonschema and the validators cost every process
+        # start-up about 70 ms, which only admin writes need (tests/unit check the schemas).
+        import jsonschema
+        return tuple(jsonschema.Draft4Validator(schema) for schema in self.schemas())
 
     @property
     def path_id(self) -> str:
