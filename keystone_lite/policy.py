@@ -202,6 +202,8 @@ RULES = {
     "identity:list_domains": ROLE_FINDERS,
     "identity:get_domain": any_of(admin_required, SYSTEM_READER, in_or_under_domain("domain.id")),
     "identity:create_domain": admin_required,
+    "identity:update_domain": admin_required,
+    "identity:delete_domain": admin_required,
     "identity:list_grants": any_of(admin_required, SYSTEM_READER, grant_in_domain("reader")),
     "identity:check_grant": any_of(admin_required, SYSTEM_READER, grant_in_domain("reader")),
     "identity:create_grant": any_of(admin_required,

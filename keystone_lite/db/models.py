@@ -25,12 +25,15 @@ NAME = String(255)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Columns left out of snapshots: nothing that reads a snapshot needs them.
+    unsnapshotted: tuple[str, ...] = ()
 
     def snapshot(self) -> types.SimpleNamespace:
         """The row's column values, bound to no session: safe to keep and share between
         requests (a rollback expires a session's objects, never a snapshot)."""
         return types.SimpleNamespace(**{attribute.key: getattr(self, attribute.key)
-                                        for attribute in inspect(self).mapper.column_attrs})
+                                        for attribute in inspect(self).mapper.column_attrs
+                                        if attribute.key not in self.unsnapshotted})
 
 
 class Domain(Base):
@@ -56,13 +59,12 @@ class User(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # When the password stops working (µs since the epoch); None: never (see migration 0004).
     password_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-    def snapshot(self) -> types.SimpleNamespace:
-        """As ``Base.snapshot``, without the password hash: snapshots are kept in per-process
-        caches, and nothing that reads them needs it."""
-        values = super().snapshot()
-        del values.password_hash
-        return values
+    # Attributes the API was given beyond the declared ones, as a JSON object; None: none
+    # (see migration 0005).
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Snapshots are kept in per-process caches: no password hash there, and no extra
+    # attributes, which tokens never show and which could be large.
+    unsnapshotted = ("password_hash", "extra")
 
 
 class Project(Base):
@@ -74,6 +76,8 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+    unsnapshotted = ("extra",)
 
 
 class Role(Base):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from keystone_lite import errors, policy
-from keystone_lite.db import models
 from keystone_lite.identity import parsing, render
 from keystone_lite.router import json_response
 
@@ -12,21 +11,16 @@ def ident(name: str) -> str:
     return rf"(?P<{name}>[^/]+)"
 
 
-# Path parameter kind -> (model, the attributes policy targets name ``kind.attribute``).
-TARGETS = {"user": (models.User, ("id", "domain_id")),
-           "project": (models.Project, ("id", "domain_id")),
-           "domain": (models.Domain, ("id",)),
-           "role": (models.Role, ("id", "name"))}
-
-
 class AdminController:
     """Base of the admin controllers; every handler starts with ``self.authorize(req, rule)``
-    or ``self.authorize_on(req, session, rule, kind=id, ...)``."""
+    or ``self.authorize_on(req, session, rule, kind=id, ...)``. ``resources`` maps a resource
+    name (``user``) to its declaration (keystone_lite.identity.resources.Resource)."""
 
-    def __init__(self, services):
+    def __init__(self, services, resources: dict):
         self.services = services
         self.settings = services.settings
         self.tokens = services.tokens
+        self.resources = resources
 
     def authorize(self, req, rule: str, target: dict | None = None) -> str:
         """401 without a valid caller, 403 unless policy ``rule`` allows the call on ``target``;
@@ -37,15 +31,17 @@ class AdminController:
     def authorize_on(self, req, session, rule: str, **ids) -> tuple[str, dict]:
         """``authorize`` on the rows the path names (``user=user_id``, ...): (base URL,
         {kind: row}). The check comes before the 404 of a missing row, its attributes absent
-        from the target, so that a caller no row would let in cannot probe which ids exist."""
-        rows = {kind: _find(session, TARGETS[kind][0], entity_id)
+        from the target (each resource declares which it shows policy), so that a caller no
+        row would let in cannot probe which ids exist."""
+        declared = {kind: self.resources[kind] for kind in ids}
+        rows = {kind: _find(session, declared[kind].model, entity_id)
                 for kind, entity_id in ids.items()}
         target = {f"{kind}.{name}": getattr(row, name) for kind, row in rows.items()
-                  if row is not None for name in TARGETS[kind][1]}
+                  if row is not None for name in declared[kind].target}
         base = self.authorize(req, rule, target)
         for kind, entity_id in ids.items():
             if rows[kind] is None:
-                parsing.load(session, TARGETS[kind][0], entity_id, kind)  # the 404
+                parsing.load(session, declared[kind].model, entity_id, kind)  # the 404
         return base, rows
 
 

@@ -44,7 +44,7 @@ class AssignmentController(AdminController):
         roles = store.roles_on(session, user_id, target_type, target_id)
         path = "/system" if kind == "system" else f"/{kind}/{target_id}"
         return listing(req, "roles", f"{path}/users/{user_id}/roles",
-                       [render.v3_role(role, base) for role in roles])
+                       [self.resources["role"].show(role, base) for role in roles])
 
     # GET/HEAD .../users/{u}/roles/{r}: 204 when granted
     def check_grant(self, req, session, kind, user_id, role_id, target_id="all"):

@@ -1,9 +1,9 @@
-"""Request parsing for the admin identity API: entity bodies, query filters and path ids.
+"""Request parsing for the admin identity API: the entity object of a body, query filters and
+path ids (the entity itself is checked against its declaration: resources.Resource.validate).
 
-Built on ``token.body.field`` so both APIs word their 400s alike. Lengths and NUL
-characters are checked here because PostgreSQL refuses them with a DataError, which would
-otherwise surface as a 500 for what is the client's mistake (lone surrogates never get this
-far: the json_body filter refuses them).
+NUL characters are refused here because PostgreSQL refuses them with a DataError, which would
+otherwise surface as a 500 for what is the client's mistake (bodies never get this far with one:
+the json_body filter refuses them, and lone surrogates).
 """
 from __future__ import annotations
 
@@ -24,34 +24,6 @@ def entity(req, key: str) -> dict:
     return field(document, key, dict, "request body")
 
 
-def text(document: dict, key: str, where: str, *, required: bool = False,
-         max_length: int | None = NAME_MAX) -> str | None:
-    """A non-empty string field (None when absent or null and not required)."""
-    value = field(document, key, str, where, required)
-    if value is not None:
-        _check_storable(value, f"{where}.{key}", max_length)
-    return value
-
-
-def description(document: dict, where: str) -> str | None:
-    """Descriptions may be empty (or null, which clears them); None means "not given"."""
-    if "description" not in document:
-        return None
-    value = document["description"]
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise errors.ValidationError(f"Invalid type for {where}.description.")
-    _check_storable(value, f"{where}.description", None)
-    return value
-
-
-def flag(document: dict, key: str, where: str, default: bool | None = None) -> bool | None:
-    """A boolean field; ``default`` when absent or null."""
-    value = field(document, key, bool, where, required=False)
-    return default if value is None else value
-
-
 def query(req) -> dict[str, str]:
     """The query parameters (last value wins); 400 when they are not UTF-8."""
     try:
@@ -59,7 +31,7 @@ def query(req) -> dict[str, str]:
     except UnicodeDecodeError:
         raise errors.ValidationError("The query string is not valid UTF-8.") from None
     for name, value in params.items():
-        _check_storable(value, f"query parameter {name}", None)
+        _check_storable(value, f"query parameter {name}")
     return params
 
 
@@ -87,8 +59,6 @@ def load(session, model, entity_id: str, what: str):
     return entity
 
 
-def _check_storable(value: str, name: str, max_length: int | None) -> None:
+def _check_storable(value: str, name: str) -> None:
     if "\x00" in value:
         raise errors.ValidationError(f"{name} must not contain NUL characters.")
-    if max_length is not None and len(value) > max_length:
-        raise errors.ValidationError(f"{name} must be at most {max_length} characters long.")

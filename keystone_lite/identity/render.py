@@ -1,6 +1,7 @@
 """Render identity entities as Keystone v3 documents (with ``links.self``)."""
 from __future__ import annotations
 
+import json
 import time
 
 
@@ -13,8 +14,15 @@ def password_expires_at(microseconds: int | None) -> str | None:
     return "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(seconds)[:6] + f".{fraction:06d}"
 
 
+def _extra(row) -> dict:
+    """The row's kept extra attributes (rendered first: declared attributes win)."""
+    extra = getattr(row, "extra", None)
+    return json.loads(extra) if extra else {}
+
+
 def v3_project(project, base: str) -> dict:
     return {
+        **_extra(project),
         "id": project.id,
         "name": project.name,
         "domain_id": project.domain_id,
@@ -30,8 +38,9 @@ def v3_project(project, base: str) -> dict:
 
 def v3_user(user, base: str, options: dict | None = None) -> dict:
     """Never carries the password hash; ``default_project_id`` only when set, as Keystone;
-    ``options`` are the user options set (store.user_options)."""
+    ``options`` are the user options set (store.user_options); extra attributes as stored."""
     body = {
+        **_extra(user),
         "id": user.id,
         "name": user.name,
         "domain_id": user.domain_id,
@@ -46,17 +55,6 @@ def v3_user(user, base: str, options: dict | None = None) -> dict:
     return body
 
 
-def v3_role(role, base: str) -> dict:
-    return {
-        "id": role.id,
-        "name": role.name,
-        "domain_id": None,
-        "description": role.description,
-        "options": {},
-        "links": {"self": f"{base}/v3/roles/{role.id}"},
-    }
-
-
 def v3_domain(domain, base: str) -> dict:
     return {
         "id": domain.id,
@@ -66,39 +64,6 @@ def v3_domain(domain, base: str) -> dict:
         "tags": [],
         "options": {},
         "links": {"self": f"{base}/v3/domains/{domain.id}"},
-    }
-
-
-def v3_service(service, base: str) -> dict:
-    return {
-        "id": service.id,
-        "type": service.type,
-        "name": service.name,
-        "description": service.description,
-        "enabled": service.enabled,
-        "links": {"self": f"{base}/v3/services/{service.id}"},
-    }
-
-
-def v3_endpoint(endpoint, base: str) -> dict:
-    return {
-        "id": endpoint.id,
-        "interface": endpoint.interface,
-        "region_id": endpoint.region_id,
-        "region": endpoint.region_id,
-        "url": endpoint.url,
-        "service_id": endpoint.service_id,
-        "enabled": endpoint.enabled,
-        "links": {"self": f"{base}/v3/endpoints/{endpoint.id}"},
-    }
-
-
-def v3_region(region, base: str) -> dict:
-    return {
-        "id": region.id,
-        "description": region.description,
-        "parent_region_id": region.parent_region_id,
-        "links": {"self": f"{base}/v3/regions/{region.id}"},
     }
 
 

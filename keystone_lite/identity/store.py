@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keystone_lite import errors
@@ -43,13 +43,6 @@ def find_domain(session: Session, *, domain_id=None, name=None) -> models.Domain
     return session.scalar(select(models.Domain).where(models.Domain.name == name))
 
 
-def list_domains(session: Session, name: str | None = None) -> list[models.Domain]:
-    query = select(models.Domain).order_by(models.Domain.name)
-    if name is not None:
-        query = query.where(models.Domain.name == name)
-    return list(session.scalars(query))
-
-
 # -- users ---------------------------------------------------------------------------------------
 
 def find_user(session: Session, *, user_id=None, name=None, domain_id=None
@@ -58,15 +51,6 @@ def find_user(session: Session, *, user_id=None, name=None, domain_id=None
         return session.get(models.User, user_id)
     return session.scalar(select(models.User).where(
         models.User.name == name, models.User.domain_id == domain_id))
-
-
-def list_users(session: Session, *, name=None, domain_id=None) -> list[models.User]:
-    query = select(models.User).order_by(models.User.name)
-    if name is not None:
-        query = query.where(models.User.name == name)
-    if domain_id is not None:
-        query = query.where(models.User.domain_id == domain_id)
-    return list(session.scalars(query))
 
 
 def create_user(session: Session, *, name, domain_id, password_hash=None, enabled=True,
@@ -109,13 +93,6 @@ def set_user_options(session: Session, user_id: str, options: dict) -> None:
     session.flush()
 
 
-def delete_user(session: Session, user: models.User) -> None:
-    session.execute(delete(models.RoleAssignment).where(models.RoleAssignment.user_id == user.id))
-    session.execute(delete(models.Token).where(models.Token.user_id == user.id))
-    session.delete(user)
-    session.flush()
-
-
 # -- projects ------------------------------------------------------------------------------------
 
 def find_project(session: Session, *, project_id=None, name=None, domain_id=None
@@ -126,15 +103,6 @@ def find_project(session: Session, *, project_id=None, name=None, domain_id=None
         models.Project.name == name, models.Project.domain_id == domain_id))
 
 
-def list_projects(session: Session, *, name=None, domain_id=None) -> list[models.Project]:
-    query = select(models.Project).order_by(models.Project.name)
-    if name is not None:
-        query = query.where(models.Project.name == name)
-    if domain_id is not None:
-        query = query.where(models.Project.domain_id == domain_id)
-    return list(session.scalars(query))
-
-
 def create_project(session: Session, *, name, domain_id, description="", enabled=True
                    ) -> models.Project:
     _require_domain(session, domain_id)
@@ -143,14 +111,6 @@ def create_project(session: Session, *, name, domain_id, description="", enabled
     session.add(project)
     session.flush()
     return project
-
-
-def delete_project(session: Session, project: models.Project) -> None:
-    session.execute(delete(models.RoleAssignment).where(
-        models.RoleAssignment.target_type == "project",
-        models.RoleAssignment.target_id == project.id))
-    session.delete(project)
-    session.flush()
 
 
 def projects_for_user(session: Session, user_id: str, *, enabled_only: bool = True
@@ -252,10 +212,6 @@ def list_assignments(session: Session, *, user_id=None, project_id=None, role_id
 
 # -- catalog -------------------------------------------------------------------------------------
 
-def find_region(session: Session, region_id: str) -> models.Region | None:
-    return session.get(models.Region, region_id)
-
-
 def ensure_region(session: Session, region_id: str) -> models.Region:
     region = session.get(models.Region, region_id)
     if region is None:
@@ -263,10 +219,6 @@ def ensure_region(session: Session, region_id: str) -> models.Region:
         session.add(region)
         session.flush()
     return region
-
-
-def list_regions(session: Session) -> list[models.Region]:
-    return list(session.scalars(select(models.Region).order_by(models.Region.id)))
 
 
 def list_services(session: Session, *, service_type=None) -> list[models.Service]:
@@ -329,34 +281,6 @@ def _require_domain(session: Session, domain_id: str) -> None:
         raise errors.NotFound(f"Could not find domain: {domain_id}.")
 
 
-# -- admin API additions ---------------------------------------------------------------------------
-# The admin API checks names before writing so that a duplicate gets a 409 that says what clashed
-# rather than the bare Conflict the transaction derives from an IntegrityError at commit.
-
-def ensure_user_name_free(session: Session, name: str, domain_id: str) -> None:
-    if find_user(session, name=name, domain_id=domain_id) is not None:
-        raise errors.Conflict(f"Conflict occurred attempting to store user - Duplicate entry "
-                              f"found with name {name} at domain ID {domain_id}.")
-
-
-def ensure_project_name_free(session: Session, name: str, domain_id: str) -> None:
-    if find_project(session, name=name, domain_id=domain_id) is not None:
-        raise errors.Conflict(f"Conflict occurred attempting to store project - Duplicate "
-                              f"entry found with name {name} at domain ID {domain_id}.")
-
-
-def ensure_role_name_free(session: Session, name: str) -> None:
-    if find_role(session, name=name) is not None:
-        raise errors.Conflict(f"Conflict occurred attempting to store role - Duplicate entry "
-                              f"found with name {name}.")
-
-
-def ensure_domain_name_free(session: Session, name: str) -> None:
-    if find_domain(session, name=name) is not None:
-        raise errors.Conflict(f"Conflict occurred attempting to store domain - Duplicate entry "
-                              f"found with name {name}.")
-
-
 # Attributes whose change kills the entity's tokens: it moves the entity's revision.
 _REVOKING = {models.User: ("enabled", "password_hash"), models.Project: ("enabled",)}
 
@@ -376,74 +300,4 @@ def update(session: Session, entity, changes: dict) -> None:
         setattr(entity, attribute, value)
     if revoking:
         entity.revision = type(entity).revision + 1
-    session.flush()
-
-
-def create_domain(session: Session, *, name, description="", enabled=True) -> models.Domain:
-    domain = models.Domain(id=new_id(), name=name, description=description, enabled=enabled)
-    session.add(domain)
-    session.flush()
-    return domain
-
-
-def delete_role(session: Session, role: models.Role) -> None:
-    """Delete a role and every grant of it; tokens relying only on it fail their next check."""
-    session.execute(delete(models.RoleAssignment).where(models.RoleAssignment.role_id == role.id))
-    session.delete(role)
-    session.flush()
-
-
-def find_service(session: Session, service_id: str) -> models.Service | None:
-    return session.get(models.Service, service_id)
-
-
-def delete_service(session: Session, service: models.Service) -> None:
-    """Delete a service with its endpoints."""
-    session.execute(delete(models.Endpoint).where(models.Endpoint.service_id == service.id))
-    session.delete(service)
-    session.flush()
-
-
-def find_endpoint(session: Session, endpoint_id: str) -> models.Endpoint | None:
-    return session.get(models.Endpoint, endpoint_id)
-
-
-def delete_endpoint(session: Session, endpoint: models.Endpoint) -> None:
-    session.delete(endpoint)
-    session.flush()
-
-
-def create_region(session: Session, *, region_id, description="", parent_region_id=None
-                  ) -> models.Region:
-    if session.get(models.Region, region_id) is not None:
-        raise errors.Conflict(f"Conflict occurred attempting to store region - Duplicate ID, "
-                              f"{region_id}.")
-    region = models.Region(id=region_id, description=description,
-                           parent_region_id=parent_region_id)
-    session.add(region)
-    session.flush()
-    return region
-
-
-def region_ancestors(session: Session, region_id: str) -> list[str]:
-    """Ids from ``region_id`` up to its root, stopping early on a (corrupt) cycle."""
-    chain: list[str] = []
-    while region_id is not None and region_id not in chain:
-        chain.append(region_id)
-        region = session.get(models.Region, region_id)
-        region_id = region.parent_region_id if region is not None else None
-    return chain
-
-
-def delete_region(session: Session, region: models.Region) -> None:
-    """Delete a region; Conflict while endpoints or child regions still refer to it."""
-    if session.scalar(select(models.Endpoint.id).where(
-            models.Endpoint.region_id == region.id).limit(1)) is not None:
-        raise errors.Conflict(f"Region {region.id} still has endpoints; delete or move them "
-                              "first.")
-    if session.scalar(select(models.Region.id).where(
-            models.Region.parent_region_id == region.id).limit(1)) is not None:
-        raise errors.Conflict(f"Region {region.id} still has child regions; delete or move "
-                              "them first.")
-    session.delete(region)
     session.flush()

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy
 from alembic import command
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 
 import databases
 from builders import (add_user, admin_headers, assert_keystone_error, cert_environ, external_auth,
@@ -194,6 +195,48 @@ def test_migrations_go_down_to_nothing_and_up_again(tmp_path, empty_database):
         assert migrate.current_revision(engine) == head
         assert set(inspect(engine).get_table_names()) >= {
             table.name for table in models.Base.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_extra_attributes_keeps_existing_users_and_projects(tmp_path,
+                                                                      empty_database):
+    """Migration 0005 on a 0004 database with data in it: rows survive with no extra
+    attributes, take some afterwards, and go back down to 0004 intact."""
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
+                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
+                         else ""))
+    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    try:
+        migrate.upgrade(engine, "0004")
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO domains (id, name, description, enabled) "
+                "VALUES ('default', 'Default', '', true)"))
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
+                "VALUES ('u1', 'default', 'alice', true, 'old', 3)"))
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO projects (id, domain_id, name, description, enabled, revision) "
+                "VALUES ('p1', 'default', 'demo', '', true, 0)"))
+
+        migrate.upgrade(engine)
+
+        with Session(engine) as session, session.begin():
+            user = session.get(models.User, "u1")
+            assert (user.name, user.description, user.revision, user.extra) == (
+                "alice", "old", 3, None)
+            assert session.get(models.Project, "p1").extra is None
+            user.extra = '{"email": "alice@example.com"}'
+        with Session(engine) as session:
+            assert session.get(models.User, "u1").extra == '{"email": "alice@example.com"}'
+
+        command.downgrade(migrate.alembic_config(engine), "0004")
+        with engine.connect() as connection:
+            assert connection.execute(sqlalchemy.text(
+                "SELECT name FROM users WHERE id = 'u1'")).scalar() == "alice"
+        assert "extra" not in {column["name"] for column in inspect(engine).get_columns("users")}
     finally:
         engine.dispose()
 

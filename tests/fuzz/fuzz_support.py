@@ -574,6 +574,8 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("PATCH", "/v3/roles/{role_id}"): [{"role": {"name": "fuzz-role2"}}],
         ("POST", "/v3/domains"): [{"domain": {"name": "fuzz-domain", "enabled": True,
                                               "description": ""}}],
+        ("PATCH", "/v3/domains/{domain_id}"): [{"domain": {"name": "fuzz-domain2",
+                                                           "enabled": False}}],
         ("POST", "/v3/services"): [{"service": {"type": "compute", "name": "nova",
                                                 "description": "", "enabled": True}}],
         ("PATCH", "/v3/services/{service_id}"): [{"service": {"type": "image",
@@ -584,6 +586,8 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("POST", "/v3/regions"): [{"region": {"id": "fuzz-region", "description": "",
                                               "parent_region_id": "victim-region"}}],
         ("PATCH", "/v3/regions/{region_id}"): [{"region": {"parent_region_id": "RegionOne"}}],
+        ("PUT", "/v3/regions/{region_id}"): [{"region": {"description": "",
+                                                         "parent_region_id": "victim-region"}}],
     }
     return table.get((method, template), [{}])
 

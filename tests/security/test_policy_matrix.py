@@ -76,6 +76,9 @@ CALLS = [
     ("get_domain", "admin", "GET", "/v3/domains/{domain}", None, 200, PROJECT_READERS),
     ("create_domain", "admin", "POST", "/v3/domains", {"domain": {"name": "{persona}"}}, 201,
      CLOUD_ADMIN),
+    ("update_domain", "admin", "PATCH", "/v3/domains/{fresh_domain}",
+     {"domain": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_domain", "admin", "DELETE", "/v3/domains/{fresh_domain}", None, 204, CLOUD_ADMIN),
     ("list_grants", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles", None, 200,
      USER_READERS),
     ("check_grant", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles/{member}",
@@ -126,6 +129,8 @@ CALLS = [
     ("get_region", "admin", "GET", "/v3/regions/RegionOne", None, 200, ANYONE),
     ("create_region", "admin", "POST", "/v3/regions", {"region": {"id": "{persona}"}}, 201,
      CLOUD_ADMIN),
+    ("create_region", "admin", "PUT", "/v3/regions/put-{persona}", {"region": {}}, 201,
+     CLOUD_ADMIN),
     ("update_region", "admin", "PATCH", "/v3/regions/{fresh_region}",
      {"region": {"description": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_region", "admin", "DELETE", "/v3/regions/{fresh_region}", None, 204, CLOUD_ADMIN),
@@ -155,6 +160,9 @@ def fresh(deployment, world, name: str) -> str:
             "service_id": fresh(deployment, world, "fresh_service"), "interface": "internal",
             "url": "http://z/v3"}}, headers=ADMIN),
         "fresh_region": lambda: admin.post_json("/v3/regions", {"region": {}}, headers=ADMIN),
+        # Disabled: only a disabled domain can be deleted.
+        "fresh_domain": lambda: admin.post_json("/v3/domains", {"domain": {
+            "name": f"d-{store.new_id()}", "enabled": False}}, headers=ADMIN),
     }
     if name == "fresh_reader_grant":
         # The victim holds reader everywhere the revoke calls look, again before each call.
@@ -173,7 +181,7 @@ def call(deployment, world, persona, app, method, path, body):
               "persona": persona.replace("_", "-")}
     headers = {"X-Auth-Token": world.tokens[persona]}
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_service",
-                 "fresh_endpoint", "fresh_region", "fresh_reader_grant"):
+                 "fresh_endpoint", "fresh_region", "fresh_domain", "fresh_reader_grant"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
