@@ -128,6 +128,8 @@ def _check_name(key: str, name: str) -> None:
     space (``admin `` is not ``admin``), any non-printing character (controls, NUL, format
     characters such as U+200B or U+202E, line and paragraph separators, every space but
     U+0020) and the backslash, which is how mod_ssl writes a control character (``\\0A``)."""
+    if name.isprintable() and "\\" not in name and name == name.strip():
+        return  # every request with a certificate passes here: keep the common case cheap
     quoted = printable(repr(name))
     if name != name.strip():
         raise Refused(f"{key} {quoted} begins or ends with white space")
