@@ -2,8 +2,8 @@
 generic controller (keystone_lite.identity.resources), plus grants and role assignments
 (assignment_controller), which are not a CRUD shape.
 
-Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py, catalog.py (services,
-endpoints, regions).
+Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py, catalog.py
+(services, endpoints, regions).
 """
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ class GroupHooks(Hooks):
 
 
 def delete_dependents(session, group_ids: list[str]) -> None:
-    """What goes with groups: their memberships and grants (explicitly: the statements move
-    the change counter, and SQLite applies ON DELETE CASCADE only under a pragma)."""
+    """What goes with groups: their memberships and grants (explicitly, as
+    users.delete_dependents does: nothing is left to the backend's foreign keys)."""
     session.execute(delete(models.GroupMembership).where(
         models.GroupMembership.group_id.in_(group_ids)))
     session.execute(delete(models.GroupAssignment).where(

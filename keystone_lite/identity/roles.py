@@ -1,5 +1,5 @@
-"""Roles (``/v3/roles``): the declaration; deleting a role deletes every grant of it, to users and groups (tokens
-relying only on it fail their next check)."""
+"""Roles (``/v3/roles``): the declaration; deleting a role deletes every grant of it, to users
+and to groups (tokens relying only on it fail their next check)."""
 from __future__ import annotations
 
 from sqlalchemy import delete

@@ -2,8 +2,9 @@
 
 Special: the password is hashed (never stored or echoed as sent) and may expire; Keystone's
 user options live in their own table; a new password, or enabling, ends a lockout; deleting a
-user deletes its grants, group memberships and uuid tokens. Disabling or enabling a user, or giving it a new
-password, kills its existing tokens for good (store.update moves the user's revision).
+user deletes its grants, group memberships and uuid tokens. Disabling or enabling a user, or
+giving it a new password, kills its existing tokens for good (store.update moves the user's
+revision).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ group grant goes: test_lifecycle (both providers)."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy
 
 from builders import (add_user, assert_keystone_error, create_domain, issue, password_auth,
                       post_token)
@@ -304,3 +305,34 @@ def test_the_default_project_is_scoped_through_a_group_grant(deployment, world):
     assert "project" not in post_token(main, body).json["token"]
     app.put(grant_url(world), headers=ADMIN, status=204)
     assert post_token(main, body).json["token"]["project"]["id"] == world["project"]
+
+
+def test_a_principal_read_through_a_group_costs_the_statements_of_a_direct_one(deployment,
+                                                                                world):
+    """The token hot path: a validation that misses the caches runs as many statements for a
+    user whose role comes through a group as for one whose role is its own (roles_on is one
+    query either way)."""
+    app, main = deployment.admin, deployment.main
+    add_user(deployment, "direct-user", password=PASSWORD)
+    app.put(f"/v3/projects/{world['project']}/users/{user_id(app, 'direct-user')}/roles/"
+            f"{world['member']}", headers=ADMIN, status=204)
+    app.put(grant_url(world), headers=ADMIN, status=204)
+    engine = deployment.services().engine
+    counts = {}
+    for name in ("direct-user", "groups-user"):
+        token = post_token(main, password_auth(name, PASSWORD, "groups-proj")).headers[
+            "X-Subject-Token"]
+        # Any write moves the change counter: the next validation reads the principal again.
+        create(app, "roles", "role", name=f"after-{name}")
+        statements = []
+
+        def count(*args, statements=statements):
+            statements.append(args[2])
+        sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+        try:
+            app.get("/v3/auth/tokens", headers={**ADMIN, "X-Subject-Token": token},
+                    status=200)
+        finally:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+        counts[name] = len(statements)
+    assert counts["groups-user"] == counts["direct-user"] > 1
