@@ -21,8 +21,7 @@ Deliberate differences from Keystone's defaults:
 - the admin project is ``[DEFAULT] admin_project_name`` in the default domain (Keystone:
   ``[resource] admin_project_name`` and ``admin_project_domain_name``, unset by default, which
   makes every token ``is_admin_project``);
-- groups, inherited grants and domain-specific roles do not exist here: their clauses are left
-  out.
+- inherited grants and domain-specific roles do not exist here: their clauses are left out.
 Checks raise Unauthorized/Forbidden explicitly (never ``assert``, which vanishes under
 ``python -O``).
 """
@@ -172,10 +171,15 @@ PROJECT_WRITE = any_of(admin_required, in_domain("manager", "project.domain_id")
 ROLE_FINDERS = any_of(admin_required, SYSTEM_READER, domain_manager)
 
 
+GROUP_READ = any_of(admin_required, SYSTEM_READER, in_domain("reader", "group.domain_id"))
+GROUP_WRITE = any_of(admin_required, in_domain("manager", "group.domain_id"))
+
+
 def grant_in_domain(role_name):
-    """Grants whose user and project (or domain) are both in the token's domain."""
-    return any_of(in_domain(role_name, "user.domain_id", "project.domain_id"),
-                  in_domain(role_name, "user.domain_id", "domain.id"))
+    """Grants whose user (or group) and project (or domain) are all in the token's domain."""
+    return any_of(*(in_domain(role_name, actor, target)
+                    for actor in ("user.domain_id", "group.domain_id")
+                    for target in ("project.domain_id", "domain.id")))
 
 
 RULES = {
@@ -186,6 +190,20 @@ RULES = {
     "identity:update_user": USER_WRITE,
     "identity:delete_user": USER_WRITE,
     "identity:list_user_projects": USER_READ,
+    "identity:list_groups": DOMAIN_LIST,
+    "identity:get_group": GROUP_READ,
+    "identity:create_group": GROUP_WRITE,
+    "identity:update_group": GROUP_WRITE,
+    "identity:delete_group": GROUP_WRITE,
+    "identity:list_users_in_group": GROUP_READ,
+    "identity:list_groups_for_user": USER_READ,
+    # Membership calls: the group and the user both in the token's domain.
+    "identity:check_user_in_group": any_of(admin_required, SYSTEM_READER, in_domain(
+        "reader", "group.domain_id", "user.domain_id")),
+    "identity:add_user_to_group": any_of(admin_required, in_domain(
+        "manager", "group.domain_id", "user.domain_id")),
+    "identity:remove_user_from_group": any_of(admin_required, in_domain(
+        "manager", "group.domain_id", "user.domain_id")),
     "identity:list_projects": DOMAIN_LIST,
     "identity:get_project": any_of(admin_required, SYSTEM_READER,
                                    in_domain("reader", "project.domain_id"),
@@ -214,6 +232,10 @@ RULES = {
     "identity:check_system_grant_for_user": ADMIN_OR_SYSTEM_READER,
     "identity:create_system_grant_for_user": admin_required,
     "identity:revoke_system_grant_for_user": admin_required,
+    "identity:list_system_grants_for_group": ADMIN_OR_SYSTEM_READER,
+    "identity:check_system_grant_for_group": ADMIN_OR_SYSTEM_READER,
+    "identity:create_system_grant_for_group": admin_required,
+    "identity:revoke_system_grant_for_group": admin_required,
     "identity:list_role_assignments": DOMAIN_LIST,
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,

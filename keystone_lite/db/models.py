@@ -102,6 +102,46 @@ class RoleAssignment(Base):
 Index("ix_role_assignments_target", RoleAssignment.target_type, RoleAssignment.target_id)
 
 
+class Group(Base):
+    """A group of users of one domain (see migration 0006): what is granted to it is held by
+    every member."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_groups_domain_id_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class GroupMembership(Base):
+    """A user in a group; goes with either (ON DELETE CASCADE, and explicitly: see
+    identity/groups.py)."""
+
+    __tablename__ = "group_memberships"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class GroupAssignment(Base):
+    """A role held by a group on a target, as RoleAssignment for users (same key order, so
+    the store handles both by swapping the model)."""
+
+    __tablename__ = "group_role_assignments"
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+Index("ix_group_role_assignments_target", GroupAssignment.target_type,
+      GroupAssignment.target_id)
+
+
 class Region(Base):
     __tablename__ = "regions"
     id: Mapped[str] = mapped_column(NAME, primary_key=True)

@@ -1,10 +1,13 @@
-"""Admin API for grants (``/{projects,domains}/{id}/users/{u}/roles[/{r}]``, ``/system/...``)
-and ``GET /role_assignments``.
+"""Admin API for grants (``/{projects,domains}/{id}/{users,groups}/{id}/roles[/{r}]``,
+``/system/...``) and ``GET /role_assignments``.
 
-Removing a grant needs no revocation event: token validation re-reads the roles, so a token
-loses the role at its next check and dies once no role on its scope is left.
+Removing a grant needs no revocation event: token validation re-reads the roles (the write
+moves the change counter), so a token loses the role at its next check and dies once no role
+on its scope is left; a group grant likewise for every member's tokens.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from keystone_lite import errors, policy
 from keystone_lite.db import models
@@ -12,15 +15,33 @@ from keystone_lite.identity import parsing, render, store
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.router import no_content
 
-# Path segment -> assignment target_type.
+# Path segment -> assignment target_type; -> who the grant is to.
 TARGETS = {"projects": "project", "domains": "domain", "system": "system"}
-# Policy rules: (project or domain grants, system grants).
-RULES = {"list": ("identity:list_grants", "identity:list_system_grants_for_user"),
-         "check": ("identity:check_grant", "identity:check_system_grant_for_user"),
-         "add": ("identity:create_grant", "identity:create_system_grant_for_user"),
-         "remove": ("identity:revoke_grant", "identity:revoke_system_grant_for_user")}
+ACTORS = {"users": "user", "groups": "group"}
+# Policy rules: (project or domain grants, system grants to users, system grants to groups).
+RULES = {"list": ("identity:list_grants", "identity:list_system_grants_for_user",
+                  "identity:list_system_grants_for_group"),
+         "check": ("identity:check_grant", "identity:check_system_grant_for_user",
+                   "identity:check_system_grant_for_group"),
+         "add": ("identity:create_grant", "identity:create_system_grant_for_user",
+                 "identity:create_system_grant_for_group"),
+         "remove": ("identity:revoke_grant", "identity:revoke_system_grant_for_user",
+                    "identity:revoke_system_grant_for_group")}
 SCOPE_FILTERS = ("scope.project.id", "scope.domain.id", "scope.system")
 INHERITED = "scope.OS-INHERIT:inherited_to"
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """One entry of /role_assignments: a grant to ``actor`` (``user`` or ``group``), or, with
+    ``?effective``, a member's share of a group grant (``via_group``: the group's id)."""
+
+    actor: str
+    actor_id: str
+    target_type: str
+    target_id: str
+    role_id: str
+    via_group: str | None = None
 
 
 class AssignmentController(AdminController):
@@ -28,41 +49,44 @@ class AssignmentController(AdminController):
         target = rf"/(?P<kind>projects|domains)/{ident('target_id')}"
         routes = []
         for prefix in (target, r"/(?P<kind>system)"):
-            user_roles = f"{prefix}/users/{ident('user_id')}/roles"
+            roles = f"{prefix}/(?P<actors>users|groups)/{ident('actor_id')}/roles"
             routes += [
-                (user_roles, {"GET": self.list_grants}),
-                (f"{user_roles}/{ident('role_id')}", {
+                (roles, {"GET": self.list_grants}),
+                (f"{roles}/{ident('role_id')}", {
                     "GET": self.check_grant, "PUT": self.add_grant,
                     "DELETE": self.remove_grant}),
             ]
         return routes + [(r"/role_assignments", {"GET": self.list_assignments})]
 
-    # GET .../users/{u}/roles
-    def list_grants(self, req, session, kind, user_id, target_id="all"):
+    # GET .../{users,groups}/{id}/roles: the actor's own grants
+    def list_grants(self, req, session, kind, actors, actor_id, target_id="all"):
         base, target_type = self._authorize_grant(req, session, "list", kind, target_id,
-                                                  user_id)
-        roles = store.roles_on(session, user_id, target_type, target_id)
+                                                  actors, actor_id)
+        roles = store.granted_roles(session, actor_id, target_type, target_id,
+                                    actor=ACTORS[actors])
         path = "/system" if kind == "system" else f"/{kind}/{target_id}"
-        return listing(req, "roles", f"{path}/users/{user_id}/roles",
+        return listing(req, "roles", f"{path}/{actors}/{actor_id}/roles",
                        [self.resources["role"].show(role, base) for role in roles])
 
-    # GET/HEAD .../users/{u}/roles/{r}: 204 when granted
-    def check_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        key = self._grant_key(req, session, "check", kind, target_id, user_id, role_id)
-        if not store.has_grant(session, *key):
+    # GET/HEAD .../{users,groups}/{id}/roles/{r}: 204 when granted
+    def check_grant(self, req, session, kind, actors, actor_id, role_id, target_id="all"):
+        key = self._grant_key(req, session, "check", kind, target_id, actors, actor_id,
+                              role_id)
+        if not store.has_grant(session, *key, actor=ACTORS[actors]):
             raise _grant_not_found(key)
         return no_content()
 
-    # PUT .../users/{u}/roles/{r}: idempotent
-    def add_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        store.grant(session, *self._grant_key(req, session, "add", kind, target_id, user_id,
-                                              role_id))
+    # PUT .../{users,groups}/{id}/roles/{r}: idempotent
+    def add_grant(self, req, session, kind, actors, actor_id, role_id, target_id="all"):
+        store.grant(session, *self._grant_key(req, session, "add", kind, target_id, actors,
+                                              actor_id, role_id), actor=ACTORS[actors])
         return no_content()
 
-    # DELETE .../users/{u}/roles/{r}
-    def remove_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        key = self._grant_key(req, session, "remove", kind, target_id, user_id, role_id)
-        if not store.revoke_grant(session, *key):
+    # DELETE .../{users,groups}/{id}/roles/{r}
+    def remove_grant(self, req, session, kind, actors, actor_id, role_id, target_id="all"):
+        key = self._grant_key(req, session, "remove", kind, target_id, actors, actor_id,
+                              role_id)
+        if not store.revoke_grant(session, *key, actor=ACTORS[actors]):
             raise _grant_not_found(key)
         return no_content()
 
@@ -71,14 +95,16 @@ class AssignmentController(AdminController):
         base = self.authorize(req, "identity:list_role_assignments")
         params = parsing.query(req)
         include_names = parsing.query_bool(params, "include_names")
-        parsing.query_bool(params, "effective")  # only direct user grants exist: same answer
+        effective = parsing.query_bool(params, "effective")
         if sum(name in params for name in SCOPE_FILTERS) > 1:
             raise errors.ValidationError("Specify at most one of scope.project.id, "
                                          "scope.domain.id and scope.system.")
-        # Only direct user grants exist: no group and no inherited assignment matches.
-        assignments = [] if {"group.id", INHERITED} & set(params) else store.list_assignments(
-            session, user_id=params.get("user.id"), role_id=params.get("role.id"),
-            project_id=params.get("scope.project.id"))
+        if effective and "group.id" in params:
+            # As Keystone: an effective list is of users' roles, never of a group's.
+            raise errors.ValidationError("Combining effective and group filter will always "
+                                         "result in an empty list.")
+        # No inherited assignment exists: that filter matches nothing.
+        assignments = [] if INHERITED in params else _assignments(session, params, effective)
         if "scope.domain.id" in params:
             assignments = [assignment for assignment in assignments
                            if assignment.target_type == "domain"
@@ -97,29 +123,59 @@ class AssignmentController(AdminController):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _authorize_grant(self, req, session, action, kind, target_id, user_id, role_id=None):
-        """Enforce the action's rule on the target, user and role (404 when one is missing);
-        returns (base URL, assignment target_type)."""
+    def _authorize_grant(self, req, session, action, kind, target_id, actors, actor_id,
+                         role_id=None):
+        """Enforce the action's rule on the target, user or group and role (404 when one is
+        missing); returns (base URL, assignment target_type)."""
         target_type = TARGETS[kind]
+        actor = ACTORS[actors]
         ids = {} if target_type == "system" else {target_type: target_id}
-        ids["user"] = user_id
+        ids[actor] = actor_id
         if role_id is not None:
             ids["role"] = role_id
-        base, _rows = self.authorize_on(req, session, RULES[action][target_type == "system"],
-                                        **ids)
+        rule = RULES[action][0 if target_type != "system" else 1 if actor == "user" else 2]
+        base, _rows = self.authorize_on(req, session, rule, **ids)
         return base, target_type
 
-    def _grant_key(self, req, session, action, kind, target_id, user_id, role_id) -> tuple:
-        """(user_id, target_type, target_id, role_id) once the action is allowed on them."""
+    def _grant_key(self, req, session, action, kind, target_id, actors, actor_id,
+                   role_id) -> tuple:
+        """(actor_id, target_type, target_id, role_id) once the action is allowed on them."""
         _base, target_type = self._authorize_grant(req, session, action, kind, target_id,
-                                                   user_id, role_id)
-        return user_id, target_type, target_id, role_id
+                                                   actors, actor_id, role_id)
+        return actor_id, target_type, target_id, role_id
+
+
+def _assignments(session, params: dict, effective: bool) -> list[Listed]:
+    """The user and group grants the filters select; with ``effective``, each group grant
+    becomes one entry per member (as Keystone: the group itself is not listed)."""
+    user_id, group_id = params.get("user.id"), params.get("group.id")
+    filters = {"role_id": params.get("role.id"), "project_id": params.get("scope.project.id")}
+    found: list[Listed] = []
+    if group_id is None:
+        found += [Listed("user", row.user_id, row.target_type, row.target_id, row.role_id)
+                  for row in store.list_assignments(session, user_id=user_id, **filters)]
+    if user_id is not None and not effective:
+        return found  # a user's direct grants only: its groups' are the groups'
+    group_ids = [group_id] if group_id is not None else (
+        [group.id for group in store.groups_of(session, user_id)] if user_id is not None
+        else None)
+    group_rows = store.list_group_assignments(session, group_ids=group_ids, **filters)
+    if not effective:
+        return found + [Listed("group", row.group_id, row.target_type, row.target_id,
+                               row.role_id) for row in group_rows]
+    members = store.member_ids(session, sorted({row.group_id for row in group_rows}))
+    for row in group_rows:
+        for member in members.get(row.group_id, []):
+            if user_id is None or member == user_id:
+                found.append(Listed("user", member, row.target_type, row.target_id,
+                                    row.role_id, via_group=row.group_id))
+    return found
 
 
 def _grant_not_found(key: tuple) -> errors.NotFound:
-    user_id, _target_type, target_id, role_id = key
+    actor_id, _target_type, target_id, role_id = key
     return errors.NotFound(f"Could not find role assignment with role: {role_id}, user or "
-                           f"group: {user_id}, project, domain, or system: {target_id}.")
+                           f"group: {actor_id}, project, domain, or system: {target_id}.")
 
 
 def _domain_of_target(session, assignment) -> str | None:
@@ -137,9 +193,11 @@ def _names(session, assignment) -> dict:
     role = session.get(models.Role, assignment.role_id)
     if role is not None:
         names["role"] = {"name": role.name}
-    user = session.get(models.User, assignment.user_id)
-    if user is not None:
-        names["user"] = {"name": user.name, "domain": _domain_ref(session, user.domain_id)}
+    actor = session.get(models.User if assignment.actor == "user" else models.Group,
+                        assignment.actor_id)
+    if actor is not None:
+        names[assignment.actor] = {"name": actor.name,
+                                   "domain": _domain_ref(session, actor.domain_id)}
     if assignment.target_type == "project":
         project = session.get(models.Project, assignment.target_id)
         if project is not None:

@@ -2,18 +2,18 @@
 generic controller (keystone_lite.identity.resources), plus grants and role assignments
 (assignment_controller), which are not a CRUD shape.
 
-Where each resource is: users.py, projects.py, domains.py, roles.py, catalog.py (services,
-endpoints, regions).
+Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py, catalog.py
+(services, endpoints, regions).
 """
 from __future__ import annotations
 
-from keystone_lite.identity import catalog, domains, projects, roles, users
+from keystone_lite.identity import catalog, domains, groups, projects, roles, users
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.resources import ResourceController
 
-RESOURCES = (users.USERS, projects.PROJECTS, roles.ROLES, domains.DOMAINS, catalog.SERVICES,
-             catalog.ENDPOINTS, catalog.REGIONS)
+RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
+             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS)
 
 
 class IdentityController(AdminController):

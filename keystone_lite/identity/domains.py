@@ -1,8 +1,9 @@
 """Domains (``/v3/domains``): the declaration and what is special about domains.
 
 Special, as Keystone: an enabled domain cannot be deleted (403); deleting a disabled one
-deletes its projects and users with their grants and tokens, and the grants on it. Disabling a
-domain needs nothing here: token validation refuses a disabled user domain or scope.
+deletes its projects, users and groups with their grants, memberships and tokens, and the
+grants on it. Disabling a domain needs nothing here: token validation refuses a disabled user
+domain or scope.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import delete, select
 from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import render
+from keystone_lite.identity.groups import delete_domain_groups
 from keystone_lite.identity.projects import delete_grants_on
 from keystone_lite.identity.resources import BOOLEAN, TEXT, Field, Hooks, Resource, name
 from keystone_lite.identity.users import delete_dependents
@@ -28,9 +30,10 @@ class DomainHooks(Hooks):
             models.User.domain_id == row.id)))
         delete_grants_on(session, project_ids)
         delete_dependents(session, user_ids)
-        session.execute(delete(models.RoleAssignment).where(
-            models.RoleAssignment.target_type == "domain",
-            models.RoleAssignment.target_id == row.id))
+        for model in (models.RoleAssignment, models.GroupAssignment):
+            session.execute(delete(model).where(model.target_type == "domain",
+                                                model.target_id == row.id))
+        delete_domain_groups(session, row.id)
         session.execute(delete(models.Project).where(models.Project.domain_id == row.id))
         session.execute(delete(models.User).where(models.User.domain_id == row.id))
 

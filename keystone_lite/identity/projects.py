@@ -34,9 +34,10 @@ class ProjectHooks(Hooks):
 
 
 def delete_grants_on(session, project_ids: list[str]) -> None:
-    session.execute(delete(models.RoleAssignment).where(
-        models.RoleAssignment.target_type == "project",
-        models.RoleAssignment.target_id.in_(project_ids)))
+    """The grants, to users and to groups, on these projects."""
+    for model in (models.RoleAssignment, models.GroupAssignment):
+        session.execute(delete(model).where(model.target_type == "project",
+                                            model.target_id.in_(project_ids)))
 
 
 PROJECTS = Resource(

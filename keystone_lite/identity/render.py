@@ -68,29 +68,37 @@ def v3_domain(domain, base: str) -> dict:
 
 
 def grant_path(assignment) -> str:
-    """The URL path (after ``/v3``) at which a role assignment can be checked or deleted."""
+    """The URL path (after ``/v3``) at which a role assignment can be checked or deleted; for
+    a member's share of a group grant (``via_group``), the group grant's."""
     target = {"project": f"/projects/{assignment.target_id}",
               "domain": f"/domains/{assignment.target_id}",
               "system": "/system"}[assignment.target_type]
-    return f"{target}/users/{assignment.user_id}/roles/{assignment.role_id}"
+    actor = f"groups/{assignment.via_group}" if assignment.via_group else \
+        f"{assignment.actor}s/{assignment.actor_id}"
+    return f"{target}/{actor}/roles/{assignment.role_id}"
 
 
 def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict:
-    """One entry of ``/v3/role_assignments``.
+    """One entry of ``/v3/role_assignments`` (see assignment_controller.Listed).
 
-    ``names`` (for ``?include_names``) maps ``"role"``, ``"user"`` and ``"scope"`` to the
-    extra keys to merge into that part, e.g. ``{"user": {"name": ..., "domain": {...}}}``.
+    ``names`` (for ``?include_names``) maps ``"role"``, ``"user"`` or ``"group"`` and
+    ``"scope"`` to the extra keys to merge into that part, e.g.
+    ``{"user": {"name": ..., "domain": {...}}}``.
     """
     names = names or {}
     if assignment.target_type == "system":
         scope = {"system": {"all": True}}
     else:
         scope = {assignment.target_type: {"id": assignment.target_id, **names.get("scope", {})}}
+    links = {"assignment": f"{base}/v3{grant_path(assignment)}"}
+    if assignment.via_group:
+        links["membership"] = (f"{base}/v3/groups/{assignment.via_group}/users/"
+                               f"{assignment.actor_id}")
     return {
         "role": {"id": assignment.role_id, **names.get("role", {})},
-        "user": {"id": assignment.user_id, **names.get("user", {})},
+        assignment.actor: {"id": assignment.actor_id, **names.get(assignment.actor, {})},
         "scope": scope,
-        "links": {"assignment": f"{base}/v3{grant_path(assignment)}"},
+        "links": links,
     }
 
 

@@ -1,5 +1,5 @@
-"""Roles (``/v3/roles``): the declaration; deleting a role deletes every grant of it (tokens
-relying only on it fail their next check)."""
+"""Roles (``/v3/roles``): the declaration; deleting a role deletes every grant of it, to users
+and to groups (tokens relying only on it fail their next check)."""
 from __future__ import annotations
 
 from sqlalchemy import delete
@@ -10,8 +10,8 @@ from keystone_lite.identity.resources import TEXT, Field, Hooks, Resource, name
 
 class RoleHooks(Hooks):
     def deleting(self, call, row):
-        call.session.execute(delete(models.RoleAssignment).where(
-            models.RoleAssignment.role_id == row.id))
+        for model in (models.RoleAssignment, models.GroupAssignment):
+            call.session.execute(delete(model).where(model.role_id == row.id))
 
 
 ROLES = Resource(

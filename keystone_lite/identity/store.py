@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from keystone_lite import errors
@@ -115,25 +115,37 @@ def create_project(session: Session, *, name, domain_id, description="", enabled
 
 def projects_for_user(session: Session, user_id: str, *, enabled_only: bool = True
                       ) -> list[models.Project]:
-    """Projects (only the enabled ones unless told otherwise) on which the user holds a role."""
-    query = (select(models.Project).join(
-        models.RoleAssignment, (models.RoleAssignment.target_id == models.Project.id)
-        & (models.RoleAssignment.target_type == "project"))
-        .where(models.RoleAssignment.user_id == user_id)
-        .distinct().order_by(models.Project.name))
+    """Projects (only the enabled ones unless told otherwise) on which the user holds a role,
+    directly or through a group."""
+    query = (select(models.Project)
+             .where(models.Project.id.in_(_targets_of(user_id, "project")))
+             .order_by(models.Project.name))
     if enabled_only:
         query = query.where(models.Project.enabled.is_(True))
     return list(session.scalars(query))
 
 
 def domains_for_user(session: Session, user_id: str) -> list[models.Domain]:
-    """Enabled domains on which the user holds at least one role."""
-    query = (select(models.Domain).join(
-        models.RoleAssignment, (models.RoleAssignment.target_id == models.Domain.id)
-        & (models.RoleAssignment.target_type == "domain"))
-        .where(models.RoleAssignment.user_id == user_id, models.Domain.enabled.is_(True))
-        .distinct().order_by(models.Domain.name))
+    """Enabled domains on which the user holds at least one role, directly or through a group."""
+    query = (select(models.Domain)
+             .where(models.Domain.id.in_(_targets_of(user_id, "domain")),
+                    models.Domain.enabled.is_(True))
+             .order_by(models.Domain.name))
     return list(session.scalars(query))
+
+
+def _targets_of(user_id: str, target_type: str):
+    """The ids of the targets of that type the user holds a role on, directly or through a
+    group: a subquery."""
+    direct = select(models.RoleAssignment.target_id).where(
+        models.RoleAssignment.user_id == user_id,
+        models.RoleAssignment.target_type == target_type)
+    via_groups = (select(models.GroupAssignment.target_id)
+                  .join(models.GroupMembership,
+                        models.GroupMembership.group_id == models.GroupAssignment.group_id)
+                  .where(models.GroupMembership.user_id == user_id,
+                         models.GroupAssignment.target_type == target_type))
+    return union(direct, via_groups)
 
 
 # -- roles and assignments -----------------------------------------------------------------------
@@ -160,34 +172,64 @@ def create_role(session: Session, *, name, description="") -> models.Role:
 
 def roles_on(session: Session, user_id: str, target_type: str, target_id: str
              ) -> list[models.Role]:
-    """The roles ``user_id`` holds directly on the target, ordered by name."""
-    query = (select(models.Role).join(
-        models.RoleAssignment, models.RoleAssignment.role_id == models.Role.id)
-        .where(models.RoleAssignment.user_id == user_id,
-               models.RoleAssignment.target_type == target_type,
-               models.RoleAssignment.target_id == target_id)
-        .order_by(models.Role.name))
+    """The roles ``user_id`` holds on the target, directly or through its groups, ordered by
+    name: every role computation (tokens, default scoping, /auth/*) goes through here. One
+    query, so a token's principal load costs what it did before groups."""
+    direct = select(models.RoleAssignment.role_id).where(
+        models.RoleAssignment.user_id == user_id,
+        models.RoleAssignment.target_type == target_type,
+        models.RoleAssignment.target_id == target_id)
+    via_groups = (select(models.GroupAssignment.role_id)
+                  .join(models.GroupMembership,
+                        models.GroupMembership.group_id == models.GroupAssignment.group_id)
+                  .where(models.GroupMembership.user_id == user_id,
+                         models.GroupAssignment.target_type == target_type,
+                         models.GroupAssignment.target_id == target_id))
+    query = (select(models.Role).where(models.Role.id.in_(union(direct, via_groups)))
+             .order_by(models.Role.name))
     return list(session.scalars(query))
 
 
-def grant(session: Session, user_id: str, target_type: str, target_id: str, role_id: str
-          ) -> None:
-    """Grant a role; granting one already held is a no-op (PUT is idempotent)."""
+# Who a grant is to -> the table of such grants; both have the key
+# (actor id, target_type, target_id, role_id).
+ASSIGNMENTS = {"user": models.RoleAssignment, "group": models.GroupAssignment}
+
+
+def granted_roles(session: Session, actor_id: str, target_type: str, target_id: str, *,
+                  actor: str = "user") -> list[models.Role]:
+    """The roles granted to the user (or group) itself on the target, ordered by name: what
+    ``GET .../{users,groups}/{id}/roles`` lists (a user's groups' grants are not its own)."""
+    model = ASSIGNMENTS[actor]
+    actor_column = model.user_id if actor == "user" else model.group_id
+    query = (select(models.Role).join(model, model.role_id == models.Role.id)
+             .where(actor_column == actor_id, model.target_type == target_type,
+                    model.target_id == target_id)
+             .order_by(models.Role.name))
+    return list(session.scalars(query))
+
+
+def grant(session: Session, user_id: str, target_type: str, target_id: str, role_id: str, *,
+          actor: str = "user") -> None:
+    """Grant a role to a user (or, ``actor="group"``, to a group: ``user_id`` is then the
+    group's id); granting one already held is a no-op (PUT is idempotent)."""
+    model = ASSIGNMENTS[actor]
     key = (user_id, target_type, target_id, role_id)
-    if session.get(models.RoleAssignment, key) is None:
-        session.add(models.RoleAssignment(user_id=user_id, target_type=target_type,
-                                          target_id=target_id, role_id=role_id))
+    if session.get(model, key) is None:
+        session.add(model(**{f"{actor}_id": user_id}, target_type=target_type,
+                          target_id=target_id, role_id=role_id))
         session.flush()
 
 
-def has_grant(session: Session, user_id, target_type, target_id, role_id) -> bool:
-    return session.get(models.RoleAssignment, (user_id, target_type, target_id, role_id)) \
+def has_grant(session: Session, user_id, target_type, target_id, role_id, *,
+              actor: str = "user") -> bool:
+    return session.get(ASSIGNMENTS[actor], (user_id, target_type, target_id, role_id)) \
         is not None
 
 
-def revoke_grant(session: Session, user_id, target_type, target_id, role_id) -> bool:
+def revoke_grant(session: Session, user_id, target_type, target_id, role_id, *,
+                 actor: str = "user") -> bool:
     """Remove a grant; returns False when there was none."""
-    assignment = session.get(models.RoleAssignment, (user_id, target_type, target_id, role_id))
+    assignment = session.get(ASSIGNMENTS[actor], (user_id, target_type, target_id, role_id))
     if assignment is None:
         return False
     session.delete(assignment)
@@ -208,6 +250,72 @@ def list_assignments(session: Session, *, user_id=None, project_id=None, role_id
     if role_id is not None:
         query = query.where(models.RoleAssignment.role_id == role_id)
     return list(session.scalars(query))
+
+
+def list_group_assignments(session: Session, *, group_ids=None, project_id=None, role_id=None
+                           ) -> list[models.GroupAssignment]:
+    """Group grants, as list_assignments for users; ``group_ids`` limits them to those
+    groups."""
+    model = models.GroupAssignment
+    query = select(model).order_by(model.group_id, model.target_id, model.role_id)
+    if group_ids is not None:
+        query = query.where(model.group_id.in_(group_ids))
+    if project_id is not None:
+        query = query.where(model.target_type == "project", model.target_id == project_id)
+    if role_id is not None:
+        query = query.where(model.role_id == role_id)
+    return list(session.scalars(query))
+
+
+# -- group memberships ---------------------------------------------------------------------------
+
+def add_member(session: Session, group_id: str, user_id: str) -> None:
+    """Put the user in the group; a member already is one (PUT is idempotent)."""
+    if session.get(models.GroupMembership, (user_id, group_id)) is None:
+        session.add(models.GroupMembership(user_id=user_id, group_id=group_id))
+        session.flush()
+
+
+def is_member(session: Session, group_id: str, user_id: str) -> bool:
+    return session.get(models.GroupMembership, (user_id, group_id)) is not None
+
+
+def remove_member(session: Session, group_id: str, user_id: str) -> bool:
+    """Take the user out of the group; returns False when it was not in it."""
+    membership = session.get(models.GroupMembership, (user_id, group_id))
+    if membership is None:
+        return False
+    session.delete(membership)
+    session.flush()
+    return True
+
+
+def members(session: Session, group_id: str) -> list[models.User]:
+    """The group's users, ordered by name."""
+    return list(session.scalars(
+        select(models.User).join(models.GroupMembership,
+                                 models.GroupMembership.user_id == models.User.id)
+        .where(models.GroupMembership.group_id == group_id).order_by(models.User.name)))
+
+
+def groups_of(session: Session, user_id: str) -> list[models.Group]:
+    """The groups the user is in, ordered by name."""
+    return list(session.scalars(
+        select(models.Group).join(models.GroupMembership,
+                                  models.GroupMembership.group_id == models.Group.id)
+        .where(models.GroupMembership.user_id == user_id).order_by(models.Group.name)))
+
+
+def member_ids(session: Session, group_ids: list[str]) -> dict[str, list[str]]:
+    """``{group_id: [user_id, ...]}`` for the groups that have members, in one query."""
+    found: dict[str, list[str]] = {}
+    if group_ids:
+        for row in session.scalars(
+                select(models.GroupMembership)
+                .where(models.GroupMembership.group_id.in_(group_ids))
+                .order_by(models.GroupMembership.user_id)):
+            found.setdefault(row.group_id, []).append(row.user_id)
+    return found
 
 
 # -- catalog -------------------------------------------------------------------------------------

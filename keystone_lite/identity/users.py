@@ -2,8 +2,9 @@
 
 Special: the password is hashed (never stored or echoed as sent) and may expire; Keystone's
 user options live in their own table; a new password, or enabling, ends a lockout; deleting a
-user deletes its grants and uuid tokens. Disabling or enabling a user, or giving it a new
-password, kills its existing tokens for good (store.update moves the user's revision).
+user deletes its grants, group memberships and uuid tokens. Disabling or enabling a user, or
+giving it a new password, kills its existing tokens for good (store.update moves the user's
+revision).
 """
 from __future__ import annotations
 
@@ -81,10 +82,12 @@ class UserHooks(Hooks):
 
 
 def delete_dependents(session, user_ids: list[str]) -> None:
-    """What goes with users: their grants and uuid tokens (options and failure counts go by
-    their foreign keys' ON DELETE CASCADE)."""
+    """What goes with users: their grants, group memberships and uuid tokens (options and
+    failure counts go by their foreign keys' ON DELETE CASCADE)."""
     session.execute(delete(models.RoleAssignment).where(
         models.RoleAssignment.user_id.in_(user_ids)))
+    session.execute(delete(models.GroupMembership).where(
+        models.GroupMembership.user_id.in_(user_ids)))
     session.execute(delete(models.Token).where(models.Token.user_id.in_(user_ids)))
 
 

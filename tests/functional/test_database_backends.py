@@ -241,6 +241,53 @@ def test_upgrade_to_extra_attributes_keeps_existing_users_and_projects(tmp_path,
         engine.dispose()
 
 
+def test_upgrade_to_groups_keeps_users_and_grants_and_takes_groups(tmp_path, empty_database):
+    """Migration 0006 on a 0005 database with data in it: users and grants survive, groups,
+    memberships and group grants can be stored (and go with their group), and the database
+    goes back down to 0005 with the users' rows intact."""
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
+                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
+                         else ""))
+    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    try:
+        migrate.upgrade(engine, "0005")
+        with engine.begin() as connection:
+            for statement in (
+                    "INSERT INTO domains (id, name, description, enabled) "
+                    "VALUES ('default', 'Default', '', true)",
+                    "INSERT INTO users (id, domain_id, name, enabled, description, revision, "
+                    "extra) VALUES ('u1', 'default', 'alice', true, '', 2, '{\"a\": 1}')",
+                    "INSERT INTO roles (id, name, description) VALUES ('r1', 'member', '')",
+                    "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
+                    "VALUES ('u1', 'system', 'all', 'r1')"):
+                connection.execute(sqlalchemy.text(statement))
+
+        migrate.upgrade(engine)
+
+        with Session(engine) as session, session.begin():
+            assert session.get(models.User, "u1").revision == 2
+            assert [role.name for role in store.roles_on(session, "u1", "system", "all")] == [
+                "member"]
+            session.add(models.Group(id="g1", domain_id="default", name="devs",
+                                     description=""))
+            session.flush()
+            store.add_member(session, "g1", "u1")
+            store.grant(session, "g1", "project", "p1", "r1", actor="group")
+        with Session(engine) as session:
+            assert [role.name for role in store.roles_on(session, "u1", "project", "p1")] == [
+                "member"]
+            assert [group.name for group in store.groups_of(session, "u1")] == ["devs"]
+
+        command.downgrade(migrate.alembic_config(engine), "0005")
+        assert "groups" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.execute(sqlalchemy.text(
+                "SELECT role_id FROM role_assignments WHERE user_id = 'u1'")).scalar() == "r1"
+    finally:
+        engine.dispose()
+
+
 def test_the_run_uses_the_backend_the_environment_selects(deployment):
     engine = engine_of(deployment)
     try:

@@ -28,6 +28,8 @@ Where each case of the issue lives (``tl`` = this file):
   ``test_removing_last_role_on_project_revokes_scoped_token``,
   ``test_removing_one_of_two_roles_keeps_token_with_remaining_role``,
   ``test_delete_role_removes_it_from_existing_tokens`` (fernet).
+- group role lost (membership removed, group deleted, group grant revoked): tl
+  ``test_losing_a_group_role_...``, ``test_a_group_role_beside_a_direct_one_...``.
 - password changed: tl ``test_changing_the_password_...``, ``test_bootstrap_with_a_new_admin_
   password_...``; test_identity_api ``test_password_change_revokes_existing_tokens`` (fernet);
   an old-password login racing the change: security/test_revocation_races.
@@ -322,6 +324,51 @@ def test_removing_the_last_role_kills_scoped_tokens(keystone, kind):
     assert_alive(keystone, unscoped)
     post_token(keystone.main, {"auth": {"identity": {"methods": ["external"]},
                                         "scope": scopes[kind]}}, user="alice", status=401)
+
+
+# -- groups (issue 11): what a user holds through a group goes with the membership or grant --
+
+def bob_in_a_group_holding_member_on_demo(keystone) -> dict:
+    """bob (certificate user, no role of his own) in the group devs, which holds member on
+    demo; returns the ids and the URLs that take it away."""
+    app = keystone.admin
+    add_user(keystone, "bob")
+    bob = entity_id(keystone, "users", "bob")
+    group = app.post_json("/v3/groups", {"group": {"name": "devs"}}, headers=ADMIN,
+                          status=201).json["group"]["id"]
+    app.put(f"/v3/groups/{group}/users/{bob}", headers=ADMIN, status=204)
+    grant = (f"/v3/projects/{project_id(keystone, 'demo')}/groups/{group}/roles/"
+             f"{entity_id(keystone, 'roles', 'member')}")
+    app.put(grant, headers=ADMIN, status=204)
+    return {"membership": f"/v3/groups/{group}/users/{bob}", "group": f"/v3/groups/{group}",
+            "grant": grant}
+
+
+@pytest.mark.parametrize("removed", ["membership", "group", "grant"])
+def test_losing_a_group_role_kills_the_members_scoped_tokens(keystone, removed):
+    urls = bob_in_a_group_holding_member_on_demo(keystone)
+    token = issue(keystone.main, "bob", "demo")
+    unscoped = unscoped_token(keystone, "bob")
+    # Validated once before the change: the answer is in this process's caches.
+    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["member"]
+
+    keystone.admin.delete(urls[removed], headers=ADMIN, status=204)
+
+    assert_dead(keystone, token)
+    assert_alive(keystone, unscoped)
+    post_token(keystone.main, external_auth("demo"), user="bob", status=401)
+
+
+def test_a_group_role_beside_a_direct_one_leaves_the_token_with_the_direct_one(keystone):
+    urls = bob_in_a_group_holding_member_on_demo(keystone)
+    grant_role(keystone, "bob", "project", project_id(keystone, "demo"), "reader")
+    token = issue(keystone.main, "bob", "demo")
+    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == [
+        "member", "reader"]
+
+    keystone.admin.delete(urls["membership"], headers=ADMIN, status=204)
+
+    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["reader"]
 
 
 def test_removing_one_role_of_two_leaves_the_token_with_the_other(keystone):

@@ -105,6 +105,12 @@ def build_context(deployment) -> FuzzContext:
     users, projects, roles = listed("users"), listed("projects"), listed("roles")
     _admin(admin, "PUT", f"/v3/domains/default/users/{users['victim']}/roles/"
            f"{roles['member']}")
+    # A group holding the victim and a role, so that group paths reach real rows.
+    group = _admin(admin, "POST", "/v3/groups", {"group": {"name": "victim-group"}}
+                   ).json["group"]["id"]
+    _admin(admin, "PUT", f"/v3/groups/{group}/users/{users['victim']}")
+    _admin(admin, "PUT", f"/v3/projects/{projects['victim-project']}/groups/{group}/roles/"
+           f"{roles['member']}")
     endpoints = [endpoint["id"] for endpoint in
                  _admin(admin, "GET", "/v3/endpoints").json["endpoints"]]
     services = list(listed("services").values())
@@ -144,13 +150,15 @@ def build_context(deployment) -> FuzzContext:
              "role_id": list(roles.values()), "domain_id": domains,
              "target_id": list(projects.values()) + domains,
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
-             "token_id": list(tokens.values())},
+             "token_id": list(tokens.values()), "group_id": [group],
+             "actor_id": list(users.values()) + [group]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "domain_id": [created["domain"]],
                  "target_id": [projects["victim-project"], created["domain"]],
                  "service_id": [created["service"]],
                  "endpoint_id": [created["endpoint"]], "region_id": ["victim-region"],
+                 "group_id": [group], "actor_id": [users["victim"], group],
                  "token_id": [tokens["victim-project"], tokens["victim-rescoped"]]},
         tokens=tokens, revoked=revoked,
         secrets=[secret.encode() for secret in secrets],
@@ -200,7 +208,7 @@ KNOWN_KEYS = [
     "project", "system", "all", "unscoped", "token", "external", "passwordCredentials",
     "username", "userId", "tenantName", "tenantId", "enabled", "description", "domain_id",
     "default_project_id", "is_domain", "parent_id", "type", "service_id", "interface", "url",
-    "region_id", "region", "parent_region_id", "role", "roles", "users", "catalog",
+    "region_id", "region", "parent_region_id", "role", "roles", "users", "catalog", "group",
 ]
 
 
@@ -588,6 +596,10 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("PATCH", "/v3/regions/{region_id}"): [{"region": {"parent_region_id": "RegionOne"}}],
         ("PUT", "/v3/regions/{region_id}"): [{"region": {"description": "",
                                                          "parent_region_id": "victim-region"}}],
+        ("POST", "/v3/groups"): [{"group": {"name": "fuzz-group", "domain_id": "default",
+                                            "description": "g"}}],
+        ("PATCH", "/v3/groups/{group_id}"): [{"group": {"name": "fuzz-group2",
+                                                        "description": None}}],
     }
     return table.get((method, template), [{}])
 

@@ -1,4 +1,5 @@
-"""Builders for the policy tests: a second domain with a project and a victim user, and one
+"""Builders for the policy tests: a second domain with a project, a victim user and a group
+holding it, and one
 certificate user per persona, each with a token on the scope its persona acts on.
 
 Every persona user lives in the default domain; what it may do comes only from its role and the
@@ -37,6 +38,7 @@ class World:
     victim: str  # id of a user of "other" holding member and reader on "op" and on "other"
     roles: dict  # role name -> id
     tokens: dict  # persona -> token id
+    group: str = ""  # id of a group of "other" with the victim in it and no role
 
 
 def scope_body(kind: str, target: str) -> dict:
@@ -64,6 +66,9 @@ def build(deployment) -> World:
     victim = admin.post_json("/v3/users", {"user": {
         "name": "victim", "domain_id": domain, "password": VICTIM_PASSWORD}},
         headers=ADMIN, status=201).json["user"]["id"]
+    group = admin.post_json("/v3/groups", {"group": {"name": "og", "domain_id": domain}},
+                            headers=ADMIN, status=201).json["group"]["id"]
+    admin.put(f"/v3/groups/{group}/users/{victim}", headers=ADMIN, status=204)
     targets = {"other": domain, "op": project, "default": "default", "all": "all"}
 
     def people(session):
@@ -92,7 +97,7 @@ def build(deployment) -> World:
         else:
             _role, kind, target = assignment
             tokens[name] = token_of(deployment.main, name, kind, targets[target])
-    return World(domain, project, victim, roles, tokens)
+    return World(domain, project, victim, roles, tokens, group)
 
 
 def bystander_token(deployment) -> str:

@@ -57,6 +57,23 @@ CALLS = [
     ("delete_user", "admin", "DELETE", "/v3/users/{fresh_user}", None, 204, DOMAIN_MANAGERS),
     ("list_user_projects", "admin", "GET", "/v3/users/{victim}/projects", None, 200,
      USER_READERS),
+    ("list_groups", "admin", "GET", "/v3/groups", None, 200, ANY_ADMIN_OR_DOMAIN_READERS),
+    ("get_group", "admin", "GET", "/v3/groups/{group}", None, 200, USER_READERS),
+    ("create_group", "admin", "POST", "/v3/groups",
+     {"group": {"name": "{persona}", "domain_id": "{domain}"}}, 201, DOMAIN_MANAGERS),
+    ("update_group", "admin", "PATCH", "/v3/groups/{group}",
+     {"group": {"description": "changed"}}, 200, DOMAIN_MANAGERS),
+    ("delete_group", "admin", "DELETE", "/v3/groups/{fresh_group}", None, 204, DOMAIN_MANAGERS),
+    ("list_users_in_group", "admin", "GET", "/v3/groups/{group}/users", None, 200,
+     USER_READERS),
+    ("list_groups_for_user", "admin", "GET", "/v3/users/{victim}/groups", None, 200,
+     USER_READERS),
+    ("check_user_in_group", "admin", "GET", "/v3/groups/{group}/users/{fresh_membership}",
+     None, 204, USER_READERS),
+    ("add_user_to_group", "admin", "PUT", "/v3/groups/{group}/users/{victim}", None, 204,
+     DOMAIN_MANAGERS),
+    ("remove_user_from_group", "admin", "DELETE",
+     "/v3/groups/{group}/users/{fresh_membership}", None, 204, DOMAIN_MANAGERS),
     ("list_projects", "admin", "GET", "/v3/projects", None, 200, ANY_ADMIN_OR_DOMAIN_READERS),
     ("get_project", "admin", "GET", "/v3/projects/{project}", None, 200, PROJECT_READERS),
     ("create_project", "admin", "POST", "/v3/projects",
@@ -105,6 +122,24 @@ CALLS = [
      "/v3/system/users/{victim}/roles/{admin}", None, 204, CLOUD_ADMIN),
     ("revoke_system_grant_for_user", "admin", "DELETE",
      "/v3/system/users/{victim}/roles/{fresh_reader_grant}", None, 204, CLOUD_ADMIN),
+    ("list_grants", "admin", "GET", "/v3/projects/{project}/groups/{group}/roles", None, 200,
+     USER_READERS),
+    ("check_grant", "admin", "GET",
+     "/v3/domains/{domain}/groups/{group}/roles/{fresh_group_reader_grant}", None, 204,
+     USER_READERS),
+    ("create_grant", "admin", "PUT", "/v3/projects/{project}/groups/{group}/roles/{member}",
+     None, 204, DOMAIN_MANAGERS),
+    ("revoke_grant", "admin", "DELETE",
+     "/v3/projects/{project}/groups/{group}/roles/{fresh_group_reader_grant}", None, 204,
+     DOMAIN_MANAGERS),
+    ("list_system_grants_for_group", "admin", "GET", "/v3/system/groups/{group}/roles", None,
+     200, CLOUD_READERS),
+    ("check_system_grant_for_group", "admin", "GET",
+     "/v3/system/groups/{group}/roles/{fresh_group_reader_grant}", None, 204, CLOUD_READERS),
+    ("create_system_grant_for_group", "admin", "PUT",
+     "/v3/system/groups/{group}/roles/{admin}", None, 204, CLOUD_ADMIN),
+    ("revoke_system_grant_for_group", "admin", "DELETE",
+     "/v3/system/groups/{group}/roles/{fresh_group_reader_grant}", None, 204, CLOUD_ADMIN),
     ("list_role_assignments", "admin", "GET", "/v3/role_assignments", None, 200,
      ANY_ADMIN_OR_DOMAIN_READERS),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
@@ -163,7 +198,22 @@ def fresh(deployment, world, name: str) -> str:
         # Disabled: only a disabled domain can be deleted.
         "fresh_domain": lambda: admin.post_json("/v3/domains", {"domain": {
             "name": f"d-{store.new_id()}", "enabled": False}}, headers=ADMIN),
+        "fresh_group": lambda: admin.post_json("/v3/groups", {"group": {
+            "name": f"g-{store.new_id()}", "domain_id": world.domain}}, headers=ADMIN),
     }
+    if name == "fresh_membership":
+        # The victim is in the world's group again before each call.
+        admin.put(f"/v3/groups/{world.group}/users/{world.victim}", headers=ADMIN, status=204)
+        return world.victim
+    if name == "fresh_group_reader_grant":
+        # The group holds reader everywhere the group grant calls look, again before each.
+        def regrant_group(session):
+            for kind, target in (("project", world.project), ("domain", world.domain),
+                                 ("system", "all")):
+                store.grant(session, world.group, kind, target, world.roles["reader"],
+                            actor="group")
+        in_store(deployment, regrant_group)
+        return world.roles["reader"]
     if name == "fresh_reader_grant":
         # The victim holds reader everywhere the revoke calls look, again before each call.
         def regrant(session):
@@ -177,11 +227,13 @@ def fresh(deployment, world, name: str) -> str:
 
 def call(deployment, world, persona, app, method, path, body):
     values = {"victim": world.victim, "project": world.project, "domain": world.domain,
+              "group": world.group,
               "member": world.roles["member"], "admin": world.roles["admin"],
               "persona": persona.replace("_", "-")}
     headers = {"X-Auth-Token": world.tokens[persona]}
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_service",
-                 "fresh_endpoint", "fresh_region", "fresh_domain", "fresh_reader_grant"):
+                 "fresh_endpoint", "fresh_region", "fresh_domain", "fresh_reader_grant",
+                 "fresh_group", "fresh_membership", "fresh_group_reader_grant"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
