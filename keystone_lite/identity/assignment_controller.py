@@ -6,6 +6,8 @@ loses the role at its next check and dies once no role on its scope is left.
 """
 from __future__ import annotations
 
+import types
+
 from keystone_lite import errors, policy
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, render, store
@@ -71,13 +73,14 @@ class AssignmentController(AdminController):
         base = self.authorize(req, "identity:list_role_assignments")
         params = parsing.query(req)
         include_names = parsing.query_bool(params, "include_names")
-        parsing.query_bool(params, "effective")  # only direct user grants exist: same answer
+        effective = parsing.query_bool(params, "effective")
         if sum(name in params for name in SCOPE_FILTERS) > 1:
             raise errors.ValidationError("Specify at most one of scope.project.id, "
                                          "scope.domain.id and scope.system.")
         # Only direct user grants exist: no group and no inherited assignment matches.
         assignments = [] if {"group.id", INHERITED} & set(params) else store.list_assignments(
-            session, user_id=params.get("user.id"), role_id=params.get("role.id"),
+            session, user_id=params.get("user.id"),
+            role_id=None if effective else params.get("role.id"),  # effective: after expanding
             project_id=params.get("scope.project.id"))
         if "scope.domain.id" in params:
             assignments = [assignment for assignment in assignments
@@ -90,10 +93,15 @@ class AssignmentController(AdminController):
         if domain_id is not None:  # a domain token sees its domain's assignments, as Keystone
             assignments = [assignment for assignment in assignments
                            if _domain_of_target(session, assignment) == domain_id]
+        entries = [(assignment, None) for assignment in assignments]
+        if effective:
+            entries = [(assignment, prior) for assignment, prior in _effective(session, assignments)
+                       if params.get("role.id") in (None, assignment.role_id)]
         return listing(req, "role_assignments", "/role_assignments", [
             render.v3_role_assignment(assignment, base,
-                                      _names(session, assignment) if include_names else None)
-            for assignment in assignments])
+                                      _names(session, assignment) if include_names else None,
+                                      prior)
+            for assignment, prior in entries])
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -120,6 +128,36 @@ def _grant_not_found(key: tuple) -> errors.NotFound:
     user_id, _target_type, target_id, role_id = key
     return errors.NotFound(f"Could not find role assignment with role: {role_id}, user or "
                            f"group: {user_id}, project, domain, or system: {target_id}.")
+
+
+def _effective(session, assignments) -> list[tuple]:
+    """``?effective``: each grant with the roles its role implies, as (assignment, id of the
+    implying role or None); domain-specific roles only through the roles they imply (what
+    store.expand_implied gives tokens), and each user, target and role once, a grant before
+    an implication."""
+    expanded: dict[str, list] = {}  # role id -> inferences (a few distinct roles)
+    for assignment in assignments:
+        if assignment.role_id not in expanded:
+            expanded[assignment.role_id] = store.inferences(
+                session, [session.get(models.Role, assignment.role_id)])
+    direct = [(assignment, None) for assignment in assignments
+              if expanded[assignment.role_id][0][0].domain_id is None]
+    seen = {_key(assignment) for assignment, _ in direct}
+    implied = []
+    for assignment in assignments:
+        for role, prior in expanded[assignment.role_id][1:]:
+            entry = types.SimpleNamespace(
+                user_id=assignment.user_id, target_type=assignment.target_type,
+                target_id=assignment.target_id, role_id=role.id)
+            if role.domain_id is None and _key(entry) not in seen:
+                seen.add(_key(entry))
+                implied.append((entry, prior))
+    return direct + implied
+
+
+def _key(assignment) -> tuple:
+    return (assignment.user_id, assignment.target_type, assignment.target_id,
+            assignment.role_id)
 
 
 def _domain_of_target(session, assignment) -> str | None:

@@ -75,11 +75,14 @@ def grant_path(assignment) -> str:
     return f"{target}/users/{assignment.user_id}/roles/{assignment.role_id}"
 
 
-def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict:
+def v3_role_assignment(assignment, base: str, names: dict | None = None,
+                       prior_role_id: str | None = None) -> dict:
     """One entry of ``/v3/role_assignments``.
 
     ``names`` (for ``?include_names``) maps ``"role"``, ``"user"`` and ``"scope"`` to the
     extra keys to merge into that part, e.g. ``{"user": {"name": ..., "domain": {...}}}``.
+    An implied role of ``?effective`` names the role that implied it (``prior_role_id``): as
+    Keystone, its ``assignment`` link is that role's grant, and ``prior_role`` links the role.
     """
     names = names or {}
     if assignment.target_type == "system":
@@ -90,7 +93,10 @@ def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict
         "role": {"id": assignment.role_id, **names.get("role", {})},
         "user": {"id": assignment.user_id, **names.get("user", {})},
         "scope": scope,
-        "links": {"assignment": f"{base}/v3{grant_path(assignment)}"},
+        "links": {"assignment": f"{base}/v3{grant_path(assignment)}"} if prior_role_id is None
+        else {"assignment": f"{base}/v3{grant_path(assignment).rsplit('/', 1)[0]}/"
+                            f"{prior_role_id}",
+              "prior_role": f"{base}/v3/roles/{prior_role_id}"},
     }
 
 
