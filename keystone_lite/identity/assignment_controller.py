@@ -57,8 +57,9 @@ class AssignmentController(AdminController):
 
     # PUT .../users/{u}/roles/{r}: idempotent
     def add_grant(self, req, session, kind, user_id, role_id, target_id="all"):
-        store.grant(session, *self._grant_key(req, session, "add", kind, target_id, user_id,
-                                              role_id))
+        key = self._grant_key(req, session, "add", kind, target_id, user_id, role_id)
+        _check_role_domain(session, *key[1:])
+        store.grant(session, *key)
         return no_content()
 
     # DELETE .../users/{u}/roles/{r}
@@ -122,6 +123,22 @@ class AssignmentController(AdminController):
         _base, target_type = self._authorize_grant(req, session, action, kind, target_id,
                                                    user_id, role_id)
         return user_id, target_type, target_id, role_id
+
+
+def _check_role_domain(session, target_type: str, target_id: str, role_id: str) -> None:
+    """A domain-specific role is granted only inside its domain (Keystone's 403
+    DomainSpecificRoleMismatch), never on the system (Keystone's 400)."""
+    role = session.get(models.Role, role_id)
+    if role.domain_id is None:
+        return
+    if target_type == "system":
+        raise errors.ValidationError(f"Role {role_id} is a domain-specific role. Unable to "
+                                     "grant it on the system.")
+    domain_id = target_id if target_type == "domain" else \
+        session.get(models.Project, target_id).domain_id
+    if domain_id != role.domain_id:
+        raise errors.Forbidden(f"{target_type.capitalize()} {target_id} must be in the same "
+                               f"domain as the role {role_id} being assigned.")
 
 
 def _grant_not_found(key: tuple) -> errors.NotFound:

@@ -159,6 +159,21 @@ def test_deleting_a_domain_deletes_its_roles_and_their_rules(deployment):
     assert doomed not in repr(app.get("/v3/role_inferences", headers=ADMIN).json)
 
 
+def test_a_domain_role_is_granted_only_inside_its_domain(deployment):
+    app = deployment.admin
+    add_user(deployment, "granted", "granted-proj", "reader")
+    alice, proj = user_id(app, "granted"), project_id(deployment, "granted-proj")
+    other = app.post_json("/v3/domains", {"domain": {"name": "other"}}, headers=ADMIN,
+                          status=201).json["domain"]["id"]
+    foreign, local = role(app, "foreign", domain_id=other), role(app, "local",
+                                                                  domain_id="default")
+    app.put(f"/v3/projects/{proj}/users/{alice}/roles/{foreign}", headers=ADMIN, status=403)
+    app.put(f"/v3/domains/default/users/{alice}/roles/{foreign}", headers=ADMIN, status=403)
+    app.put(f"/v3/system/users/{alice}/roles/{local}", headers=ADMIN, status=400)
+    app.put(f"/v3/projects/{proj}/users/{alice}/roles/{local}", headers=ADMIN, status=204)
+    app.put(f"/v3/domains/{other}/users/{alice}/roles/{foreign}", headers=ADMIN, status=204)
+
+
 # -- effects: tokens and ?effective ----------------------------------------------------------
 
 def test_token_carries_implied_roles_transitively_and_never_a_domain_role(deployment):
