@@ -97,6 +97,11 @@ def test_rules_that_would_close_a_cycle_or_imply_a_domain_role_from_a_global_one
     local = role(app, "local", domain_id="default")
     app.put(f"/v3/roles/{first}/implies/{local}", headers=ADMIN, status=403)
     app.put(f"/v3/roles/{local}/implies/{first}", headers=ADMIN, status=201)
+    # A domain role may imply another domain's role (Tempest's test_implied_domain_roles).
+    other = app.post_json("/v3/domains", {"domain": {"name": "other"}}, headers=ADMIN,
+                          status=201).json["domain"]["id"]
+    app.put(f"/v3/roles/{local}/implies/{role(app, 'far', domain_id=other)}", headers=ADMIN,
+            status=201)
 
 
 @pytest.mark.parametrize("path", ["/v3/roles/{missing}/implies/{member}",
