@@ -21,7 +21,7 @@ Deliberate differences from Keystone's defaults:
 - the admin project is ``[DEFAULT] admin_project_name`` in the default domain (Keystone:
   ``[resource] admin_project_name`` and ``admin_project_domain_name``, unset by default, which
   makes every token ``is_admin_project``);
-- inherited grants and domain-specific roles do not exist here: their clauses are left out.
+- inherited grants do not exist here: their clauses are left out.
 Checks raise Unauthorized/Forbidden explicitly (never ``assert``, which vanishes under
 ``python -O``).
 """
@@ -34,10 +34,6 @@ from keystone_lite.context import get_context
 
 # Roles a domain manager may grant and revoke inside the domain (Keystone's default).
 MANAGED_ROLES = frozenset({"manager", "member", "reader"})
-# The personas each role stands for. Implied roles are not in the data model yet; this is the
-# one place they are expanded, and it goes when implied roles land (admin ⇒ manager ⇒ member ⇒
-# reader, as keystone-manage bootstrap creates them).
-_IMPLIES = {"admin": "manager", "manager": "member", "member": "reader"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +51,13 @@ class Credentials:
 
 def personas(role_names, settings) -> frozenset[str]:
     """The role names with the personas they stand for: the configured ``admin_role`` and
-    ``service_role`` are ``admin`` and ``service``, and the implied personas are added."""
+    ``service_role`` are ``admin`` and ``service``. The roles a token's roles imply
+    (``admin ⇒ manager ⇒ member ⇒ reader`` from bootstrap) are in the token already."""
     names = set(role_names)
     for configured, persona in ((settings.admin_role, "admin"),
                                 (settings.service_role, "service")):
         if configured in names:
             names.add(persona)
-    for role, implied in _IMPLIES.items():  # ordered from the top: one pass closes the chain
-        if role in names:
-            names.add(implied)
     return frozenset(names)
 
 
@@ -157,8 +151,8 @@ def all_of(*checks):
 
 # -- the rules ------------------------------------------------------------------------------------
 # Keystone's defaults with the domain manager persona. ``in_domain("reader", ...)`` also admits
-# domain managers and admins (the personas imply reader), as Keystone's separate manager clauses
-# do there.
+# domain managers and admins (their roles imply reader, and tokens carry implied roles), as
+# Keystone's separate manager clauses do there.
 
 SYSTEM_READER = system("reader")
 ADMIN_OR_SYSTEM_READER = any_of(admin_required, SYSTEM_READER)
@@ -217,6 +211,19 @@ RULES = {
     "identity:create_role": admin_required,
     "identity:update_role": admin_required,
     "identity:delete_role": admin_required,
+    # Domain-specific roles (``/v3/roles`` with a ``domain_id``) and implication rules:
+    # Keystone's system reader / system admin defaults, or admin_required.
+    "identity:list_domain_roles": ADMIN_OR_SYSTEM_READER,
+    "identity:get_domain_role": ADMIN_OR_SYSTEM_READER,
+    "identity:create_domain_role": admin_required,
+    "identity:update_domain_role": admin_required,
+    "identity:delete_domain_role": admin_required,
+    "identity:list_implied_roles": ADMIN_OR_SYSTEM_READER,
+    "identity:get_implied_role": ADMIN_OR_SYSTEM_READER,
+    "identity:check_implied_role": ADMIN_OR_SYSTEM_READER,
+    "identity:list_role_inference_rules": ADMIN_OR_SYSTEM_READER,
+    "identity:create_implied_role": admin_required,
+    "identity:delete_implied_role": admin_required,
     "identity:list_domains": ROLE_FINDERS,
     "identity:get_domain": any_of(admin_required, SYSTEM_READER, in_or_under_domain("domain.id")),
     "identity:create_domain": admin_required,

@@ -117,6 +117,13 @@ def bootstrap(settings, args):
                                        args.bootstrap_role_name]):
                 roles[name] = (store.find_role(session, name=name)
                                or store.create_role(session, name=name))
+            # As keystone-manage bootstrap: the admin role implies manager, manager member,
+            # member reader (the personas policy relies on: tokens carry implied roles).
+            chain = [roles[args.bootstrap_role_name], roles["manager"], roles["member"],
+                     roles["reader"]]
+            for prior, implied in zip(chain, chain[1:]):
+                if prior.id != implied.id:
+                    store.imply(session, prior.id, implied.id)
             store.grant(session, user.id, "project", project.id,
                         roles[args.bootstrap_role_name].id)
             store.grant(session, user.id, "system", "all", roles[args.bootstrap_role_name].id)

@@ -81,10 +81,30 @@ class Project(Base):
 
 
 class Role(Base):
+    """A global role (``domain_id`` None) or a domain-specific one (see migration 0007)."""
+
     __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_roles_domain_id_name"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    name: Mapped[str] = mapped_column(NAME, unique=True)
+    name: Mapped[str] = mapped_column(NAME)
     description: Mapped[str] = mapped_column(Text, default="")
+    domain_id: Mapped[str | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), nullable=True)
+
+
+# NULLs are distinct in a UNIQUE constraint: global names get their own partial index.
+Index("uq_roles_global_name", Role.name, unique=True, sqlite_where=Role.domain_id.is_(None),
+      postgresql_where=Role.domain_id.is_(None))
+
+
+class ImpliedRole(Base):
+    """A rule: whoever holds ``prior_role_id`` also holds ``implied_role_id``."""
+
+    __tablename__ = "implied_roles"
+    prior_role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
 class RoleAssignment(Base):

@@ -34,7 +34,7 @@ class AdminController:
         from the target (each resource declares which it shows policy), so that a caller no
         row would let in cannot probe which ids exist."""
         declared = {kind: self.resources[kind] for kind in ids}
-        rows = {kind: _find(session, declared[kind].model, entity_id)
+        rows = {kind: find_row(session, declared[kind].model, entity_id)
                 for kind, entity_id in ids.items()}
         target = {f"{kind}.{name}": getattr(row, name) for kind, row in rows.items()
                   if row is not None for name in declared[kind].target}
@@ -45,7 +45,7 @@ class AdminController:
         return base, rows
 
 
-def _find(session, model, entity_id: str):
+def find_row(session, model, entity_id: str):
     """The row, or None (as for an id no row can have: see parsing.load)."""
     try:
         return parsing.load(session, model, entity_id, "")

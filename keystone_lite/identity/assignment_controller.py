@@ -78,8 +78,9 @@ class AssignmentController(AdminController):
 
     # PUT .../{users,groups}/{id}/roles/{r}: idempotent
     def add_grant(self, req, session, kind, actors, actor_id, role_id, target_id="all"):
-        store.grant(session, *self._grant_key(req, session, "add", kind, target_id, actors,
-                                              actor_id, role_id), actor=ACTORS[actors])
+        key = self._grant_key(req, session, "add", kind, target_id, actors, actor_id, role_id)
+        _check_role_domain(session, *key[1:])
+        store.grant(session, *key, actor=ACTORS[actors])
         return no_content()
 
     # DELETE .../{users,groups}/{id}/roles/{r}
@@ -116,10 +117,15 @@ class AssignmentController(AdminController):
         if domain_id is not None:  # a domain token sees its domain's assignments, as Keystone
             assignments = [assignment for assignment in assignments
                            if _domain_of_target(session, assignment) == domain_id]
+        entries = [(assignment, None) for assignment in assignments]
+        if effective:
+            entries = [(assignment, prior) for assignment, prior in _effective(session, assignments)
+                       if params.get("role.id") in (None, assignment.role_id)]
         return listing(req, "role_assignments", "/role_assignments", [
             render.v3_role_assignment(assignment, base,
-                                      _names(session, assignment) if include_names else None)
-            for assignment in assignments])
+                                      _names(session, assignment) if include_names else None,
+                                      prior)
+            for assignment, prior in entries])
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -149,7 +155,9 @@ def _assignments(session, params: dict, effective: bool) -> list[Listed]:
     """The user and group grants the filters select; with ``effective``, each group grant
     becomes one entry per member (as Keystone: the group itself is not listed)."""
     user_id, group_id = params.get("user.id"), params.get("group.id")
-    filters = {"role_id": params.get("role.id"), "project_id": params.get("scope.project.id")}
+    # With ``effective`` the role filter applies after implied roles are added (_effective).
+    filters = {"role_id": None if effective else params.get("role.id"),
+               "project_id": params.get("scope.project.id")}
     found: list[Listed] = []
     if group_id is None:
         found += [Listed("user", row.user_id, row.target_type, row.target_id, row.role_id)
@@ -172,10 +180,54 @@ def _assignments(session, params: dict, effective: bool) -> list[Listed]:
     return found
 
 
+def _check_role_domain(session, target_type: str, target_id: str, role_id: str) -> None:
+    """A domain-specific role is granted only inside its domain (Keystone's 403
+    DomainSpecificRoleMismatch), never on the system (Keystone's 400)."""
+    role = session.get(models.Role, role_id)
+    if role.domain_id is None:
+        return
+    if target_type == "system":
+        raise errors.ValidationError(f"Role {role_id} is a domain-specific role. Unable to "
+                                     "grant it on the system.")
+    domain_id = target_id if target_type == "domain" else \
+        session.get(models.Project, target_id).domain_id
+    if domain_id != role.domain_id:
+        raise errors.Forbidden(f"{target_type.capitalize()} {target_id} must be in the same "
+                               f"domain as the role {role_id} being assigned.")
+
+
 def _grant_not_found(key: tuple) -> errors.NotFound:
     actor_id, _target_type, target_id, role_id = key
     return errors.NotFound(f"Could not find role assignment with role: {role_id}, user or "
                            f"group: {actor_id}, project, domain, or system: {target_id}.")
+
+
+def _effective(session, assignments) -> list[tuple]:
+    """``?effective``: each grant with the roles its role implies, as (assignment, id of the
+    implying role or None); domain-specific roles only through the roles they imply (what
+    store.expand_implied gives tokens), and each user, target and role once, a grant before
+    an implication."""
+    expanded: dict[str, list] = {}  # role id -> inferences (a few distinct roles)
+    for assignment in assignments:
+        if assignment.role_id not in expanded:
+            expanded[assignment.role_id] = store.inferences(
+                session, [session.get(models.Role, assignment.role_id)])
+    direct = [(assignment, None) for assignment in assignments
+              if expanded[assignment.role_id][0][0].domain_id is None]
+    seen = {_key(assignment) for assignment, _ in direct}
+    implied = []
+    for assignment in assignments:
+        for role, prior in expanded[assignment.role_id][1:]:
+            entry = dataclasses.replace(assignment, role_id=role.id)
+            if role.domain_id is None and _key(entry) not in seen:
+                seen.add(_key(entry))
+                implied.append((entry, prior))
+    return direct + implied
+
+
+def _key(assignment) -> tuple:
+    return (assignment.actor_id, assignment.target_type, assignment.target_id,
+            assignment.role_id)
 
 
 def _domain_of_target(session, assignment) -> str | None:

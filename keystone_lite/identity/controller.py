@@ -2,14 +2,15 @@
 generic controller (keystone_lite.identity.resources), plus grants and role assignments
 (assignment_controller), which are not a CRUD shape.
 
-Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py, catalog.py
-(services, endpoints, regions).
+Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py (with
+implied_roles.py), catalog.py (services, endpoints, regions).
 """
 from __future__ import annotations
 
 from keystone_lite.identity import catalog, domains, groups, projects, roles, users
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
+from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
@@ -24,4 +25,5 @@ class IdentityController(AdminController):
         routes = []
         for resource in RESOURCES:
             routes += ResourceController(self.services, self.resources, resource).routes()
-        return routes + AssignmentController(self.services, self.resources).routes()
+        return (routes + AssignmentController(self.services, self.resources).routes()
+                + ImpliedRoleController(self.services, self.resources).routes())

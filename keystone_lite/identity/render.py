@@ -78,12 +78,15 @@ def grant_path(assignment) -> str:
     return f"{target}/{actor}/roles/{assignment.role_id}"
 
 
-def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict:
+def v3_role_assignment(assignment, base: str, names: dict | None = None,
+                       prior_role_id: str | None = None) -> dict:
     """One entry of ``/v3/role_assignments`` (see assignment_controller.Listed).
 
     ``names`` (for ``?include_names``) maps ``"role"``, ``"user"`` or ``"group"`` and
     ``"scope"`` to the extra keys to merge into that part, e.g.
-    ``{"user": {"name": ..., "domain": {...}}}``.
+    ``{"user": {"name": ..., "domain": {...}}}``. An implied role of ``?effective`` names the
+    role that implied it (``prior_role_id``): as Keystone, its ``assignment`` link is that
+    role's grant, and ``prior_role`` names both roles.
     """
     names = names or {}
     if assignment.target_type == "system":
@@ -91,6 +94,12 @@ def v3_role_assignment(assignment, base: str, names: dict | None = None) -> dict
     else:
         scope = {assignment.target_type: {"id": assignment.target_id, **names.get("scope", {})}}
     links = {"assignment": f"{base}/v3{grant_path(assignment)}"}
+    if prior_role_id is not None:
+        links = {"assignment": f"{base}/v3{grant_path(assignment).rsplit('/', 1)[0]}/"
+                               f"{prior_role_id}",
+                 # Keystone's own spelling: the implied role, then the one implying it.
+                 "prior_role": f"{base}/v3/prior_role/{assignment.role_id}/implies/"
+                               f"{prior_role_id}"}
     if assignment.via_group:
         links["membership"] = (f"{base}/v3/groups/{assignment.via_group}/users/"
                                f"{assignment.actor_id}")

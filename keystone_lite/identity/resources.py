@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from keystone_lite import errors, policy
 from keystone_lite.identity import parsing, store
-from keystone_lite.identity.admin import AdminController, ident, listing
+from keystone_lite.identity.admin import AdminController, find_row, ident, listing
 from keystone_lite.router import json_response, no_content
 
 # Value schemas shared by the declarations, as Keystone's (the json_body filter has already
@@ -72,6 +72,15 @@ class Hooks:
     def routes(self, controller) -> list:
         """Routes beyond the five generic ones."""
         return []
+
+    def rule(self, resource, action: str, subject) -> str:
+        """The policy rule of ``action`` on ``subject``: the list's query parameters, the
+        create's body (as far as it parses) or the row (None when missing). Keystone has
+        other rules for some rows (domain-specific roles)."""
+        return resource.rule(action)
+
+    def filtering(self, call, params: dict, filters: dict) -> None:
+        """Complete a list's ``{column: value}`` filters (a value None selects NULL)."""
 
     def creating(self, call, values: dict, body: dict) -> None:
         """Before the INSERT: check references, derive values (may raise)."""
@@ -213,7 +222,7 @@ def ensure_unique(session, resource: Resource, values: dict) -> None:
     if clash:
         first, *scope = resource.unique
         where = "".join(f" at {key.removesuffix('_id').replace('_', ' ')} ID {values[key]}"
-                        for key in scope)
+                        for key in scope if values[key] is not None)
         raise errors.Conflict(f"Conflict occurred attempting to store {resource.name} - "
                               f"Duplicate entry found with {first} {values[first]}{where}.")
 
@@ -253,8 +262,8 @@ class ResourceController(AdminController):
 
     def list(self, req, session):
         resource = self.resource
-        base = self.authorize(req, resource.rule("list"))
         params = parsing.query(req)
+        base = self.authorize(req, resource.hooks.rule(resource, "list", params))
         filters = {}
         for field in resource.fields:
             if field.filter and field.name in params:
@@ -264,6 +273,7 @@ class ResourceController(AdminController):
             filters["domain_id"] = self.listed_domain(req, params)
             if filters["domain_id"] is None:
                 del filters["domain_id"]
+        resource.hooks.filtering(self.call(req, session, base), params, filters)
         rows = select_rows(session, resource, filters)
         return listing(req, resource.collection, f"/{resource.collection}",
                        self.show(self.call(req, session, base), rows))
@@ -276,7 +286,9 @@ class ResourceController(AdminController):
 
     def _create(self, req, session, chosen_id):
         resource = self.resource
-        base = self.authorize(req, resource.rule("create"), self._create_target(req))
+        attempted = self._attempted_body(req)
+        base = self.authorize(req, resource.hooks.rule(resource, "create", attempted),
+                              self._create_target(attempted))
         body = parsing.entity(req, resource.name)
         resource.validate(body, creating=True)
         call = self.call(req, session, base)
@@ -346,20 +358,24 @@ class ResourceController(AdminController):
 
     def _authorized_row(self, req, session, action: str, path: dict):
         resource = self.resource
-        base, rows = self.authorize_on(req, session, resource.rule(action),
+        row = find_row(session, resource.model, path[resource.path_id])
+        base, rows = self.authorize_on(req, session, resource.hooks.rule(resource, action, row),
                                        **{resource.name: path[resource.path_id]})
         return base, rows[resource.name]
 
-    def _create_target(self, req) -> dict:
-        """The policy target of a create, from the body before it is checked, so that a caller
-        who may not create learns nothing from a 400; a body too broken to name the target's
-        attributes gives a target without them. A ``domain_id`` left out is the default
-        domain's, where the create will put it."""
-        resource = self.resource
+    def _attempted_body(self, req) -> dict:
+        """The create's body before it is checked, so that a caller who may not create learns
+        nothing from a 400; {} when too broken to read."""
         try:
-            body = parsing.entity(req, resource.name)
+            return parsing.entity(req, self.resource.name)
         except errors.ValidationError:
-            body = {}
+            return {}
+
+    def _create_target(self, body: dict) -> dict:
+        """The policy target of a create; a body too broken to name the target's attributes
+        gives a target without them. A ``domain_id`` left out is the default domain's, where
+        the create will put it."""
+        resource = self.resource
         target = {}
         for attribute in resource.target:
             value = body.get(attribute)

@@ -10,7 +10,7 @@ import json
 import uuid
 
 from sqlalchemy import select, union
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
 from keystone_lite.db import models
@@ -151,20 +151,75 @@ def _targets_of(user_id: str, target_type: str):
 # -- roles and assignments -----------------------------------------------------------------------
 
 def find_role(session: Session, *, role_id=None, name=None) -> models.Role | None:
+    """A role by id, or a global role by name (domain-specific roles share names)."""
     if role_id is not None:
         return session.get(models.Role, role_id)
-    return session.scalar(select(models.Role).where(models.Role.name == name))
+    return session.scalar(select(models.Role).where(models.Role.name == name,
+                                                    models.Role.domain_id.is_(None)))
 
 
 def list_roles(session: Session, *, name=None) -> list[models.Role]:
-    query = select(models.Role).order_by(models.Role.name)
+    """Global roles (as ``GET /v3/roles`` without ``?domain_id``)."""
+    query = select(models.Role).where(models.Role.domain_id.is_(None)).order_by(models.Role.name)
     if name is not None:
         query = query.where(models.Role.name == name)
     return list(session.scalars(query))
 
 
-def create_role(session: Session, *, name, description="") -> models.Role:
-    role = models.Role(id=new_id(), name=name, description=description)
+def inferences(session: Session, roles) -> list[tuple[models.Role, str | None]]:
+    """Every role ``roles`` stand for, each once, with the id of the role that implied it
+    (None for the given ones): the given roles first, then the implied ones breadth-first.
+    One query reads every rule with its implied role (the rule table is small and the
+    closure is taken here); a cycle stored anyway cannot loop."""
+    rules: dict[str, list[models.Role]] = {}
+    for prior_id, implied in session.execute(select(
+            models.ImpliedRole.prior_role_id, models.Role).join(
+            models.Role, models.Role.id == models.ImpliedRole.implied_role_id).order_by(
+            models.Role.name)):
+        rules.setdefault(prior_id, []).append(implied)
+    found = [(role, None) for role in roles]
+    seen = {role.id for role in roles}
+    for role, _prior in found:  # grows while it is walked: breadth-first
+        for implied in rules.get(role.id, ()):
+            if implied.id not in seen:
+                seen.add(implied.id)
+                found.append((implied, role.id))
+    return found
+
+
+def expand_implied(session: Session, roles) -> list[models.Role]:
+    """What a token (or ``?effective``) carries for directly held ``roles``: the roles and
+    every role they imply, transitively, except domain-specific roles, which only stand for
+    the roles they imply (as Keystone)."""
+    return [role for role, _prior in inferences(session, roles) if role.domain_id is None]
+
+
+def implies(session: Session, prior_id: str) -> list[models.Role]:
+    """The roles ``prior_id`` implies directly, by name."""
+    return list(session.scalars(select(models.Role).join(
+        models.ImpliedRole, models.ImpliedRole.implied_role_id == models.Role.id).where(
+        models.ImpliedRole.prior_role_id == prior_id).order_by(models.Role.name)))
+
+
+def all_implications(session: Session) -> list[tuple[models.Role, models.Role]]:
+    """Every rule as (prior, implied), by prior name then implied name."""
+    prior = aliased(models.Role)
+    implied = aliased(models.Role)
+    return list(session.execute(select(prior, implied).join(
+        models.ImpliedRole, models.ImpliedRole.prior_role_id == prior.id).join(
+        implied, implied.id == models.ImpliedRole.implied_role_id).order_by(
+        prior.name, implied.name)))
+
+
+def imply(session: Session, prior_id: str, implied_id: str) -> None:
+    """Add the rule ``prior ⇒ implied``; adding it again is a no-op (PUT is idempotent)."""
+    if session.get(models.ImpliedRole, (prior_id, implied_id)) is None:
+        session.add(models.ImpliedRole(prior_role_id=prior_id, implied_role_id=implied_id))
+        session.flush()
+
+
+def create_role(session: Session, *, name, description="", domain_id=None) -> models.Role:
+    role = models.Role(id=new_id(), name=name, description=description, domain_id=domain_id)
     session.add(role)
     session.flush()
     return role

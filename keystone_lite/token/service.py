@@ -306,6 +306,9 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
     if scope_kind != "system" and (domain is None or not domain.enabled):
         return None
     roles = store.roles_on(session, user.id, scope_kind, scope_id)
+    # With the roles they imply, less domain-specific ones (one query more, only when the
+    # user holds roles there).
+    roles = roles and store.expand_implied(session, roles)
     if not roles:
         return None
     return Principal(user.snapshot(), user_domain.snapshot(),

@@ -320,3 +320,60 @@ def test_nul_character_in_the_web_servers_identity_is_refused_with_401(deploymen
                           status=401)
 
     assert "NUL" in assert_keystone_error(response, 401)["message"]
+
+
+def test_upgrade_to_implied_roles_keeps_roles_and_adds_the_persona_chain(tmp_path,
+                                                                       empty_database):
+    """Migration 0007 on a 0005 database with roles and grants in it: the roles become global
+    ones, the persona chain (which policy used to expand by name) becomes rules among the
+    roles that have those names, names are unique per domain, and 0005 comes back intact."""
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
+                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
+                         else ""))
+    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    names = {"r-admin": "admin", "r-member": "member", "r-reader": "reader", "r-other": "other"}
+    try:
+        migrate.upgrade(engine, "0005")
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO domains (id, name, description, enabled) "
+                "VALUES ('default', 'Default', '', true)"))
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
+                "VALUES ('u1', 'default', 'alice', true, '', 0)"))
+            for role_id, name in names.items():  # no manager: admin ⇒ manager is left out
+                connection.execute(sqlalchemy.text(
+                    "INSERT INTO roles (id, name, description) VALUES (:id, :name, '')"),
+                    {"id": role_id, "name": name})
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
+                "VALUES ('u1', 'system', 'all', 'r-admin')"))
+
+        migrate.upgrade(engine)
+
+        with Session(engine) as session:
+            roles = {role.id: (role.name, role.domain_id)
+                     for role in session.scalars(sqlalchemy.select(models.Role))}
+            assert roles == {role_id: (name, None) for role_id, name in names.items()}
+            assert {(rule.prior_role_id, rule.implied_role_id) for rule in session.scalars(
+                sqlalchemy.select(models.ImpliedRole))} == {("r-member", "r-reader")}
+            assert [role.name for role in store.expand_implied(
+                session, [session.get(models.Role, "r-member")])] == ["member", "reader"]
+            assert session.get(models.RoleAssignment, ("u1", "system", "all", "r-admin"))
+        with pytest.raises(sqlalchemy.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO roles (id, name, description) VALUES ('dup', 'other', '')"))
+        with engine.begin() as connection:  # the same name in a domain is another role
+            connection.execute(sqlalchemy.text(
+                "INSERT INTO roles (id, name, description, domain_id) "
+                "VALUES ('local', 'other', '', 'default')"))
+            connection.execute(sqlalchemy.text("DELETE FROM roles WHERE id = 'local'"))
+
+        command.downgrade(migrate.alembic_config(engine), "0005")
+        with engine.connect() as connection:
+            assert dict(connection.execute(sqlalchemy.text(
+                "SELECT id, name FROM roles")).all()) == names
+        assert "implied_roles" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -238,10 +238,17 @@ def test_role_assignments_show_group_grants_and_expand_them_when_effective(deplo
     path = f"/v3/role_assignments?effective&user.id={world['user']}"
     effective = app.get(path, headers=ADMIN)
     assert_like_keystone(effective, "groups-role-assignments-effective.json")
-    (entry,) = effective.json["role_assignments"]
-    keystone_entry = golden("groups-role-assignments-effective.json")[1]["role_assignments"][0]
-    assert set(entry) == set(keystone_entry) and set(entry["links"]) == set(
-        keystone_entry["links"])
+    # The group's member role, then the reader role member implies (bootstrap's rule), as
+    # Keystone lists them: same keys, same links.
+    entries = effective.json["role_assignments"]
+    keystone_entries = golden("groups-role-assignments-effective.json")[1]["role_assignments"]
+    assert len(entries) == len(keystone_entries) == 2
+    for entry, keystone_entry in zip(entries, keystone_entries):
+        assert set(entry) == set(keystone_entry) and set(entry["links"]) == set(
+            keystone_entry["links"])
+    entry, implied = entries
+    assert implied["links"]["prior_role"].endswith(
+        f"/v3/prior_role/{implied['role']['id']}/implies/{world['member']}")
     assert entry["user"] == {"id": world["user"]}
     assert entry["links"]["membership"] == \
         f"{base}/groups/{world['group']}/users/{world['user']}"
@@ -294,7 +301,7 @@ def test_group_roles_on_a_domain_and_the_system_scope_tokens(deployment, world):
         body = password_auth("groups-user", PASSWORD)
         body["auth"]["scope"] = scope
         roles = post_token(main, body).json["token"]["roles"]
-        assert [role["name"] for role in roles] == ["member"]
+        assert [role["name"] for role in roles] == ["member", "reader"]  # member ⇒ reader
 
 
 def test_the_default_project_is_scoped_through_a_group_grant(deployment, world):

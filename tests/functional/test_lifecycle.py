@@ -314,7 +314,7 @@ def test_removing_the_last_role_kills_scoped_tokens(keystone, kind):
         grant_role(keystone, "alice", kind.rstrip("s"), targets[kind], "member")
     token = scoped_token(keystone, scopes[kind])
     unscoped = unscoped_token(keystone)
-    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["member"]
+    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["member", "reader"]
 
     keystone.admin.delete(grant_url(kind, targets[kind], entity_id(keystone, "users", "alice"),
                                     entity_id(keystone, "roles", "member")),
@@ -350,7 +350,8 @@ def test_losing_a_group_role_kills_the_members_scoped_tokens(keystone, removed):
     token = issue(keystone.main, "bob", "demo")
     unscoped = unscoped_token(keystone, "bob")
     # Validated once before the change: the answer is in this process's caches.
-    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["member"]
+    assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == [
+        "member", "reader"]  # member ⇒ reader (bootstrap's rule)
 
     keystone.admin.delete(urls[removed], headers=ADMIN, status=204)
 
@@ -399,6 +400,60 @@ def test_deleting_the_only_role_kills_tokens_that_relied_on_it(keystone):
     assert [role["name"] for role in assert_alive(keystone, token)["roles"]] == ["auditor"]
 
     keystone.admin.delete(f"/v3/roles/{auditor}", headers=ADMIN, status=204)
+
+    assert_dead(keystone, token)
+
+
+# -- implied roles ---------------------------------------------------------------------------------
+
+def role_names(deployment, token: str) -> list[str]:
+    return [role["name"] for role in assert_alive(deployment, token)["roles"]]
+
+
+def test_adding_and_deleting_an_implication_rule_changes_existing_tokens(keystone):
+    token = issue(keystone.main, "alice", "demo")
+    assert role_names(keystone, token) == ["member", "reader"]  # bootstrap's member ⇒ reader
+    auditor = keystone.admin.post_json("/v3/roles", {"role": {"name": "auditor"}},
+                                       headers=ADMIN, status=201).json["role"]["id"]
+    rule = f"/v3/roles/{entity_id(keystone, 'roles', 'member')}/implies/{auditor}"
+
+    keystone.admin.put(rule, headers=ADMIN, status=201)
+    assert role_names(keystone, token) == ["member", "auditor", "reader"]
+    keystone.admin.delete(rule, headers=ADMIN, status=204)
+    assert role_names(keystone, token) == ["member", "reader"]
+    access = keystone.admin.get(f"/v2.0/tokens/{token}", headers=ADMIN).json["access"]
+    assert [role["name"] for role in access["user"]["roles"]] == ["member", "reader"]
+
+
+def test_deleting_an_implied_role_takes_it_from_existing_tokens(keystone):
+    token = issue(keystone.main, "alice", "demo")
+    auditor = keystone.admin.post_json("/v3/roles", {"role": {"name": "auditor"}},
+                                       headers=ADMIN, status=201).json["role"]["id"]
+    keystone.admin.put(f"/v3/roles/{entity_id(keystone, 'roles', 'reader')}/implies/{auditor}",
+                       headers=ADMIN, status=201)
+    assert role_names(keystone, token) == ["member", "reader", "auditor"]
+
+    keystone.admin.delete(f"/v3/roles/{auditor}", headers=ADMIN, status=204)
+
+    assert role_names(keystone, token) == ["member", "reader"]
+
+
+def test_deleting_the_rule_a_domain_role_held_its_token_by_kills_the_token(keystone):
+    """A domain-specific role stands only for what it implies: without its rule, nothing."""
+    alice, demo = entity_id(keystone, "users", "alice"), project_id(keystone, "demo")
+    local = keystone.admin.post_json("/v3/roles", {"role": {"name": "local",
+                                                            "domain_id": "default"}},
+                                     headers=ADMIN, status=201).json["role"]["id"]
+    rule = f"/v3/roles/{local}/implies/{entity_id(keystone, 'roles', 'reader')}"
+    keystone.admin.put(rule, headers=ADMIN, status=201)
+    keystone.admin.put(grant_url("projects", demo, alice, local), headers=ADMIN, status=204)
+    keystone.admin.delete(grant_url("projects", demo, alice,
+                                    entity_id(keystone, "roles", "member")),
+                          headers=ADMIN, status=204)
+    token = issue(keystone.main, "alice", "demo")
+    assert role_names(keystone, token) == ["reader"]
+
+    keystone.admin.delete(rule, headers=ADMIN, status=204)
 
     assert_dead(keystone, token)
 

@@ -12,7 +12,7 @@ def test_certificate_user_story(deployment):
     assert issued.json["token"]["project"]["name"] == "demo"
 
     validated = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token))
-    assert [role["name"] for role in validated.json["token"]["roles"]] == ["member"]
+    assert [role["name"] for role in validated.json["token"]["roles"]] == ["member", "reader"]
     assert validated.json["token"]["user"]["name"] == "alice"
 
     deployment.admin.delete("/v3/auth/tokens", headers=admin_headers(token), status=204)

@@ -42,9 +42,9 @@ def test_remote_user_with_tenant_name_gets_a_scoped_access_document(deployment, 
     assert token["tenant"]["id"] == project_id(deployment, "demo")
     assert token["tenant"]["enabled"] is True
     assert access["user"]["name"] == access["user"]["username"] == "alice"
-    assert [role["name"] for role in access["user"]["roles"]] == ["member"]
+    assert [role["name"] for role in access["user"]["roles"]] == ["member", "reader"]
     assert access["user"]["roles_links"] == []
-    assert len(access["metadata"]["roles"]) == 1
+    assert len(access["metadata"]["roles"]) == 2  # member ⇒ reader
     assert access["metadata"]["is_admin"] == 0
 
 
@@ -213,7 +213,7 @@ def test_v2_validate_of_a_v3_issued_token(deployment, alice):
 
     assert access["token"]["id"] == token_id
     assert access["token"]["tenant"]["name"] == "demo"
-    assert [role["name"] for role in access["user"]["roles"]] == ["member"]
+    assert [role["name"] for role in access["user"]["roles"]] == ["member", "reader"]
 
 
 def test_v3_validate_of_a_v2_issued_token(deployment, alice):

@@ -56,7 +56,7 @@ def test_external_method_with_remote_user_issues_token_for_that_user(deployment,
     assert token["user"]["domain"] == {"id": "default", "name": "Default"}
     assert token["user"]["password_expires_at"] is None
     assert token["project"]["name"] == "demo"
-    assert role_names(response.json) == ["member"]
+    assert role_names(response.json) == ["member", "reader"]
 
 
 def test_empty_methods_list_with_remote_user_authenticates_as_external(deployment, alice):
@@ -162,7 +162,7 @@ def test_no_scope_uses_the_default_project_when_the_user_has_a_role_there(deploy
     token = post_token(deployment.main, external_auth(), user=alice).json["token"]
 
     assert token["project"]["name"] == "demo"
-    assert role_names({"token": token}) == ["member"]
+    assert role_names({"token": token}) == ["member", "reader"]
 
 
 def test_explicit_unscoped_request_ignores_the_default_project(deployment, alice):
@@ -220,7 +220,7 @@ def test_domain_scope_by_id_or_name_gives_a_domain_token(deployment, alice):
         token = response.json["token"]
         assert token["domain"] == {"id": "default", "name": "Default"}
         assert "project" not in token
-        assert role_names(response.json) == ["member"]
+        assert role_names(response.json) == ["member", "reader"]
         assert token["is_admin_project"] is False
 
 
@@ -552,7 +552,7 @@ def test_rescope_from_an_unscoped_token_to_a_project(deployment, alice):
     child = post_token(deployment.main, token_auth(unscoped.headers["X-Subject-Token"], "demo"))
 
     assert child.json["token"]["project"]["name"] == "demo"
-    assert role_names(child.json) == ["member"]
+    assert role_names(child.json) == ["member", "reader"]
 
 
 def test_rescope_without_scope_keeps_the_parents_scope(deployment, alice):

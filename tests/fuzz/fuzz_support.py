@@ -103,6 +103,10 @@ def build_context(deployment) -> FuzzContext:
                 for entity in _admin(admin, "GET", f"/v3/{plural}").json[plural]}
 
     users, projects, roles = listed("users"), listed("projects"), listed("roles")
+    # A domain-specific role, and a rule the implied-role routes find.
+    created["domain_role"] = _admin(admin, "POST", "/v3/roles", {"role": {
+        "name": "victim-role", "domain_id": "default"}}).json["role"]["id"]
+    _admin(admin, "PUT", f"/v3/roles/{created['role']}/implies/{roles['reader']}")
     _admin(admin, "PUT", f"/v3/domains/default/users/{users['victim']}/roles/"
            f"{roles['member']}")
     # A group holding the victim and a role, so that group paths reach real rows.
@@ -148,12 +152,16 @@ def build_context(deployment) -> FuzzContext:
         deployment=deployment,
         ids={"user_id": list(users.values()), "project_id": list(projects.values()),
              "role_id": list(roles.values()), "domain_id": domains,
+             "prior_role_id": [*roles.values(), created["domain_role"]],
+             "implied_role_id": [*roles.values(), created["domain_role"]],
              "target_id": list(projects.values()) + domains,
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
              "token_id": list(tokens.values()), "group_id": [group],
              "actor_id": list(users.values()) + [group]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
+                 "prior_role_id": [created["role"], created["domain_role"]],
+                 "implied_role_id": [roles["reader"], created["domain_role"], roles["admin"]],
                  "domain_id": [created["domain"]],
                  "target_id": [projects["victim-project"], created["domain"]],
                  "service_id": [created["service"]],
@@ -578,7 +586,8 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("POST", "/v3/projects"): [{"project": project}],
         ("PATCH", "/v3/projects/{project_id}"): [{"project": project},
                                                  {"project": {"enabled": False}}],
-        ("POST", "/v3/roles"): [{"role": {"name": "fuzz-role", "description": "r"}}],
+        ("POST", "/v3/roles"): [{"role": {"name": "fuzz-role", "description": "r"}},
+                                {"role": {"name": "fuzz-role", "domain_id": "default"}}],
         ("PATCH", "/v3/roles/{role_id}"): [{"role": {"name": "fuzz-role2"}}],
         ("POST", "/v3/domains"): [{"domain": {"name": "fuzz-domain", "enabled": True,
                                               "description": ""}}],
