@@ -76,6 +76,15 @@ class Hooks:
     def creating(self, call, values: dict, body: dict) -> None:
         """Before the INSERT: check references, derive values (may raise)."""
 
+    def create_instead(self, call, values: dict, body: dict) -> dict | None:
+        """The rendered body of something created in place of the row (a project acting as a
+        domain is a domain), or None to create the row."""
+        return None
+
+    def list_conditions(self, call, params: dict) -> list:
+        """SQL conditions beyond the declared ``?filter=`` ones (project tags)."""
+        return []
+
     def created(self, call, row, body: dict) -> None:
         """After the INSERT: rows of other tables."""
 
@@ -90,6 +99,9 @@ class Hooks:
 
     def decorate(self, call, rows: list, bodies: list[dict]) -> None:
         """Complete rendered bodies with what lives in other tables (one query for a list)."""
+
+    def showing_one(self, call, row, body: dict) -> None:
+        """Complete the body of a GET of one row (a project's ``?parents_as_ids``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,12 +207,15 @@ class Call:
 
 # -- the generic store path ---------------------------------------------------------------------
 
-def select_rows(session, resource: Resource, filters: dict) -> list:
-    """Rows of the resource whose columns equal ``filters``, in the declared order."""
+def select_rows(session, resource: Resource, filters: dict, conditions: tuple = ()) -> list:
+    """Rows of the resource whose columns equal ``filters`` and that meet the SQL
+    ``conditions``, in the declared order."""
     model = resource.model
     query = select(model).order_by(*(getattr(model, column) for column in resource.order_by))
     for column, value in filters.items():
         query = query.where(getattr(model, column) == value)
+    for condition in conditions:
+        query = query.where(condition)
     return list(session.scalars(query))
 
 
@@ -264,9 +279,11 @@ class ResourceController(AdminController):
             filters["domain_id"] = self.listed_domain(req, params)
             if filters["domain_id"] is None:
                 del filters["domain_id"]
-        rows = select_rows(session, resource, filters)
+        call = self.call(req, session, base)
+        rows = select_rows(session, resource, filters,
+                           resource.hooks.list_conditions(call, params))
         return listing(req, resource.collection, f"/{resource.collection}",
-                       self.show(self.call(req, session, base), rows))
+                       self.show(call, rows))
 
     def create(self, req, session):
         return self._create(req, session, None)
@@ -290,6 +307,9 @@ class ResourceController(AdminController):
         if resource.keeps_extra:
             values["extra"] = _dump(resource.extra_of(body))
         resource.hooks.creating(call, values, body)
+        instead = resource.hooks.create_instead(call, values, body)
+        if instead is not None:
+            return json_response({resource.name: instead}, status=201)
         ensure_unique(session, resource, values)
         row = insert(session, resource, values)
         resource.hooks.created(call, row, body)
@@ -298,8 +318,10 @@ class ResourceController(AdminController):
     def get(self, req, session, **path):
         resource = self.resource
         base, row = self._authorized_row(req, session, "get", path)
-        return json_response({resource.name: self.show(self.call(req, session, base),
-                                                       [row])[0]})
+        call = self.call(req, session, base)
+        body = self.show(call, [row])[0]
+        resource.hooks.showing_one(call, row, body)
+        return json_response({resource.name: body})
 
     def update(self, req, session, **path):
         resource = self.resource
