@@ -2,8 +2,8 @@
 
 Special: tags (project_tags.py) and the hierarchy (project_tree.py); a project created with
 ``is_domain: true`` is a domain (keystone_lite keeps domains apart from projects: the domain is
-created with the project's id, name, description and enabled, and answered in Keystone's
-project form); deleting a project deletes the grants on it and its tags. Disabling or enabling a
+created with the project's id, name, description and enabled; project_domains.py answers for
+it under /v3/projects in Keystone's project form); deleting a project deletes the grants on it and its tags. Disabling or enabling a
 project kills the tokens scoped to it for good (store.update moves the project's revision).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy import delete
 
 from keystone_lite import errors
 from keystone_lite.db import models
-from keystone_lite.identity import parsing, project_tags, project_tree, render, store
+from keystone_lite.identity import project_domains, project_tags, project_tree, render, store
 from keystone_lite.identity.resources import (BOOLEAN, NULLABLE_ID, TEXT, Field, Hooks,
                                               Resource, name)
 from keystone_lite.identity.users import default_domain
@@ -21,6 +21,9 @@ from keystone_lite.identity.users import default_domain
 class ProjectHooks(Hooks):
     def routes(self, controller):
         return project_tags.routes(controller)
+
+    def wrap(self, controller, routes):
+        return project_domains.wrap(controller, routes)
 
     def creating(self, call, values, body):
         if body.get("is_domain"):
@@ -42,7 +45,7 @@ class ProjectHooks(Hooks):
                                description=values["description"], enabled=values["enabled"])
         call.session.add(domain)
         call.session.flush()
-        return as_project(domain, call.base)
+        return project_domains.as_project(domain, call.base)
 
     def created(self, call, row, body):
         if body.get("tags"):
@@ -64,8 +67,6 @@ class ProjectHooks(Hooks):
         parent = project_tree.list_condition(params)
         if parent is not None:
             conditions.append(parent)
-        if parsing.query_bool(params, "is_domain"):  # domains are not listed as projects
-            conditions.append(models.Project.id.is_(None))
         return conditions
 
     def decorate(self, call, rows, bodies):
@@ -75,14 +76,6 @@ class ProjectHooks(Hooks):
 
     def showing_one(self, call, row, body):
         project_tree.expand(call, row, body)
-
-
-def as_project(domain, base: str) -> dict:
-    """A domain in Keystone's form of a project acting as a domain."""
-    return {"id": domain.id, "name": domain.name, "domain_id": None,
-            "description": domain.description, "enabled": domain.enabled, "parent_id": None,
-            "is_domain": True, "tags": [], "options": {},
-            "links": {"self": f"{base}/v3/projects/{domain.id}"}}
 
 
 def delete_grants_on(session, project_ids: list[str]) -> None:

@@ -73,6 +73,11 @@ class Hooks:
         """Routes beyond the five generic ones."""
         return []
 
+    def wrap(self, controller, routes: list) -> list:
+        """The resource's routes, whose handlers a resource may wrap (projects answer for the
+        domains acting as projects)."""
+        return routes
+
     def creating(self, call, values: dict, body: dict) -> None:
         """Before the INSERT: check references, derive values (may raise)."""
 
@@ -259,9 +264,10 @@ class ResourceController(AdminController):
         one = {"GET": self.get, "PATCH": self.update, "DELETE": self.delete}
         if resource.client_ids:
             one["PUT"] = self.put
-        return [(rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
-                (rf"/{resource.collection}/{ident(resource.path_id)}", one),
-                *resource.hooks.routes(self)]
+        return resource.hooks.wrap(self, [
+            (rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
+            (rf"/{resource.collection}/{ident(resource.path_id)}", one),
+            *resource.hooks.routes(self)])
 
     def call(self, req, session, base) -> Call:
         return Call(req, session, self.services, base)

@@ -266,6 +266,26 @@ def test_project_created_as_a_domain_is_a_domain(deployment):
     assert (domain["id"], domain["name"]) == (project["id"], "a-domain")
     app.post_json("/v3/projects", {"project": {"name": "a-domain", "is_domain": True}},
                   headers=ADMIN, status=409)
-    app.patch_json(f"/v3/domains/{domain['id']}", {"domain": {"enabled": False}},
-                   headers=ADMIN)
-    app.delete(f"/v3/domains/{domain['id']}", headers=ADMIN, status=204)
+
+    # Served under /v3/projects too, as Keystone's domains are projects.
+    listed = app.get("/v3/projects?is_domain=true", headers=ADMIN).json["projects"]
+    assert project in listed and "default" in {entry["id"] for entry in listed}
+    assert project["id"] not in {entry["id"] for entry in app.get(
+        "/v3/projects", headers=ADMIN).json["projects"]}
+    assert app.get(f"/v3/projects/{project['id']}", headers=ADMIN).json["project"] == project
+    app.delete(f"/v3/projects/{project['id']}", headers=ADMIN, status=403)  # still enabled
+    disabled = app.patch_json(f"/v3/projects/{project['id']}", {"project": {"enabled": False}},
+                              headers=ADMIN).json["project"]
+    assert (disabled["enabled"], disabled["is_domain"]) == (False, True)
+    app.delete(f"/v3/projects/{project['id']}", headers=ADMIN, status=204)
+    app.get(f"/v3/domains/{project['id']}", headers=ADMIN, status=404)
+
+
+def test_a_domain_seen_as_a_project_is_guarded_by_the_domain_rules(deployment):
+    add_user(deployment, "alice", "demo", "member")
+    member = {"X-Auth-Token": issue(deployment.main, "alice", "demo")}
+    app = deployment.admin
+    app.patch_json("/v3/projects/default", {"project": {"enabled": False}}, headers=member,
+                   status=403)
+    app.delete("/v3/projects/default", headers=member, status=403)
+    app.get("/v3/projects?is_domain=true", headers=member, status=403)
