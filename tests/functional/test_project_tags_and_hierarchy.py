@@ -289,3 +289,17 @@ def test_a_domain_seen_as_a_project_is_guarded_by_the_domain_rules(deployment):
                    status=403)
     app.delete("/v3/projects/default", headers=member, status=403)
     app.get("/v3/projects?is_domain=true", headers=member, status=403)
+
+
+def test_deleting_a_disabled_domain_deletes_its_project_tree_and_tags(deployment):
+    app = deployment.admin
+    domain = app.post_json("/v3/domains", {"domain": {"name": "tree"}}, headers=ADMIN,
+                           status=201).json["domain"]
+    root = create(app, name="root", domain_id=domain["id"], tags=["t"])
+    child = create(app, name="child", parent_id=root["id"], tags=["t"])
+    app.patch_json(f"/v3/domains/{domain['id']}", {"domain": {"enabled": False}},
+                   headers=ADMIN)
+    app.delete(f"/v3/domains/{domain['id']}", headers=ADMIN, status=204)
+    for project in (root, child):
+        app.get(f"/v3/projects/{project['id']}", headers=ADMIN, status=404)
+    assert app.get("/v3/projects?tags=t", headers=ADMIN).json["projects"] == []
