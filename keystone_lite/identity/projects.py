@@ -3,8 +3,9 @@
 Special: tags (project_tags.py) and the hierarchy (project_tree.py); a project created with
 ``is_domain: true`` is a domain (keystone_lite keeps domains apart from projects: the domain is
 created with the project's id, name, description and enabled; project_domains.py answers for
-it under /v3/projects in Keystone's project form); deleting a project deletes the grants on it and its tags. Disabling or enabling a
-project kills the tokens scoped to it for good (store.update moves the project's revision).
+it under /v3/projects in Keystone's project form); deleting a project deletes the grants on it
+and its tags. Disabling or enabling a project kills the tokens scoped to it for good
+(store.update moves the project's revision).
 """
 from __future__ import annotations
 
