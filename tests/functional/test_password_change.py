@@ -9,7 +9,9 @@ import os
 
 import pytest
 
-from builders import GOLDEN, add_user, admin_headers, password_auth
+from builders import GOLDEN, add_user, admin_headers, in_store, password_auth
+
+from keystone_lite.db import models
 
 ADMIN = admin_headers()
 GOLDEN_NEXT = os.path.join(os.path.dirname(GOLDEN), "keystone-golden-next")
@@ -124,3 +126,16 @@ def test_malformed_password_change_is_400_and_never_echoes_a_password(deployment
     response = deployment.main.post_json(f"/v3/users/{user_id}/password", body, status=400)
     assert "secret" not in response.text
     assert response.json["error"]["code"] == 400
+
+
+def test_an_expired_password_can_still_be_changed_and_the_new_one_logs_in(make_deployment):
+    """The change is the way out of an expired password (Keystone's login says so)."""
+    deployment = make_deployment({"security_compliance": {"password_expires_days": "30"}})
+    user_id = alice(deployment)
+
+    def expire(session):
+        session.get(models.User, user_id).password_expires_at = 1
+    in_store(deployment, expire)
+    login(deployment.main, "old-secret", status=401)
+    change(deployment.main, user_id, "old-secret", "new-secret", 204)
+    login(deployment.main, "new-secret")
