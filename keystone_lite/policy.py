@@ -162,6 +162,11 @@ USER_READ = any_of(admin_required, SYSTEM_READER, in_domain("reader", "user.doma
                    owner("user.id"))
 USER_WRITE = any_of(admin_required, in_domain("manager", "user.domain_id"))
 PROJECT_WRITE = any_of(admin_required, in_domain("manager", "project.domain_id"))
+PROJECT_READ = any_of(admin_required, SYSTEM_READER, in_domain("reader", "project.domain_id"),
+                      on_project("project.id"))
+# Keystone's project_tag.py: an admin of the system, of the project's domain or of the project.
+PROJECT_TAG_WRITE = any_of(admin_required, in_domain("admin", "project.domain_id"),
+                           all_of(role("admin"), on_project("project.id")))
 ROLE_FINDERS = any_of(admin_required, SYSTEM_READER, domain_manager)
 
 
@@ -199,12 +204,16 @@ RULES = {
     "identity:remove_user_from_group": any_of(admin_required, in_domain(
         "manager", "group.domain_id", "user.domain_id")),
     "identity:list_projects": DOMAIN_LIST,
-    "identity:get_project": any_of(admin_required, SYSTEM_READER,
-                                   in_domain("reader", "project.domain_id"),
-                                   on_project("project.id")),
+    "identity:get_project": PROJECT_READ,
     "identity:create_project": PROJECT_WRITE,
     "identity:update_project": PROJECT_WRITE,
     "identity:delete_project": PROJECT_WRITE,
+    "identity:list_project_tags": PROJECT_READ,
+    "identity:get_project_tag": PROJECT_READ,
+    "identity:update_project_tags": PROJECT_TAG_WRITE,
+    "identity:create_project_tag": PROJECT_TAG_WRITE,
+    "identity:delete_project_tags": PROJECT_TAG_WRITE,
+    "identity:delete_project_tag": PROJECT_TAG_WRITE,
     "identity:list_roles": ROLE_FINDERS,
     "identity:get_role": any_of(admin_required, SYSTEM_READER,
                                 all_of(domain_manager, managed_role)),

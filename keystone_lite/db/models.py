@@ -77,7 +77,19 @@ class Project(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+    # The parent project; None: top-level, the domain is the parent (see migration 0008).
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), nullable=True,
+                                                  index=True)
     unsnapshotted = ("extra",)
+
+
+class ProjectTag(Base):
+    """One of Keystone's project tags (``tags`` in the project API); gone with the project."""
+
+    __tablename__ = "project_tags"
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True, index=True)
 
 
 class Role(Base):

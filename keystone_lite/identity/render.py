@@ -28,7 +28,9 @@ def v3_project(project, base: str) -> dict:
         "domain_id": project.domain_id,
         "description": project.description,
         "enabled": project.enabled,
-        "parent_id": project.domain_id,
+        # Top-level projects have no parent project: their parent is the domain, as Keystone
+        # shows it.
+        "parent_id": getattr(project, "parent_id", None) or project.domain_id,
         "is_domain": False,
         "tags": [],
         "options": {},

@@ -82,8 +82,22 @@ class Hooks:
     def filtering(self, call, params: dict, filters: dict) -> None:
         """Complete a list's ``{column: value}`` filters (a value None selects NULL)."""
 
+    def wrap(self, controller, routes: list) -> list:
+        """The resource's routes, whose handlers a resource may wrap (projects answer for the
+        domains acting as projects)."""
+        return routes
+
     def creating(self, call, values: dict, body: dict) -> None:
         """Before the INSERT: check references, derive values (may raise)."""
+
+    def create_instead(self, call, values: dict, body: dict) -> dict | None:
+        """The rendered body of something created in place of the row (a project acting as a
+        domain is a domain), or None to create the row."""
+        return None
+
+    def list_conditions(self, call, params: dict) -> list:
+        """SQL conditions beyond the declared ``?filter=`` ones (project tags)."""
+        return []
 
     def created(self, call, row, body: dict) -> None:
         """After the INSERT: rows of other tables."""
@@ -99,6 +113,9 @@ class Hooks:
 
     def decorate(self, call, rows: list, bodies: list[dict]) -> None:
         """Complete rendered bodies with what lives in other tables (one query for a list)."""
+
+    def showing_one(self, call, row, body: dict) -> None:
+        """Complete the body of a GET of one row (a project's ``?parents_as_ids``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,12 +221,15 @@ class Call:
 
 # -- the generic store path ---------------------------------------------------------------------
 
-def select_rows(session, resource: Resource, filters: dict) -> list:
-    """Rows of the resource whose columns equal ``filters``, in the declared order."""
+def select_rows(session, resource: Resource, filters: dict, conditions: tuple = ()) -> list:
+    """Rows of the resource whose columns equal ``filters`` and that meet the SQL
+    ``conditions``, in the declared order."""
     model = resource.model
     query = select(model).order_by(*(getattr(model, column) for column in resource.order_by))
     for column, value in filters.items():
         query = query.where(getattr(model, column) == value)
+    for condition in conditions:
+        query = query.where(condition)
     return list(session.scalars(query))
 
 
@@ -253,9 +273,10 @@ class ResourceController(AdminController):
         one = {"GET": self.get, "PATCH": self.update, "DELETE": self.delete}
         if resource.client_ids:
             one["PUT"] = self.put
-        return [(rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
-                (rf"/{resource.collection}/{ident(resource.path_id)}", one),
-                *resource.hooks.routes(self)]
+        return resource.hooks.wrap(self, [
+            (rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
+            (rf"/{resource.collection}/{ident(resource.path_id)}", one),
+            *resource.hooks.routes(self)])
 
     def call(self, req, session, base) -> Call:
         return Call(req, session, self.services, base)
@@ -273,10 +294,12 @@ class ResourceController(AdminController):
             filters["domain_id"] = self.listed_domain(req, params)
             if filters["domain_id"] is None:
                 del filters["domain_id"]
-        resource.hooks.filtering(self.call(req, session, base), params, filters)
-        rows = select_rows(session, resource, filters)
+        call = self.call(req, session, base)
+        resource.hooks.filtering(call, params, filters)
+        rows = select_rows(session, resource, filters,
+                           resource.hooks.list_conditions(call, params))
         return listing(req, resource.collection, f"/{resource.collection}",
-                       self.show(self.call(req, session, base), rows))
+                       self.show(call, rows))
 
     def create(self, req, session):
         return self._create(req, session, None)
@@ -302,6 +325,9 @@ class ResourceController(AdminController):
         if resource.keeps_extra:
             values["extra"] = _dump(resource.extra_of(body))
         resource.hooks.creating(call, values, body)
+        instead = resource.hooks.create_instead(call, values, body)
+        if instead is not None:
+            return json_response({resource.name: instead}, status=201)
         ensure_unique(session, resource, values)
         row = insert(session, resource, values)
         resource.hooks.created(call, row, body)
@@ -310,8 +336,10 @@ class ResourceController(AdminController):
     def get(self, req, session, **path):
         resource = self.resource
         base, row = self._authorized_row(req, session, "get", path)
-        return json_response({resource.name: self.show(self.call(req, session, base),
-                                                       [row])[0]})
+        call = self.call(req, session, base)
+        body = self.show(call, [row])[0]
+        resource.hooks.showing_one(call, row, body)
+        return json_response({resource.name: body})
 
     def update(self, req, session, **path):
         resource = self.resource

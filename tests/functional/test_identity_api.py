@@ -362,12 +362,19 @@ def test_create_project_with_duplicate_name_in_domain_returns_409(deployment):
     ({"project": {"name": ["demo"]}}, "attribute name"),
     ({"project": {"name": "demo", "enabled": "false"}}, "attribute enabled"),
     ({"project": {"name": "demo", "domain_id": "nowhere"}}, "domain"),
-    ({"project": {"name": "demo", "is_domain": True}}, "domain"),
-    ({"project": {"name": "demo", "parent_id": "elsewhere"}}, "parent_id"),
+    ({"project": {"name": "demo", "is_domain": True, "parent_id": "elsewhere"}}, "parent"),
+    ({"project": {"name": "demo", "is_domain": "yes"}}, "attribute is_domain"),
 ])
 def test_create_project_with_bad_body_returns_400(deployment, body, mentions):
     response = deployment.admin.post_json("/v3/projects", body, headers=ADMIN, status=400)
     assert mentions in response.json["error"]["message"]
+
+
+def test_create_project_under_an_unknown_parent_returns_404_naming_it(deployment):
+    """As Keystone, whose create looks the parent up (ProjectNotFound)."""
+    response = deployment.admin.post_json("/v3/projects", {"project": {
+        "name": "demo", "parent_id": "elsewhere"}}, headers=ADMIN, status=404)
+    assert response.json["error"]["message"] == "Could not find project: elsewhere."
 
 
 def test_unknown_project_returns_404_naming_it(deployment):

@@ -107,6 +107,7 @@ def build_context(deployment) -> FuzzContext:
     created["domain_role"] = _admin(admin, "POST", "/v3/roles", {"role": {
         "name": "victim-role", "domain_id": "default"}}).json["role"]["id"]
     _admin(admin, "PUT", f"/v3/roles/{created['role']}/implies/{roles['reader']}")
+    _admin(admin, "PUT", f"/v3/projects/{projects['victim-project']}/tags/victim-tag")
     _admin(admin, "PUT", f"/v3/domains/default/users/{users['victim']}/roles/"
            f"{roles['member']}")
     # A group holding the victim and a role, so that group paths reach real rows.
@@ -157,7 +158,7 @@ def build_context(deployment) -> FuzzContext:
              "target_id": list(projects.values()) + domains,
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
              "token_id": list(tokens.values()), "group_id": [group],
-             "actor_id": list(users.values()) + [group]},
+             "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "prior_role_id": [created["role"], created["domain_role"]],
@@ -167,7 +168,8 @@ def build_context(deployment) -> FuzzContext:
                  "service_id": [created["service"]],
                  "endpoint_id": [created["endpoint"]], "region_id": ["victim-region"],
                  "group_id": [group], "actor_id": [users["victim"], group],
-                 "token_id": [tokens["victim-project"], tokens["victim-rescoped"]]},
+                 "token_id": [tokens["victim-project"], tokens["victim-rescoped"]],
+                 "tag": ["victim-tag", "fuzz-tag"]},
         tokens=tokens, revoked=revoked,
         secrets=[secret.encode() for secret in secrets],
         token_secrets=[token.encode() for token in [*tokens.values(), revoked]])
@@ -574,7 +576,8 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
     user = {"name": "fuzz-user", "domain_id": "default", "password": TEMPLATE_PASSWORD,
             "enabled": True, "description": "", "default_project_id": victim_project}
     project = {"name": "fuzz-project", "domain_id": "default", "description": "d",
-               "enabled": True, "is_domain": False, "parent_id": "default"}
+               "enabled": True, "is_domain": False, "parent_id": "default",
+               "tags": ["fuzz-tag", "other"]}
     endpoint = {"service_id": ctx.victims["service_id"][0], "interface": "internal",
                 "url": "http://fuzz/", "region_id": "victim-region", "enabled": True}
     table = {
@@ -583,7 +586,14 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("POST", "/v3/users"): [{"user": user}, {"user": {"name": "fuzz-cert-user"}}],
         ("PATCH", "/v3/users/{user_id}"): [{"user": user}, {"user": {"enabled": False}},
                                            {"user": {"password": TEMPLATE_PASSWORD}}],
-        ("POST", "/v3/projects"): [{"project": project}],
+        ("POST", "/v3/projects"): [{"project": project},
+                                   {"project": {**project, "parent_id": victim_project}},
+                                   {"project": {"name": "fuzz-domain-project",
+                                                "domain_id": None, "is_domain": True}}],
+        ("PUT", "/v3/projects/{project_id}/tags"): [{"tags": ["fuzz-tag", "other"]}],
+        # A wrong original: the victim's password must keep working for the other fuzzers.
+        ("POST", "/v3/users/{user_id}/password"): [{"user": {
+            "original_password": "not-the-password", "password": TEMPLATE_PASSWORD}}],
         ("PATCH", "/v3/projects/{project_id}"): [{"project": project},
                                                  {"project": {"enabled": False}}],
         ("POST", "/v3/roles"): [{"role": {"name": "fuzz-role", "description": "r"}},
@@ -641,6 +651,9 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
         assert body == b"", "HEAD with a body" + where
     elif status == 204:
         assert body == b"", "204 with a body" + where
+    elif status == 201 and body == b"" and request.method == "PUT" and "/tags/" in request.url:
+        # Keystone's PUT of one project tag: 201, no body, the tag's URL in Location.
+        assert response.headers.get("Location"), "tag created without a Location" + where
     else:
         assert response.content_type == "application/json", "not JSON" + where
         document = json.loads(body)
@@ -662,6 +675,11 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
             if len(sent) >= 32 and sent not in elsewhere:
                 assert sent not in body, f"the {name} in an error body" + where
         assert "X-Subject-Token" not in response.headers, "subject token on an error" + where
+        if status == 401:
+            # A wrong password counts toward the lockout (login_failures, written in a
+            # transaction of its own by design); nothing else may change.
+            before, after = ({name: rows for name, rows in snapshot.items()
+                              if name != "login_failures"} for snapshot in (before, after))
         assert before == after, "a rejected request changed the database" + where
 
 

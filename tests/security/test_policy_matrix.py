@@ -44,6 +44,8 @@ CLOUD_ADMIN = ("Y-YY--Y---", "Y-Y-------")
 CLOUD_READERS = ("YYYY--Y---", "YYY-------")
 ANYONE = ("YYYYYYYYYY", "YYYYYYYYYY")
 VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
+# Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
+TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
 
 # (rule, app, method, path, body, success status, (off row, on row)); {names} are filled in
 # from the world, {fresh_*} with an object made for the call, {subject} with a new token.
@@ -82,6 +84,20 @@ CALLS = [
      {"project": {"description": "changed"}}, 200, DOMAIN_MANAGERS),
     ("delete_project", "admin", "DELETE", "/v3/projects/{fresh_project}", None, 204,
      DOMAIN_MANAGERS),
+    ("list_project_tags", "admin", "GET", "/v3/projects/{project}/tags", None, 200,
+     PROJECT_READERS),
+    ("get_project_tag", "admin", "GET", "/v3/projects/{project}/tags/{fresh_tag}", None, 204,
+     PROJECT_READERS),
+    ("get_project_tag", "admin", "HEAD", "/v3/projects/{project}/tags/{fresh_tag}", None, 204,
+     PROJECT_READERS),
+    ("update_project_tags", "admin", "PUT", "/v3/projects/{project}/tags",
+     {"tags": ["{persona}"]}, 200, TAG_ADMINS),
+    ("create_project_tag", "admin", "PUT", "/v3/projects/{project}/tags/{persona}", None, 201,
+     TAG_ADMINS),
+    ("delete_project_tag", "admin", "DELETE", "/v3/projects/{project}/tags/{fresh_tag}", None,
+     204, TAG_ADMINS),
+    ("delete_project_tags", "admin", "DELETE", "/v3/projects/{project}/tags", None, 204,
+     TAG_ADMINS),
     ("list_roles", "admin", "GET", "/v3/roles", None, 200, ROLE_READERS),
     ("get_role", "admin", "GET", "/v3/roles/{member}", None, 200, ROLE_READERS),
     ("create_role", "admin", "POST", "/v3/roles", {"role": {"name": "{persona}"}}, 201,
@@ -253,7 +269,20 @@ def fresh(deployment, world, name: str) -> str:
                 store.grant(session, world.victim, kind, target, world.roles["reader"])
         in_store(deployment, regrant)
         return world.roles["reader"]
+    if name == "fresh_tag":
+        tag = f"t-{store.new_id()}"
+        admin.put(f"/v3/projects/{world.project}/tags/{tag}", headers=ADMIN, status=201)
+        return tag
     return next(iter(made[name]().json.values()))["id"]
+
+
+def _filled(template, values: dict):
+    """The body template with its ``{names}`` filled in, in strings at any depth."""
+    if isinstance(template, dict):
+        return {key: _filled(value, values) for key, value in template.items()}
+    if isinstance(template, list):
+        return [_filled(value, values) for value in template]
+    return template.format(**values) if isinstance(template, str) else template
 
 
 def call(deployment, world, persona, app, method, path, body):
@@ -266,7 +295,7 @@ def call(deployment, world, persona, app, method, path, body):
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_domain_role", "fresh_rule",
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
-                 "fresh_group_reader_grant"):
+                 "fresh_group_reader_grant", "fresh_tag"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
@@ -274,8 +303,7 @@ def call(deployment, world, persona, app, method, path, body):
     elif "{subject}" in path:
         values["subject"] = policy_world.bystander_token(deployment)
     if body is not None:
-        body = {key: {field: value.format(**values) for field, value in inner.items()}
-                for key, inner in body.items()}
+        body = _filled(body, values)
     target = getattr(deployment, app)
     return target.request(path.format(**values), method=method, headers=headers,
                           content_type="application/json" if body else None,

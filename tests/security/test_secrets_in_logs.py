@@ -128,6 +128,14 @@ def main_flows(deployment, secrets: Secrets) -> None:
                      headers=admin_headers())
     post_token(main, password_auth("bob", bob_pw), status=401)
     bob_token = secrets.token(post_token(main, password_auth("bob", bob_new_pw)))
+    # Bob's own password change: a wrong original (401), then the right one (204).
+    bob_own_pw = secrets.password("bob-own")
+    main.post_json(f"/v3/users/{bob}/password", {"user": {
+        "original_password": bob_pw, "password": bob_own_pw}}, status=401)
+    main.post_json(f"/v3/users/{bob}/password", {"user": {
+        "original_password": bob_new_pw, "password": bob_own_pw}},
+        headers={"X-Auth-Token": bob_token}, status=204)
+    bob_token = secrets.token(post_token(main, password_auth("bob", bob_own_pw)))
     role = admin.post_json("/v3/roles", {"role": {"name": "auditor"}}, headers=admin_headers(),
                            status=201).json["role"]["id"]
     grant = f"/v3/projects/{demo}/users/{bob}/roles/{role}"
