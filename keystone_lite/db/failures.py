@@ -25,7 +25,7 @@ _PG_FULL = ("53100",)
 def database_errors(driver_error: type[Exception] = exc.DBAPIError):
     """Turn database failures raised inside into KeystoneErrors.
 
-    IntegrityError becomes Conflict (409); operational failures and the driver's plain
+    IntegrityError becomes Conflict (409), DataError ValidationError (400); operational failures and the driver's plain
     DatabaseError ("file is not a database") become ServiceUnavailable or a subclass; an
     exhausted pool becomes DatabaseBusy. ``driver_error`` is the driver's base exception, for
     callers that use a raw driver connection.
@@ -34,10 +34,15 @@ def database_errors(driver_error: type[Exception] = exc.DBAPIError):
         yield
     except exc.IntegrityError:
         raise errors.Conflict() from None
+    except exc.DataError:
+        # A value the column cannot hold (too long, out of range) that no check caught: the
+        # client's input, so 400 and not 500 (PostgreSQL enforces lengths, SQLite does not).
+        raise errors.ValidationError("A value is too long or out of range for its "
+                                     "attribute.") from None
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise unavailable(error) from error
     except exc.DatabaseError as error:
-        if type(error) is not exc.DatabaseError:  # ProgrammingError, DataError...: our bug
+        if type(error) is not exc.DatabaseError:  # ProgrammingError...: our bug
             raise
         raise unavailable(error) from error
     except exc.TimeoutError as error:  # every pooled connection in use for pool_timeout

@@ -313,6 +313,8 @@ class ResourceController(AdminController):
         base = self.authorize(req, resource.hooks.rule(resource, "create", attempted),
                               self._create_target(attempted))
         body = parsing.entity(req, resource.name)
+        if chosen_id is not None:
+            body = {**body, "id": chosen_id}  # the path's id is checked as a body's would be
         resource.validate(body, creating=True)
         call = self.call(req, session, base)
         values = {field.name: body[field.name] if body.get(field.name) is not None

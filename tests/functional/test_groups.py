@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy
 
-from builders import (add_user, assert_keystone_error, create_domain, issue, password_auth,
-                      post_token)
-from test_identity_parity import ADMIN, assert_like_keystone, create, golden
+from builders import (add_user, assert_keystone_error, assert_like_keystone, create_domain, golden,
+                      issue, password_auth, post_token)
+from test_identity_parity import ADMIN, create
 
 PASSWORD = "groups-secret"
 

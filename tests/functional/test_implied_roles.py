@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from builders import add_user, admin_headers, issue, post_token, project_id
-from test_identity_parity import assert_like_keystone, golden
+from builders import (add_user, admin_headers, assert_like_keystone, golden, issue, post_token,
+                      project_id)
 
 ADMIN = admin_headers()
 
@@ -45,7 +45,7 @@ def test_implied_role_put_get_head_list_and_delete_answer_as_keystone(deployment
 
     put = app.put(url, headers=ADMIN, status=201)
     assert_like_keystone(put, "implied-put.json")
-    _status, body = golden("implied-put.json")
+    _status, body, _headers = golden("implied-put.json")
     assert put.json["role_inference"]["prior_role"].keys() == \
         body["role_inference"]["prior_role"].keys()
     assert put.json["role_inference"]["implies"]["name"] == "golden-implied"
@@ -79,7 +79,7 @@ def test_implying_admin_is_403_as_keystone(deployment):
     response = app.put(f"/v3/roles/{prior}/implies/{role_id(app, 'admin')}", headers=ADMIN,
                        status=403)
     assert_like_keystone(response, "implied-put-prohibited-admin.json")
-    _status, body = golden("implied-put-prohibited-admin.json")
+    _status, body, _headers = golden("implied-put-prohibited-admin.json")
     assert response.json["error"]["message"] == body["error"]["message"].replace(
         body["error"]["message"].split()[0], role_id(app, "admin"))
 
@@ -194,7 +194,7 @@ def test_token_carries_implied_roles_transitively_and_never_a_domain_role(deploy
                 status=204)
 
     token = issue(deployment.main, "implied-user", "implied-proj")
-    _status, body = golden("implied-token-expanded.json")
+    _status, body, _headers = golden("implied-token-expanded.json")
     assert [entry["name"] for entry in body["token"]["roles"]] == ["golden-prior",
                                                                    "golden-implied"]
     assert token_roles(deployment, token) == ["golden-prior", "reader", "golden-implied",

@@ -4,27 +4,17 @@ the original password is the credential, the user's tokens die, the new password
 once, a wrong original counts toward the lockout."""
 from __future__ import annotations
 
-import json
-import os
 
 import pytest
 
-from builders import GOLDEN, add_user, admin_headers, in_store, password_auth
+from builders import add_user, admin_headers, golden, in_store, password_auth
 
 from keystone_lite.db import models
 
 ADMIN = admin_headers()
-GOLDEN_NEXT = os.path.join(os.path.dirname(GOLDEN), "keystone-golden-next")
 PROVIDERS = ("fernet", "uuid")
 
 
-def golden(name: str) -> tuple[int, dict | None]:
-    path = os.path.join(GOLDEN_NEXT, name)
-    if not os.path.exists(path):
-        pytest.skip(f"no {path}")
-    with open(path, encoding="utf-8") as handle:
-        response = json.load(handle)["response"]
-    return int(response["status"].split()[0]), response["body_json"]
 
 
 def alice(deployment) -> str:
@@ -57,7 +47,7 @@ def test_password_change_kills_the_users_tokens_and_the_new_password_works(
     assert response.status_int == golden("users-password-change.json")[0]
     assert response.body == b""
 
-    status, body = golden("users-password-old-token-after-change.json")
+    status, body, _headers = golden("users-password-old-token-after-change.json")
     old = deployment.admin.get("/v3/auth/tokens", headers=admin_headers(token), status=status)
     assert old.json == body
     login(deployment.main, "old-secret", status=401)
@@ -67,7 +57,7 @@ def test_password_change_kills_the_users_tokens_and_the_new_password_works(
 
 def test_wrong_original_password_is_keystones_401_and_changes_nothing(deployment):
     user_id = alice(deployment)
-    status, body = golden("users-password-wrong-original.json")
+    status, body, _headers = golden("users-password-wrong-original.json")
     response = change(deployment.main, user_id, "not-it", "new-secret", status)
     assert response.json == body
     assert response.headers["WWW-Authenticate"].startswith("Keystone uri=")
@@ -78,7 +68,7 @@ def test_password_change_without_a_token_is_authenticated_by_the_original(deploy
     """Keystone's call is unenforced: the original password is the credential (204 without
     X-Auth-Token in its recording)."""
     user_id = alice(deployment)
-    status, _body = golden("users-password-change-no-token.json")
+    status, _body, _headers = golden("users-password-change-no-token.json")
     change(deployment.main, user_id, "old-secret", "newer-secret", status)
     login(deployment.main, "newer-secret")
 

@@ -2,37 +2,16 @@
 (``../shared/keystone-golden-next/projects-*tag*``) and its documented rules."""
 from __future__ import annotations
 
-import json
-import os
 
 import pytest
 
-from builders import GOLDEN, add_user, admin_headers, cert_environ, issue
+from builders import add_user, admin_headers, assert_like_keystone, cert_environ, issue
 
 ADMIN = admin_headers()
-GOLDEN_NEXT = os.path.join(os.path.dirname(GOLDEN), "keystone-golden-next")
 
 
-def golden(name: str) -> tuple[int, dict | None, dict]:
-    """(status, body, headers) Keystone answered in the recording ``name``."""
-    path = os.path.join(GOLDEN_NEXT, name)
-    if not os.path.exists(path):
-        pytest.skip(f"no {path}")
-    with open(path, encoding="utf-8") as handle:
-        response = json.load(handle)["response"]
-    return (int(response["status"].split()[0]), response["body_json"],
-            {key.lower(): value for key, value in response["headers"]})
 
 
-def assert_like_keystone(response, name: str) -> None:
-    status, body, _headers = golden(name)
-    assert response.status_int == status, response.body
-    if body is None:
-        return
-    for key, value in body.items():
-        assert key in response.json
-        if isinstance(value, dict):
-            assert set(value) <= set(response.json[key]), (name, key)
 
 
 def create(app, **fields) -> dict:
