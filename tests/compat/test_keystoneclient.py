@@ -49,7 +49,7 @@ def test_validate_returns_the_access_of_a_certificate_token(keystone, http_keyst
 
     assert access.auth_token == token
     assert access.username == CERT_USER and access.project_name == CERT_PROJECT
-    assert access.role_names == ["member"]
+    assert access.role_names == ["member", "reader"]  # member ⇒ reader, as Keystone
     assert access.service_catalog.url_for(service_type="identity",
                                            endpoint_type="internal") == (
         f"{http_keystone.main}/v3")

@@ -90,7 +90,7 @@ def test_certificate_token_is_confirmed_and_identity_reaches_the_service(http_ke
     assert seen["X-User-Name"] == CERT_USER and seen["X-User-Id"]
     assert seen["X-User-Domain-Id"] == "default"
     assert seen["X-Project-Name"] == CERT_PROJECT and seen["X-Project-Id"]
-    assert seen["X-Roles"] == "member"
+    assert seen["X-Roles"] == "member,reader"  # member ⇒ reader, as Keystone
     assert seen["X-Is-Admin-Project"] == "False"
 
 
@@ -99,7 +99,8 @@ def test_admin_token_carries_is_admin_project(http_keystone):
 
     seen = protected(http_keystone).get("/", headers={"X-Auth-Token": token}).json
 
-    assert seen["X-Roles"] == "admin" and seen["X-Is-Admin-Project"] == "True"
+    assert seen["X-Roles"] == "admin,manager,member,reader"  # bootstrap's implied roles
+    assert seen["X-Is-Admin-Project"] == "True"
 
 
 @pytest.mark.parametrize("scope", ["system", "unscoped"])
@@ -118,7 +119,8 @@ def test_tokens_without_a_project_are_confirmed_without_project_headers(http_key
     # True (see docs/compatibility.md).
     assert seen["X-Is-Admin-Project"] == "False"
     if scope == "system":
-        assert (seen["OpenStack-System-Scope"], seen["X-Roles"]) == ("all", "admin")
+        assert (seen["OpenStack-System-Scope"], seen["X-Roles"]) == (
+            "all", "admin,manager,member,reader")
     else:
         assert seen.get("OpenStack-System-Scope") is None and seen["X-Roles"] == ""
 
