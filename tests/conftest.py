@@ -19,8 +19,9 @@ from paste.deploy import loadapp
 
 import databases
 from builders import ADMIN_PASSWORD, ADMIN_TOKEN, PASTE_INI
-from keystone_lite import services
+from keystone_lite import services, settings as settings_module
 from keystone_lite.cli import manage
+from keystone_lite.db import session as db_session
 
 # Cheap argon2 parameters: the hashing library is the same, only slower in production.
 FAST_HASHING = {"identity": {"argon2_time_cost": "1", "argon2_memory_cost": "1024"}}
@@ -103,6 +104,19 @@ def empty_database(empty_databases):
     yield url
     services.forget_all()
     empty_databases.release(url)
+
+
+@pytest.fixture
+def migration_engine(tmp_path, empty_database):
+    """An engine on an empty database (no schema) of the selected backend, for the migration
+    tests; disposed afterwards."""
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
+                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
+                         else ""))
+    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    yield engine
+    engine.dispose()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -179,113 +179,91 @@ def test_microsecond_times_binary_payloads_and_booleans_round_trip_exactly(deplo
             models.Domain.enabled.is_(False)))] == ["off"]
 
 
-def test_migrations_go_down_to_nothing_and_up_again(tmp_path, empty_database):
-    config = tmp_path / "keystone-lite.conf"
-    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
-                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
-                         else ""))
-    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
-    try:
-        migrate.upgrade(engine)
-        head = migrate.current_revision(engine)
-        command.downgrade(migrate.alembic_config(engine), "base")
-        assert migrate.current_revision(engine) is None
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-        migrate.upgrade(engine)
-        assert migrate.current_revision(engine) == head
-        assert set(inspect(engine).get_table_names()) >= {
-            table.name for table in models.Base.metadata.sorted_tables}
-    finally:
-        engine.dispose()
+def test_migrations_go_down_to_nothing_and_up_again(migration_engine):
+    engine = migration_engine
+    migrate.upgrade(engine)
+    head = migrate.current_revision(engine)
+    command.downgrade(migrate.alembic_config(engine), "base")
+    assert migrate.current_revision(engine) is None
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == head
+    assert set(inspect(engine).get_table_names()) >= {
+        table.name for table in models.Base.metadata.sorted_tables}
 
 
-def test_upgrade_to_extra_attributes_keeps_existing_users_and_projects(tmp_path,
-                                                                      empty_database):
+def test_upgrade_to_extra_attributes_keeps_existing_users_and_projects(migration_engine):
     """Migration 0005 on a 0004 database with data in it: rows survive with no extra
     attributes, take some afterwards, and go back down to 0004 intact."""
-    config = tmp_path / "keystone-lite.conf"
-    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
-                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
-                         else ""))
-    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
-    try:
-        migrate.upgrade(engine, "0004")
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO domains (id, name, description, enabled) "
-                "VALUES ('default', 'Default', '', true)"))
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
-                "VALUES ('u1', 'default', 'alice', true, 'old', 3)"))
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO projects (id, domain_id, name, description, enabled, revision) "
-                "VALUES ('p1', 'default', 'demo', '', true, 0)"))
+    engine = migration_engine
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO domains (id, name, description, enabled) "
+            "VALUES ('default', 'Default', '', true)"))
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
+            "VALUES ('u1', 'default', 'alice', true, 'old', 3)"))
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO projects (id, domain_id, name, description, enabled, revision) "
+            "VALUES ('p1', 'default', 'demo', '', true, 0)"))
 
-        migrate.upgrade(engine)
+    migrate.upgrade(engine)
 
-        with Session(engine) as session, session.begin():
-            user = session.get(models.User, "u1")
-            assert (user.name, user.description, user.revision, user.extra) == (
-                "alice", "old", 3, None)
-            assert session.get(models.Project, "p1").extra is None
-            user.extra = '{"email": "alice@example.com"}'
-        with Session(engine) as session:
-            assert session.get(models.User, "u1").extra == '{"email": "alice@example.com"}'
+    with Session(engine) as session, session.begin():
+        user = session.get(models.User, "u1")
+        assert (user.name, user.description, user.revision, user.extra) == (
+            "alice", "old", 3, None)
+        assert session.get(models.Project, "p1").extra is None
+        user.extra = '{"email": "alice@example.com"}'
+    with Session(engine) as session:
+        assert session.get(models.User, "u1").extra == '{"email": "alice@example.com"}'
 
-        command.downgrade(migrate.alembic_config(engine), "0004")
-        with engine.connect() as connection:
-            assert connection.execute(sqlalchemy.text(
-                "SELECT name FROM users WHERE id = 'u1'")).scalar() == "alice"
-        assert "extra" not in {column["name"] for column in inspect(engine).get_columns("users")}
-    finally:
-        engine.dispose()
+    command.downgrade(migrate.alembic_config(engine), "0004")
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text(
+            "SELECT name FROM users WHERE id = 'u1'")).scalar() == "alice"
+    assert "extra" not in {column["name"] for column in inspect(engine).get_columns("users")}
 
 
-def test_upgrade_to_groups_keeps_users_and_grants_and_takes_groups(tmp_path, empty_database):
+def test_upgrade_to_groups_keeps_users_and_grants_and_takes_groups(migration_engine):
     """Migration 0006 on a 0005 database with data in it: users and grants survive, groups,
     memberships and group grants can be stored (and go with their group), and the database
     goes back down to 0005 with the users' rows intact."""
-    config = tmp_path / "keystone-lite.conf"
-    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
-                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
-                         else ""))
-    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
-    try:
-        migrate.upgrade(engine, "0005")
-        with engine.begin() as connection:
-            for statement in (
-                    "INSERT INTO domains (id, name, description, enabled) "
-                    "VALUES ('default', 'Default', '', true)",
-                    "INSERT INTO users (id, domain_id, name, enabled, description, revision, "
-                    "extra) VALUES ('u1', 'default', 'alice', true, '', 2, '{\"a\": 1}')",
-                    "INSERT INTO roles (id, name, description) VALUES ('r1', 'member', '')",
-                    "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
-                    "VALUES ('u1', 'system', 'all', 'r1')"):
-                connection.execute(sqlalchemy.text(statement))
+    engine = migration_engine
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as connection:
+        for statement in (
+                "INSERT INTO domains (id, name, description, enabled) "
+                "VALUES ('default', 'Default', '', true)",
+                "INSERT INTO users (id, domain_id, name, enabled, description, revision, "
+                "extra) VALUES ('u1', 'default', 'alice', true, '', 2, '{\"a\": 1}')",
+                "INSERT INTO roles (id, name, description) VALUES ('r1', 'member', '')",
+                "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
+                "VALUES ('u1', 'system', 'all', 'r1')"):
+            connection.execute(sqlalchemy.text(statement))
 
-        migrate.upgrade(engine)
+    migrate.upgrade(engine)
 
-        with Session(engine) as session, session.begin():
-            assert session.get(models.User, "u1").revision == 2
-            assert [role.name for role in store.roles_on(session, "u1", "system", "all")] == [
-                "member"]
-            session.add(models.Group(id="g1", domain_id="default", name="devs",
-                                     description=""))
-            session.flush()
-            store.add_member(session, "g1", "u1")
-            store.grant(session, "g1", "project", "p1", "r1", actor="group")
-        with Session(engine) as session:
-            assert [role.name for role in store.roles_on(session, "u1", "project", "p1")] == [
-                "member"]
-            assert [group.name for group in store.groups_of(session, "u1")] == ["devs"]
+    with Session(engine) as session, session.begin():
+        assert session.get(models.User, "u1").revision == 2
+        assert [role.name for role in store.roles_on(session, "u1", "system", "all")] == [
+            "member"]
+        session.add(models.Group(id="g1", domain_id="default", name="devs",
+                                 description=""))
+        session.flush()
+        store.add_member(session, "g1", "u1")
+        store.grant(session, "g1", "project", "p1", "r1", actor="group")
+    with Session(engine) as session:
+        assert [role.name for role in store.roles_on(session, "u1", "project", "p1")] == [
+            "member"]
+        assert [group.name for group in store.groups_of(session, "u1")] == ["devs"]
 
-        command.downgrade(migrate.alembic_config(engine), "0005")
-        assert "groups" not in inspect(engine).get_table_names()
-        with engine.connect() as connection:
-            assert connection.execute(sqlalchemy.text(
-                "SELECT role_id FROM role_assignments WHERE user_id = 'u1'")).scalar() == "r1"
-    finally:
-        engine.dispose()
+    command.downgrade(migrate.alembic_config(engine), "0005")
+    assert "groups" not in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text(
+            "SELECT role_id FROM role_assignments WHERE user_id = 'u1'")).scalar() == "r1"
 
 
 def test_the_run_uses_the_backend_the_environment_selects(deployment):
@@ -322,58 +300,50 @@ def test_nul_character_in_the_web_servers_identity_is_refused_with_401(deploymen
     assert "NUL" in assert_keystone_error(response, 401)["message"]
 
 
-def test_upgrade_to_implied_roles_keeps_roles_and_adds_the_persona_chain(tmp_path,
-                                                                       empty_database):
+def test_upgrade_to_implied_roles_keeps_roles_and_adds_the_persona_chain(migration_engine):
     """Migration 0007 on a 0005 database with roles and grants in it: the roles become global
     ones, the persona chain (which policy used to expand by name) becomes rules among the
     roles that have those names, names are unique per domain, and 0005 comes back intact."""
-    config = tmp_path / "keystone-lite.conf"
-    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
-                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
-                         else ""))
-    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
+    engine = migration_engine
     names = {"r-admin": "admin", "r-member": "member", "r-reader": "reader", "r-other": "other"}
-    try:
-        migrate.upgrade(engine, "0005")
-        with engine.begin() as connection:
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO domains (id, name, description, enabled) "
+            "VALUES ('default', 'Default', '', true)"))
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
+            "VALUES ('u1', 'default', 'alice', true, '', 0)"))
+        for role_id, name in names.items():  # no manager: admin ⇒ manager is left out
             connection.execute(sqlalchemy.text(
-                "INSERT INTO domains (id, name, description, enabled) "
-                "VALUES ('default', 'Default', '', true)"))
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO users (id, domain_id, name, enabled, description, revision) "
-                "VALUES ('u1', 'default', 'alice', true, '', 0)"))
-            for role_id, name in names.items():  # no manager: admin ⇒ manager is left out
-                connection.execute(sqlalchemy.text(
-                    "INSERT INTO roles (id, name, description) VALUES (:id, :name, '')"),
-                    {"id": role_id, "name": name})
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
-                "VALUES ('u1', 'system', 'all', 'r-admin')"))
+                "INSERT INTO roles (id, name, description) VALUES (:id, :name, '')"),
+                {"id": role_id, "name": name})
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO role_assignments (user_id, target_type, target_id, role_id) "
+            "VALUES ('u1', 'system', 'all', 'r-admin')"))
 
-        migrate.upgrade(engine)
+    migrate.upgrade(engine)
 
-        with Session(engine) as session:
-            roles = {role.id: (role.name, role.domain_id)
-                     for role in session.scalars(sqlalchemy.select(models.Role))}
-            assert roles == {role_id: (name, None) for role_id, name in names.items()}
-            assert {(rule.prior_role_id, rule.implied_role_id) for rule in session.scalars(
-                sqlalchemy.select(models.ImpliedRole))} == {("r-member", "r-reader")}
-            assert [role.name for role in store.expand_implied(
-                session, [session.get(models.Role, "r-member")])] == ["member", "reader"]
-            assert session.get(models.RoleAssignment, ("u1", "system", "all", "r-admin"))
-        with pytest.raises(sqlalchemy.exc.IntegrityError), engine.begin() as connection:
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO roles (id, name, description) VALUES ('dup', 'other', '')"))
-        with engine.begin() as connection:  # the same name in a domain is another role
-            connection.execute(sqlalchemy.text(
-                "INSERT INTO roles (id, name, description, domain_id) "
-                "VALUES ('local', 'other', '', 'default')"))
-            connection.execute(sqlalchemy.text("DELETE FROM roles WHERE id = 'local'"))
+    with Session(engine) as session:
+        roles = {role.id: (role.name, role.domain_id)
+                 for role in session.scalars(sqlalchemy.select(models.Role))}
+        assert roles == {role_id: (name, None) for role_id, name in names.items()}
+        assert {(rule.prior_role_id, rule.implied_role_id) for rule in session.scalars(
+            sqlalchemy.select(models.ImpliedRole))} == {("r-member", "r-reader")}
+        assert [role.name for role in store.expand_implied(
+            session, [session.get(models.Role, "r-member")])] == ["member", "reader"]
+        assert session.get(models.RoleAssignment, ("u1", "system", "all", "r-admin"))
+    with pytest.raises(sqlalchemy.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO roles (id, name, description) VALUES ('dup', 'other', '')"))
+    with engine.begin() as connection:  # the same name in a domain is another role
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO roles (id, name, description, domain_id) "
+            "VALUES ('local', 'other', '', 'default')"))
+        connection.execute(sqlalchemy.text("DELETE FROM roles WHERE id = 'local'"))
 
-        command.downgrade(migrate.alembic_config(engine), "0005")
-        with engine.connect() as connection:
-            assert dict(connection.execute(sqlalchemy.text(
-                "SELECT id, name FROM roles")).all()) == names
-        assert "implied_roles" not in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+    command.downgrade(migrate.alembic_config(engine), "0005")
+    with engine.connect() as connection:
+        assert dict(connection.execute(sqlalchemy.text(
+            "SELECT id, name FROM roles")).all()) == names
+    assert "implied_roles" not in inspect(engine).get_table_names()

@@ -8,48 +8,39 @@ from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from keystone_lite import settings as settings_module
 from keystone_lite.db import migrate, models
-from keystone_lite.db import session as db_session
 
 
-def test_upgrade_to_project_tree_and_tags_keeps_existing_projects(tmp_path, empty_database):
-    config = tmp_path / "keystone-lite.conf"
-    config.write_text(f"[DEFAULT]\ndata_dir = {tmp_path / 'data'}\n"
-                      + (f"[database]\nconnection = {empty_database}\n" if empty_database
-                         else ""))
-    engine = db_session.make_engine(settings_module.load(str(config)).database_connection)
-    try:
-        migrate.upgrade(engine, "0005")
-        with engine.begin() as connection:
+def test_upgrade_to_project_tree_and_tags_keeps_existing_projects(migration_engine):
+    engine = migration_engine
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO domains (id, name, description, enabled) "
+            "VALUES ('default', 'Default', '', true)"))
+        for project_id, name in (("p1", "demo"), ("p2", "other")):
             connection.execute(sqlalchemy.text(
-                "INSERT INTO domains (id, name, description, enabled) "
-                "VALUES ('default', 'Default', '', true)"))
-            for project_id, name in (("p1", "demo"), ("p2", "other")):
-                connection.execute(sqlalchemy.text(
-                    "INSERT INTO projects (id, domain_id, name, description, enabled, revision,"
-                    " extra) VALUES (:id, 'default', :name, '', true, 2, '{\"a\": 1}')"),
-                    {"id": project_id, "name": name})
+                "INSERT INTO projects (id, domain_id, name, description, enabled, revision,"
+                " extra) VALUES (:id, 'default', :name, '', true, 2, '{\"a\": 1}')"),
+                {"id": project_id, "name": name})
 
-        migrate.upgrade(engine, "0008")
+    migrate.upgrade(engine, "0008")
 
-        with Session(engine) as session, session.begin():
-            demo, other = session.get(models.Project, "p1"), session.get(models.Project, "p2")
-            assert (demo.name, demo.revision, demo.extra, demo.parent_id) == (
-                "demo", 2, '{"a": 1}', None)
-            assert session.scalars(sqlalchemy.select(models.ProjectTag)).all() == []
-            other.parent_id = "p1"
-            session.add(models.ProjectTag(project_id="p1", name="kept"))
-        with Session(engine) as session:
-            assert session.get(models.Project, "p2").parent_id == "p1"
-            assert session.get(models.ProjectTag, ("p1", "kept")) is not None
+    with Session(engine) as session, session.begin():
+        demo, other = session.get(models.Project, "p1"), session.get(models.Project, "p2")
+        assert (demo.name, demo.revision, demo.extra, demo.parent_id) == (
+            "demo", 2, '{"a": 1}', None)
+        assert session.scalars(sqlalchemy.select(models.ProjectTag)).all() == []
+        other.parent_id = "p1"
+        session.add(models.ProjectTag(project_id="p1", name="kept"))
+    with Session(engine) as session:
+        assert session.get(models.Project, "p2").parent_id == "p1"
+        assert session.get(models.ProjectTag, ("p1", "kept")) is not None
 
-        command.downgrade(migrate.alembic_config(engine), "0005")
-        with engine.connect() as connection:
-            assert connection.execute(sqlalchemy.text(
-                "SELECT count(*) FROM projects")).scalar() == 2
-        assert "parent_id" not in {column["name"]
-                                   for column in inspect(engine).get_columns("projects")}
-        assert "project_tags" not in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+    command.downgrade(migrate.alembic_config(engine), "0005")
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text(
+            "SELECT count(*) FROM projects")).scalar() == 2
+    assert "parent_id" not in {column["name"]
+                               for column in inspect(engine).get_columns("projects")}
+    assert "project_tags" not in inspect(engine).get_table_names()
