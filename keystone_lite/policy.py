@@ -238,6 +238,14 @@ RULES = {
     "identity:create_domain": admin_required,
     "identity:update_domain": admin_required,
     "identity:delete_domain": admin_required,
+    # Domain configurations (keystone/common/policies/domain_config.py): system reader or
+    # admin to read, admin to write; the password rules (security_compliance) to anyone.
+    "identity:get_domain_config": ADMIN_OR_SYSTEM_READER,
+    "identity:get_domain_config_default": ADMIN_OR_SYSTEM_READER,
+    "identity:get_security_compliance_domain_config": anyone,
+    "identity:create_domain_config": admin_required,
+    "identity:update_domain_config": admin_required,
+    "identity:delete_domain_config": admin_required,
     "identity:list_grants": any_of(admin_required, SYSTEM_READER, grant_in_domain("reader")),
     "identity:check_grant": any_of(admin_required, SYSTEM_READER, grant_in_domain("reader")),
     "identity:create_grant": any_of(admin_required,
@@ -268,6 +276,12 @@ RULES = {
     "identity:create_region": admin_required,
     "identity:update_region": admin_required,
     "identity:delete_region": admin_required,
+    # Policy blobs (/v3/policies, keystone/common/policies/policy.py).
+    "identity:list_policies": ADMIN_OR_SYSTEM_READER,
+    "identity:get_policy": ADMIN_OR_SYSTEM_READER,
+    "identity:create_policy": admin_required,
+    "identity:update_policy": admin_required,
+    "identity:delete_policy": admin_required,
     # Tokens (GET, HEAD and DELETE of /v3/auth/tokens and /v2.0/tokens/{id}).
     "identity:validate_token": any_of(admin_required, SYSTEM_READER, role("service"),
                                       owner("token.user_id")),

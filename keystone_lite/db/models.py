@@ -200,6 +200,31 @@ class Endpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class DomainConfigOption(Base):
+    """One option of a domain's configuration (``/v3/domains/{id}/config``): ``value`` is its
+    JSON. ``sensitive`` options (the LDAP password) are stored but never shown; gone with the
+    domain (see migration 0009)."""
+
+    __tablename__ = "domain_config"
+    domain_id: Mapped[str] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    sensitive: Mapped[bool] = mapped_column(Boolean)
+
+
+class PolicyBlob(Base):
+    """A blob of Keystone's (deprecated) policy API, ``/v3/policies``: stored and served,
+    never enforced (keystone_lite.policy holds the rules that are)."""
+
+    __tablename__ = "policies"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(NAME)
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+
+
 class RevocationEvent(Base):
     """Tokens matching (kind, key) and issued at or before ``revoked_at`` are dead.
 

@@ -2,19 +2,21 @@
 generic controller (keystone_lite.identity.resources), plus grants and role assignments
 (assignment_controller), which are not a CRUD shape.
 
-Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py (with
-implied_roles.py), catalog.py (services, endpoints, regions).
+Where each resource is: users.py, groups.py, projects.py, domains.py (with domain_config.py),
+roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), policy_blobs.py
+(Keystone's policy API, ``/v3/policies``).
 """
 from __future__ import annotations
 
-from keystone_lite.identity import catalog, domains, groups, projects, roles, users
+from keystone_lite.identity import (catalog, domains, groups, policy_blobs, projects, roles,
+                                    users)
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
-             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS)
+             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS, policy_blobs.POLICY_BLOBS)
 
 
 class IdentityController(AdminController):

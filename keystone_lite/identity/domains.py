@@ -1,9 +1,9 @@
 """Domains (``/v3/domains``): the declaration and what is special about domains.
 
 Special, as Keystone: an enabled domain cannot be deleted (403); deleting a disabled one
-deletes its projects, users and groups with their grants, memberships and tokens, and the
-grants on it. Disabling a domain needs nothing here: token validation refuses a disabled user
-domain or scope.
+deletes its projects, users and groups with their grants, memberships and tokens, the grants on
+it and its configuration (whose routes are in domain_config.py). Disabling a domain needs
+nothing here: token validation refuses a disabled user domain or scope.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 
 from keystone_lite import errors
 from keystone_lite.db import models
-from keystone_lite.identity import render
+from keystone_lite.identity import domain_config, render
 from keystone_lite.identity.groups import delete_domain_groups
 from keystone_lite.identity.projects import delete_grants_on
 from keystone_lite.identity.resources import BOOLEAN, TEXT, Field, Hooks, Resource, name
@@ -19,6 +19,9 @@ from keystone_lite.identity.users import delete_dependents
 
 
 class DomainHooks(Hooks):
+    def routes(self, controller):
+        return domain_config.routes(controller)
+
     def deleting(self, call, row):
         if row.enabled:
             raise errors.Forbidden("Cannot delete a domain that is enabled, please disable it "
@@ -34,6 +37,7 @@ class DomainHooks(Hooks):
             session.execute(delete(model).where(model.target_type == "domain",
                                                 model.target_id == row.id))
         delete_domain_groups(session, row.id)
+        domain_config.delete_options(session, row.id)
         session.execute(delete(models.Project).where(models.Project.domain_id == row.id))
         session.execute(delete(models.User).where(models.User.domain_id == row.id))
 

@@ -136,6 +136,39 @@ CALLS = [
     ("update_domain", "admin", "PATCH", "/v3/domains/{fresh_domain}",
      {"domain": {"description": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_domain", "admin", "DELETE", "/v3/domains/{fresh_domain}", None, 204, CLOUD_ADMIN),
+    # Domain configurations ({configured_domain}: the world's domain, configured again before
+    # each call); the password rules are the default domain's, open to any token.
+    ("create_domain_config", "admin", "PUT", "/v3/domains/{configured_domain}/config",
+     {"config": {"identity": {"driver": "{persona}"}}}, 200, CLOUD_ADMIN),
+    ("get_domain_config", "admin", "GET", "/v3/domains/{configured_domain}/config", None, 200,
+     CLOUD_READERS),
+    ("get_domain_config", "admin", "GET", "/v3/domains/{configured_domain}/config/ldap", None,
+     200, CLOUD_READERS),
+    ("get_domain_config", "admin", "GET", "/v3/domains/{configured_domain}/config/ldap/url",
+     None, 200, CLOUD_READERS),
+    ("update_domain_config", "admin", "PATCH", "/v3/domains/{configured_domain}/config",
+     {"config": {"ldap": {"url": "ldap://{persona}"}}}, 200, CLOUD_ADMIN),
+    ("update_domain_config", "admin", "PATCH", "/v3/domains/{configured_domain}/config/ldap",
+     {"config": {"ldap": {"url": "ldap://{persona}"}}}, 200, CLOUD_ADMIN),
+    ("update_domain_config", "admin", "PATCH",
+     "/v3/domains/{configured_domain}/config/ldap/url", {"config": {"url": "ldap://{persona}"}},
+     200, CLOUD_ADMIN),
+    ("delete_domain_config", "admin", "DELETE", "/v3/domains/{configured_domain}/config", None,
+     204, CLOUD_ADMIN),
+    ("delete_domain_config", "admin", "DELETE", "/v3/domains/{configured_domain}/config/ldap",
+     None, 204, CLOUD_ADMIN),
+    ("delete_domain_config", "admin", "DELETE",
+     "/v3/domains/{configured_domain}/config/ldap/url", None, 204, CLOUD_ADMIN),
+    ("get_domain_config_default", "admin", "GET", "/v3/domains/config/default", None, 200,
+     CLOUD_READERS),
+    ("get_domain_config_default", "admin", "GET", "/v3/domains/config/ldap/default", None, 200,
+     CLOUD_READERS),
+    ("get_domain_config_default", "admin", "GET", "/v3/domains/config/ldap/url/default", None,
+     200, CLOUD_READERS),
+    ("get_security_compliance_domain_config", "admin", "GET",
+     "/v3/domains/default/config/security_compliance", None, 200, ANYONE),
+    ("get_security_compliance_domain_config", "admin", "GET",
+     "/v3/domains/default/config/security_compliance/password_regex", None, 200, ANYONE),
     ("list_grants", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles", None, 200,
      USER_READERS),
     ("check_grant", "admin", "GET", "/v3/projects/{project}/users/{victim}/roles/{member}",
@@ -209,6 +242,15 @@ CALLS = [
     ("update_region", "admin", "PATCH", "/v3/regions/{fresh_region}",
      {"region": {"description": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_region", "admin", "DELETE", "/v3/regions/{fresh_region}", None, 204, CLOUD_ADMIN),
+    # Policy blobs (Keystone's deprecated /v3/policies).
+    ("list_policies", "admin", "GET", "/v3/policies", None, 200, CLOUD_READERS),
+    ("get_policy", "admin", "GET", "/v3/policies/{fresh_policy}", None, 200, CLOUD_READERS),
+    ("create_policy", "admin", "POST", "/v3/policies",
+     {"policy": {"type": "{persona}", "blob": "{{}}"}}, 201, CLOUD_ADMIN),
+    ("update_policy", "admin", "PATCH", "/v3/policies/{fresh_policy}",
+     {"policy": {"type": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_policy", "admin", "DELETE", "/v3/policies/{fresh_policy}", None, 204,
+     CLOUD_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -242,7 +284,15 @@ def fresh(deployment, world, name: str) -> str:
             "name": f"d-{store.new_id()}", "enabled": False}}, headers=ADMIN),
         "fresh_group": lambda: admin.post_json("/v3/groups", {"group": {
             "name": f"g-{store.new_id()}", "domain_id": world.domain}}, headers=ADMIN),
+        "fresh_policy": lambda: admin.post_json("/v3/policies", {"policy": {
+            "type": "application/json", "blob": "{}"}}, headers=ADMIN),
     }
+    if name == "configured_domain":
+        # The domain's configuration is this one again before each call.
+        admin.put_json(f"/v3/domains/{world.domain}/config", {"config": {
+            "identity": {"driver": "ldap"}, "ldap": {"url": "ldap://x", "password": "p"}}},
+            headers=ADMIN)
+        return world.domain
     if name == "fresh_membership":
         # The victim is in the world's group again before each call.
         admin.put(f"/v3/groups/{world.group}/users/{world.victim}", headers=ADMIN, status=204)
@@ -295,7 +345,8 @@ def call(deployment, world, persona, app, method, path, body):
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_domain_role", "fresh_rule",
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
-                 "fresh_group_reader_grant", "fresh_tag"):
+                 "fresh_group_reader_grant", "fresh_tag", "fresh_policy",
+                 "configured_domain"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
