@@ -174,6 +174,17 @@ GROUP_READ = any_of(admin_required, SYSTEM_READER, in_domain("reader", "group.do
 GROUP_WRITE = any_of(admin_required, in_domain("manager", "group.domain_id"))
 
 
+# Keystone's credential.py: the owner, a system reader (reads) or an admin. A list is checked
+# with the caller's own user as the owner (so anyone with a user may list; the list shows what
+# identity:get_credential allows: identity/credentials.py).
+CREDENTIAL_READ = any_of(admin_required, SYSTEM_READER, owner("credential.user_id"))
+CREDENTIAL_WRITE = any_of(admin_required, owner("credential.user_id"))
+
+
+def has_user(creds, target):
+    return creds.user_id is not None
+
+
 def grant_in_domain(role_name):
     """Grants whose user (or group) and project (or domain) are all in the token's domain."""
     return any_of(*(in_domain(role_name, actor, target)
@@ -261,6 +272,11 @@ RULES = {
     "identity:create_system_grant_for_group": admin_required,
     "identity:revoke_system_grant_for_group": admin_required,
     "identity:list_role_assignments": DOMAIN_LIST,
+    "identity:list_credentials": any_of(admin_required, SYSTEM_READER, has_user),
+    "identity:get_credential": CREDENTIAL_READ,
+    "identity:create_credential": CREDENTIAL_WRITE,
+    "identity:update_credential": CREDENTIAL_WRITE,
+    "identity:delete_credential": CREDENTIAL_WRITE,
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,
     "identity:create_service": admin_required,

@@ -39,6 +39,7 @@ class Settings:
     allow_expired_window: int
     key_repository: str
     max_active_keys: int
+    credential_key_repository: str  # Fernet keys of credential blobs (identity/credential_keys)
     user_attribute: str
     trusted_issuers: tuple[str, ...]
     default_domain_id: str
@@ -148,6 +149,8 @@ _SCHEMA = {
     ("token", "allow_expired_window"): ("allow_expired_window", _int(0, _YEAR), "172800"),
     ("fernet_tokens", "key_repository"): ("key_repository", _text, "{data_dir}/fernet-keys"),
     ("fernet_tokens", "max_active_keys"): ("max_active_keys", _int(2), "3"),
+    # Unset: "credential-keys" beside the token keys (Keystone's /etc/keystone/credential-keys).
+    ("credential", "key_repository"): ("credential_key_repository", _optional_text, ""),
     ("cert_auth", "user_attribute"): ("user_attribute", _text, "SSL_CLIENT_S_DN_UID"),
     ("cert_auth", "trusted_issuers"): ("trusted_issuers", _lines, ""),
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),
@@ -174,7 +177,7 @@ _SCHEMA = {
     ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
 }
 
-_PATH_FIELDS = ("data_dir", "key_repository")
+_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")
 _PROVIDERS = ("fernet", "uuid")
 
 
@@ -219,6 +222,7 @@ def load(path: str) -> Settings:
             value = os.path.normpath(os.path.join(here, value))
         values[field] = value
 
+    _place_credential_keys(path, values)
     values["database_connection"] = _absolute_sqlite_url(values["database_connection"], here)
     _check_database_url(path, values["database_connection"])
     if values["token_provider"] not in _PROVIDERS:
@@ -231,6 +235,17 @@ def load(path: str) -> Settings:
             f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
             "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
     return Settings(**values)
+
+
+def _place_credential_keys(path: str, values: dict) -> None:
+    """The credential key repository: as configured, or ``credential-keys`` beside the token
+    keys; never the token keys' own directory (a rotation of one would purge the other's keys)."""
+    if values["credential_key_repository"] is None:
+        values["credential_key_repository"] = os.path.join(
+            os.path.dirname(values["key_repository"]), "credential-keys")
+    if values["credential_key_repository"] == values["key_repository"]:
+        raise ConfigError(f"{path}: [credential] key_repository: must not be the token keys' "
+                          "[fernet_tokens] key_repository")
 
 
 def _syntax_error(exc: configparser.Error, text: str) -> str:

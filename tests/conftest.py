@@ -131,7 +131,8 @@ class Template:
 
 @pytest.fixture(scope="session")
 def bootstrapped_template(tmp_path_factory, database_backend) -> Template:
-    """db_sync (Alembic) + bootstrap (with catalog) + fernet_setup, once per session."""
+    """db_sync (Alembic) + bootstrap (with catalog) + fernet_setup + credential_setup, once
+    per session."""
     directory = str(tmp_path_factory.mktemp("template"))
     url = database_backend.create()
     config = write_config(directory, databases.connection_section(url))
@@ -141,12 +142,14 @@ def bootstrapped_template(tmp_path_factory, database_backend) -> Template:
             "--bootstrap-internal-url", "http://localhost/main/v3",
             "--bootstrap-admin-url", "http://localhost/admin/v3")
     run_cli(config, "fernet_setup")
+    run_cli(config, "credential_setup")
     return Template(os.path.join(directory, "data"), url, database_backend.pool(url))
 
 
 @pytest.fixture(scope="session")
 def bootstrapped_data(bootstrapped_template) -> str:
-    """The template's data directory (Fernet keys; the database file for SQLite)."""
+    """The template's data directory (token and credential keys; the database file for
+    SQLite)."""
     return bootstrapped_template.data_dir
 
 

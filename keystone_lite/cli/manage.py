@@ -1,7 +1,8 @@
 """keystone-lite-manage: set up and administer a keystone_lite deployment.
 
-Mirrors keystone-manage where they overlap (db_sync, bootstrap, fernet_setup, fernet_rotate and
-their flag names). Every failure prints one line naming what is wrong and exits with status 1.
+Mirrors keystone-manage where they overlap (db_sync, bootstrap, fernet_setup, fernet_rotate,
+credential_setup, credential_rotate, credential_migrate and their flag names). Every failure
+prints one line naming what is wrong and exits with status 1.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sqlalchemy.exc
 from keystone_lite import errors, settings as settings_module
 from keystone_lite.cli import httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
-from keystone_lite.identity import store
+from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.passwords import PasswordHasher, expiry
 from keystone_lite.private_files import make_private_dir
 from keystone_lite.token import key_repository
@@ -58,7 +59,8 @@ def _make_data_dir(settings) -> None:
     creating either makes it a mere parent directory (0755)."""
     data_dir = settings.data_dir
     inside = [path for path in (db_session.sqlite_file(settings.database_connection),
-                                settings.key_repository) if path]
+                                settings.key_repository, settings.credential_key_repository)
+              if path]
     if any(os.path.commonpath([path, data_dir]) == data_dir for path in inside):
         make_private_dir(data_dir)
 
@@ -82,6 +84,44 @@ def fernet_setup(settings, args):
 def fernet_rotate(settings, args):
     numbers = key_repository.rotate(settings.key_repository, settings.max_active_keys)
     print(f"key repository {settings.key_repository}: keys {numbers} (primary {max(numbers)})")
+
+
+def credential_setup(settings, args):
+    _make_data_dir(settings)
+    numbers = key_repository.setup(settings.credential_key_repository)
+    print(f"credential key repository {settings.credential_key_repository}: keys {numbers}")
+
+
+def credential_rotate(settings, args):
+    """Keystone's: refused while a credential is not on the primary key, whose key the rotation
+    could purge (credential_migrate first)."""
+    keys = credential_keys.load(settings.credential_key_repository)
+    engine, transaction = _transaction(settings)
+    try:
+        with transaction as session:
+            behind = credential_keys.not_on_primary(session, keys)
+    finally:
+        engine.dispose()
+    if behind:
+        raise CommandError(f"{behind} credential(s) not encrypted with the primary key; run "
+                           "keystone-lite-manage credential_migrate first")
+    numbers = key_repository.rotate(settings.credential_key_repository,
+                                    credential_keys.MAX_ACTIVE_KEYS,
+                                    credential_keys.SETUP_COMMAND)
+    print(f"credential key repository {settings.credential_key_repository}: keys {numbers} "
+          f"(primary {max(numbers)})")
+
+
+def credential_migrate(settings, args):
+    """Re-encrypt every credential with the primary key (after credential_rotate)."""
+    keys = credential_keys.load(settings.credential_key_repository)
+    engine, transaction = _transaction(settings)
+    try:
+        with transaction as session:
+            count = credential_keys.migrate(session, keys)
+    finally:
+        engine.dispose()
+    print(f"credentials re-encrypted with the primary key: {count}")
 
 
 def bootstrap(settings, args):
@@ -217,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
                         ).set_defaults(run=fernet_setup)
     commands.add_parser("fernet_rotate", help="rotate the Fernet keys"
                         ).set_defaults(run=fernet_rotate)
+    commands.add_parser("credential_setup", help="create the credential key repository"
+                        ).set_defaults(run=credential_setup)
+    commands.add_parser("credential_rotate", help="rotate the credential keys (after "
+                        "credential_migrate)").set_defaults(run=credential_rotate)
+    commands.add_parser("credential_migrate", help="re-encrypt every credential with the "
+                        "primary credential key").set_defaults(run=credential_migrate)
 
     boot = commands.add_parser("bootstrap", help="create the admin user, project, roles and "
                                "identity endpoints (idempotent)")

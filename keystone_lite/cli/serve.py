@@ -55,6 +55,7 @@ def quickstart(args) -> None:
     base = f"https://127.0.0.1:{args.port}"
     _manage(settings, "db_sync")
     _manage(settings, "fernet_setup")
+    _manage(settings, "credential_setup")
     _manage(settings, "bootstrap", "--bootstrap-public-url", f"{base}/main/v3",
             "--bootstrap-internal-url", f"{base}/main/v3",
             "--bootstrap-admin-url", f"{base}/admin/v3")

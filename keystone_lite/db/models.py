@@ -174,6 +174,24 @@ Index("ix_group_role_assignments_target", GroupAssignment.target_type,
       GroupAssignment.target_id)
 
 
+class Credential(Base):
+    """A credential of Keystone's credentials API (``/v3/credentials``; EC2 credentials are
+    rows of type ``ec2``): the blob only encrypted (identity/credential_keys), ``key_hash``
+    naming the primary key that encrypted it. Gone with its user or project (ON DELETE
+    CASCADE, as Keystone deletes a user's and a project's credentials)."""
+
+    __tablename__ = "credentials"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True)
+    type: Mapped[str] = mapped_column(NAME)
+    encrypted_blob: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+    unsnapshotted = ("encrypted_blob", "extra")
+
+
 class Region(Base):
     __tablename__ = "regions"
     id: Mapped[str] = mapped_column(NAME, primary_key=True)

@@ -1,5 +1,9 @@
 """The Fernet key repository, laid out as Keystone's: files named 0, 1, 2, ...
 
+Two repositories use it: the token keys (``[fernet_tokens] key_repository``) and the credential
+keys (``[credential] key_repository``, keystone_lite.identity.credential_keys); the functions
+that can fail take the ``command`` that sets the repository up, which their messages name.
+
 ``0`` is the staged key (already accepted, so every node knows it before it becomes primary), the
 highest number is the primary key (signs new tokens), the rest are secondaries (still accepted).
 Rotation promotes the staged key to primary, stages a new one and drops the oldest secondaries
@@ -31,11 +35,11 @@ def setup(path: str) -> list[int]:
     return _key_numbers(path)
 
 
-def rotate(path: str, max_active_keys: int) -> list[int]:
+def rotate(path: str, max_active_keys: int, command: str = "fernet_setup") -> list[int]:
     """Promote the staged key, stage a new one, purge old secondaries; returns the key numbers."""
-    numbers = _existing_key_numbers(path)
+    numbers = _existing_key_numbers(path, command)
     if 0 not in numbers:
-        raise KeyRepositoryError(f"{path}: no staged key 0; run keystone-lite-manage fernet_setup "
+        raise KeyRepositoryError(f"{path}: no staged key 0; run keystone-lite-manage {command} "
                                  "first")
     new_primary = max(numbers) + 1
     os.replace(os.path.join(path, "0"), os.path.join(path, str(new_primary)))
@@ -81,7 +85,8 @@ def is_racy(seen: tuple, at: float) -> bool:
     return newest >= (at - RACY_SECONDS) * 1e9
 
 
-def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
+def load(path: str, command: str = "fernet_setup"
+         ) -> tuple[list[bytes], tuple[str, ...], tuple]:
     """Return the keys (primary first), the paths of the key files, and the ``look`` taken just
     before they were read (a change while they are read then shows up in the next look)."""
     try:
@@ -90,7 +95,7 @@ def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
                           for number in sorted(_key_numbers(path), reverse=True))
         seen = look(path, key_paths)
     except OSError as exc:
-        raise _unusable(path, exc) from None
+        raise _unusable(path, exc, command) from None
     keys = []
     for key_path in key_paths:
         try:
@@ -108,21 +113,21 @@ def load(path: str) -> tuple[list[bytes], tuple[str, ...], tuple]:
         keys.append(key)
     if not keys:
         raise KeyRepositoryError(
-            f"{path}: Fernet key repository holds no keys; run keystone-lite-manage fernet_setup")
+            f"{path}: Fernet key repository holds no keys; run keystone-lite-manage {command}")
     return keys, key_paths, seen
 
 
-def _existing_key_numbers(path: str) -> list[int]:
+def _existing_key_numbers(path: str, command: str) -> list[int]:
     try:
         return _key_numbers(path)
     except OSError as exc:
-        raise _unusable(path, exc) from None
+        raise _unusable(path, exc, command) from None
 
 
-def _unusable(path: str, exc: OSError) -> KeyRepositoryError:
+def _unusable(path: str, exc: OSError, command: str) -> KeyRepositoryError:
     if isinstance(exc, FileNotFoundError):
         return KeyRepositoryError(f"{path}: Fernet key repository does not exist; run "
-                                  "keystone-lite-manage fernet_setup")
+                                  f"keystone-lite-manage {command}")
     return KeyRepositoryError(f"{path}: cannot read Fernet key repository: {exc.strerror}")
 
 

@@ -386,11 +386,15 @@ def test_quickstart_prints_a_working_curl_command_and_keeps_data_on_rerun(tmp_pa
     assert first.headers["x-subject-token"]
     user = first.json()["token"]["user"]
     assert user["name"] == "demo" and first.json()["token"]["project"]["name"] == "demo"
+    credential_keys = tmp_path / "data" / "credential-keys"
+    keys = {path.name: path.read_bytes() for path in credential_keys.iterdir()}
+    assert sorted(keys) == ["0", "1"]  # the credentials API works out of the box
 
     with quickstart(env, free_port()) as (command, output):
         second = run_printed_command(command)
     assert second.status == 201, (second, output)
     assert second.json()["token"]["user"]["id"] == user["id"]
+    assert {path.name: path.read_bytes() for path in credential_keys.iterdir()} == keys
     assert "user 'demo' exists; kept" in output and "(CA kept)" in output
 
 

@@ -116,6 +116,11 @@ def build_context(deployment) -> FuzzContext:
     _admin(admin, "PUT", f"/v3/groups/{group}/users/{users['victim']}")
     _admin(admin, "PUT", f"/v3/projects/{projects['victim-project']}/groups/{group}/roles/"
            f"{roles['member']}")
+    # A credential of the victim's (its blob is shown to admins: not a secret of the fuzzers).
+    credential = _admin(admin, "POST", "/v3/credentials", {"credential": {
+        "user_id": users["victim"], "project_id": projects["victim-project"], "type": "ec2",
+        "blob": json.dumps({"access": "victim-access", "secret": "victim-secret"})}}
+        ).json["credential"]["id"]
     endpoints = [endpoint["id"] for endpoint in
                  _admin(admin, "GET", "/v3/endpoints").json["endpoints"]]
     services = list(listed("services").values())
@@ -143,9 +148,9 @@ def build_context(deployment) -> FuzzContext:
     admin.delete("/v3/auth/tokens", headers=subject_headers(revoked), status=204)
 
     secrets = [ADMIN_PASSWORD, VICTIM_PASSWORD, TEMPLATE_PASSWORD, ADMIN_TOKEN, "$argon2"]
-    key_dir = os.path.join(deployment.data_dir, "fernet-keys")
-    if os.path.isdir(key_dir):
-        for name in os.listdir(key_dir):
+    for key_dir in (os.path.join(deployment.data_dir, repository)
+                    for repository in ("fernet-keys", "credential-keys")):
+        for name in (os.listdir(key_dir) if os.path.isdir(key_dir) else ()):
             with open(os.path.join(key_dir, name), encoding="ascii") as handle:
                 key = handle.read().strip()
             secrets += [key, base64.urlsafe_b64decode(key).hex()]
@@ -158,7 +163,8 @@ def build_context(deployment) -> FuzzContext:
              "target_id": list(projects.values()) + domains,
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
              "token_id": list(tokens.values()), "group_id": [group],
-             "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"]},
+             "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"],
+             "credential_id": [credential]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "prior_role_id": [created["role"], created["domain_role"]],
@@ -169,7 +175,7 @@ def build_context(deployment) -> FuzzContext:
                  "endpoint_id": [created["endpoint"]], "region_id": ["victim-region"],
                  "group_id": [group], "actor_id": [users["victim"], group],
                  "token_id": [tokens["victim-project"], tokens["victim-rescoped"]],
-                 "tag": ["victim-tag", "fuzz-tag"]},
+                 "tag": ["victim-tag", "fuzz-tag"], "credential_id": [credential]},
         tokens=tokens, revoked=revoked,
         secrets=[secret.encode() for secret in secrets],
         token_secrets=[token.encode() for token in [*tokens.values(), revoked]])

@@ -53,7 +53,9 @@ def assert_owner_only_tree(top: str, created_parents: list[str]) -> None:
         assert mode(parent) & 0o022 == 0, (parent, oct(mode(parent)))
 
 
-@pytest.mark.parametrize("order", [("db_sync", "fernet_setup"), ("fernet_setup", "db_sync")])
+@pytest.mark.parametrize("order", [("db_sync", "fernet_setup", "credential_setup"),
+                                   ("fernet_setup", "db_sync", "credential_setup"),
+                                   ("credential_setup", "db_sync", "fernet_setup")])
 def test_cli_set_up_creates_data_dir_database_and_keys_owner_only(tmp_path, umask, order):
     data_dir = tmp_path / "srv" / "keystone-lite" / "data"  # two missing parents
     config = write_config(tmp_path, str(data_dir))
@@ -62,6 +64,7 @@ def test_cli_set_up_creates_data_dir_database_and_keys_owner_only(tmp_path, umas
         cli(config, command)
     cli(config, "bootstrap", "--bootstrap-password", "pw")
     cli(config, "fernet_rotate")
+    cli(config, "credential_rotate")
 
     database = data_dir / "keystone-lite.db"
     keys = data_dir / "fernet-keys"
@@ -69,6 +72,7 @@ def test_cli_set_up_creates_data_dir_database_and_keys_owner_only(tmp_path, umas
     assert mode(database) == 0o600
     assert mode(keys) == 0o700
     assert sorted(os.listdir(keys)) == ["0", "1", "2"]
+    assert sorted(os.listdir(data_dir / "credential-keys")) == ["0", "1", "2"]
     assert_owner_only_tree(str(data_dir), [str(tmp_path / "srv"),
                                            str(tmp_path / "srv" / "keystone-lite")])
 

@@ -27,7 +27,7 @@ import pytest
 import policy_world
 from builders import in_store
 from keystone_lite import policy
-from keystone_lite.identity import store
+from keystone_lite.identity import credentials, store
 from keystone_lite.identity.controller import IdentityController
 
 COLUMNS = "SA SR AP DA DM DR PA PM SV ME".split()
@@ -215,6 +215,20 @@ CALLS = [
      "/v3/system/groups/{group}/roles/{fresh_group_reader_grant}", None, 204, CLOUD_ADMIN),
     ("list_role_assignments", "admin", "GET", "/v3/role_assignments", None, 200,
      ANY_ADMIN_OR_DOMAIN_READERS),
+    # Credentials (keystone/common/policies/credential.py): the owner, system readers (reads)
+    # or admins; the victim owns them. Anyone lists (and sees only what get_credential allows).
+    ("list_credentials", "admin", "GET", "/v3/credentials", None, 200, ANYONE),
+    ("list_credentials", "main", "GET", "/v3/credentials", None, 200, ANYONE),
+    ("get_credential", "admin", "GET", "/v3/credentials/{fresh_credential}", None, 200,
+     CLOUD_READERS),
+    ("get_credential", "main", "GET", "/v3/credentials/{fresh_credential}", None, 200,
+     CLOUD_READERS),
+    ("create_credential", "admin", "POST", "/v3/credentials", {"credential": {
+        "user_id": "{victim}", "type": "cert", "blob": "{persona}"}}, 201, CLOUD_ADMIN),
+    ("update_credential", "admin", "PATCH", "/v3/credentials/{fresh_credential}",
+     {"credential": {"blob": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_credential", "admin", "DELETE", "/v3/credentials/{fresh_credential}", None, 204,
+     CLOUD_ADMIN),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
     ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
     ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,
@@ -286,6 +300,8 @@ def fresh(deployment, world, name: str) -> str:
             "name": f"g-{store.new_id()}", "domain_id": world.domain}}, headers=ADMIN),
         "fresh_policy": lambda: admin.post_json("/v3/policies", {"policy": {
             "type": "application/json", "blob": "{}"}}, headers=ADMIN),
+        "fresh_credential": lambda: admin.post_json("/v3/credentials", {"credential": {
+            "user_id": world.victim, "type": "cert", "blob": "victim's"}}, headers=ADMIN),
     }
     if name == "configured_domain":
         # The domain's configuration is this one again before each call.
@@ -346,7 +362,7 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
                  "fresh_group_reader_grant", "fresh_tag", "fresh_policy",
-                 "configured_domain"):
+                 "configured_domain", "fresh_credential"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
@@ -385,7 +401,8 @@ def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
     assert {f"identity:{rule}" for rule, *_ in CALLS} == set(policy.RULES) - {"admin_required"}
     called = {(method, re.sub(r"\{[^}]+\}", "x", path.split("?")[0]))
               for _r, app, method, path, *_ in CALLS if app == "admin" and path.startswith("/v3/")}
-    for pattern, methods in IdentityController(deployment.services()).routes():
+    built = deployment.services()
+    for pattern, methods in IdentityController(built).routes() + credentials.routes(built):
         for method in methods:
             assert any(method == called_method and re.fullmatch(pattern, path[len("/v3"):])
                        for called_method, path in called), (method, pattern)

@@ -1,11 +1,12 @@
-"""No token, password, admin token, Fernet key or password hash ever reaches a log line or the
-CLI's output, whatever happens.
+"""No token, password, admin token, Fernet key (token or credential key), password hash or
+credential blob ever reaches a log line or the CLI's output, whatever happens.
 
 The test captures everything: the root logger at DEBUG (every library's records), SQLAlchemy's
 statement echo switched on (``sqlalchemy.engine`` at INFO, as an operator debugging would), the
 last-resort handler's tracebacks, and stdout/stderr of the CLI. It then runs the main flows of
 both apps with both token providers — issue by password and by certificate, validate, check,
-revoke, rescope, v2.0, admin CRUD with password set and change, key rotation — plus an error
+revoke, rescope, v2.0, admin CRUD with password set and change, credentials (an owner's and
+an admin's, with key rotation and migration), key rotation — plus an error
 of every class (400 401 403 404 405 409 413 503) and forced 500s, one of which fails with the
 new password hash among its statement's parameters, and scans the lot for every secret used.
 """
@@ -153,6 +154,44 @@ def main_flows(deployment, secrets: Secrets) -> None:
     secrets.values.update(fernet_keys(deployment))
     admin.get("/v3/auth/tokens", headers=subject_headers(scoped))
 
+    credential_flows(deployment, secrets, scoped)
+
+
+def credential_flows(deployment, secrets: Secrets, alice_token: str) -> None:
+    """Credentials: an owner's on main and an admin's, shown, listed, updated, refused (400
+    and 409 with the blob in the body), rotated and migrated; every blob is a secret."""
+    main, admin = deployment.main, deployment.admin
+    alice = {"X-Auth-Token": alice_token}
+    alice_id, demo = user_id(deployment, "alice"), project_id(deployment, "demo")
+
+    def ec2_blob(name):
+        return json.dumps({"access": f"{name}-access",
+                           "secret": secrets.add(f"{name}-{random_secrets.token_urlsafe(24)}")})
+    own = main.post_json("/v3/credentials", {"credential": {
+        "user_id": alice_id, "project_id": demo, "type": "ec2", "blob": ec2_blob("ec2")}},
+        headers=alice, status=201).json["credential"]["id"]
+    totp = admin.post_json("/v3/credentials", {"credential": {
+        "user_id": alice_id, "type": "totp", "blob": secrets.password("totp-seed")}},
+        headers=admin_headers(), status=201).json["credential"]["id"]
+    main.get(f"/v3/credentials/{own}", headers=alice)
+    main.get("/v3/credentials?type=ec2", headers=alice)
+    admin.patch_json(f"/v3/credentials/{totp}", {"credential": {
+        "blob": secrets.password("totp-seed-new")}}, headers=admin_headers())
+    refused = {"user_id": alice_id, "type": "ec2", "blob": ec2_blob("no-project")}
+    admin.post_json("/v3/credentials", {"credential": refused}, headers=admin_headers(),
+                    status=400)
+    admin.post_json("/v3/credentials", {"credential": {**refused, "blob": [ec2_blob("list")]}},
+                    headers=admin_headers(), status=400)
+    admin.post_json("/v3/credentials", {"credential": {
+        **refused, "project_id": demo, "blob": main.get(
+            f"/v3/credentials/{own}", headers=alice).json["credential"]["blob"]}},
+        headers=admin_headers(), status=409)
+    secrets.values.update(fernet_keys(deployment, "credential-keys"))
+    deployment.cli("credential_rotate")
+    deployment.cli("credential_migrate")
+    secrets.values.update(fernet_keys(deployment, "credential-keys"))
+    admin.get("/v3/credentials", headers=admin_headers())
+
 
 def errors_of_every_class(deployment, secrets: Secrets) -> int:
     """Returns how many 503s it caused."""
@@ -188,8 +227,13 @@ def errors_of_every_class(deployment, secrets: Secrets) -> int:
     huge["padding"] = "x" * 200_000
     post_token(main, huge, status=413)
 
-    # 503: the key repository gone (Fernet), then the database gone (SQLite).
-    outages = 0
+    # 503: the credential keys gone, the key repository gone (Fernet), then the database gone
+    # (SQLite).
+    credential_keys = os.path.join(deployment.data_dir, "credential-keys")
+    os.rename(credential_keys, credential_keys + ".away")
+    admin.get("/v3/credentials", headers=admin_headers(), status=503)
+    os.rename(credential_keys + ".away", credential_keys)
+    outages = 1
     if deployment.services().tokens.provider.name == "fernet":
         keys = os.path.join(deployment.data_dir, "fernet-keys")
         os.rename(keys, keys + ".away")
@@ -262,8 +306,8 @@ def password_hashes(deployment) -> set[str]:
     return {part for value in hashes for part in value.split("$")[-2:]}
 
 
-def fernet_keys(deployment) -> set[str]:
-    directory = os.path.join(deployment.data_dir, "fernet-keys")
+def fernet_keys(deployment, repository: str = "fernet-keys") -> set[str]:
+    directory = os.path.join(deployment.data_dir, repository)
     keys = set()
     for name in os.listdir(directory):
         with open(os.path.join(directory, name), encoding="ascii") as handle:
@@ -279,6 +323,7 @@ def test_no_secret_reaches_any_log_line_or_cli_output(make_deployment, all_logs,
     deployment = make_deployment({"token": {"provider": provider}})
     secrets = Secrets()
     secrets.values.update(fernet_keys(deployment))
+    secrets.values.update(fernet_keys(deployment, "credential-keys"))
 
     main_flows(deployment, secrets)
     outages = errors_of_every_class(deployment, secrets)

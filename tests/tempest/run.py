@@ -4,9 +4,9 @@
     tox -e tempest -- --scoped     # enforce_scope = true, tempest with system-scoped admin
 
 1. A data directory with a keystone-lite.conf (SQLite file, Fernet keys), then
-   ``keystone-lite-manage db_sync``, ``fernet_setup`` and ``bootstrap`` (admin / admin-secret,
-   project admin, region RegionOne; catalog public and internal ``http://127.0.0.1:PORT/main/v3``,
-   admin ``http://127.0.0.1:PORT/admin/v3``).
+   ``keystone-lite-manage db_sync``, ``fernet_setup``, ``credential_setup`` and ``bootstrap``
+   (admin / admin-secret, project admin, region RegionOne; catalog public and internal
+   ``http://127.0.0.1:PORT/main/v3``, admin ``http://127.0.0.1:PORT/admin/v3``).
 2. gunicorn (2 sync workers, plain HTTP on 127.0.0.1:PORT) serving the ``main`` and ``admin``
    apps of ``etc/keystone-lite-paste.ini`` at /main and /admin (``serve.py``).
 3. ``tempest.conf`` from ``../shared/tempest/tempest.conf.example`` (WORKSPACE and PORT filled
@@ -123,7 +123,7 @@ def install(workdir: str, port: int, scoped: bool) -> str:
         handle.write("[DEFAULT]\ndata_dir = data\n\n"
                      f"[oslo_policy]\nenforce_scope = {str(scoped).lower()}\n")
     base = f"http://{HOST}:{port}"
-    for command in (["db_sync"], ["fernet_setup"],
+    for command in (["db_sync"], ["fernet_setup"], ["credential_setup"],
                     ["bootstrap", "--bootstrap-username", "admin",
                      "--bootstrap-password", ADMIN_PASSWORD,
                      "--bootstrap-project-name", "admin", "--bootstrap-role-name", "admin",
