@@ -20,8 +20,7 @@ Deliberate differences from Keystone's defaults:
   project tokens out (list_projects, create_project, grants): that token is the cloud admin's;
 - the admin project is ``[DEFAULT] admin_project_name`` in the default domain (Keystone:
   ``[resource] admin_project_name`` and ``admin_project_domain_name``, unset by default, which
-  makes every token ``is_admin_project``);
-- inherited grants do not exist here: their clauses are left out.
+  makes every token ``is_admin_project``).
 Checks raise Unauthorized/Forbidden explicitly (never ``assert``, which vanishes under
 ``python -O``).
 """
@@ -277,6 +276,10 @@ RULES = {
     "identity:create_credential": CREDENTIAL_WRITE,
     "identity:update_credential": CREDENTIAL_WRITE,
     "identity:delete_credential": CREDENTIAL_WRITE,
+    # ``?include_subtree``: a reader of the project's domain, or an admin of the project.
+    "identity:list_role_assignments_for_tree": any_of(
+        admin_required, SYSTEM_READER, in_domain("reader", "project.domain_id"),
+        all_of(role("admin"), on_project("project.id"))),
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,
     "identity:create_service": admin_required,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 
 from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Text, UniqueConstraint, inspect)
+                        String, Text, UniqueConstraint, false, inspect)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -120,7 +120,12 @@ class ImpliedRole(Base):
 
 
 class RoleAssignment(Base):
-    """A role held by a user on a target: a project, a domain or the system ("all")."""
+    """A role held by a user on a target: a project, a domain or the system ("all").
+
+    ``inherited`` (Keystone's OS-INHERIT ``inherited_to_projects``, see migration 0009): the
+    role is held on every project under the target (a domain's projects, a project's
+    subtree), not on the target itself; a distinct row from the direct grant of the role.
+    """
 
     __tablename__ = "role_assignments"
     user_id: Mapped[str] = mapped_column(
@@ -129,6 +134,8 @@ class RoleAssignment(Base):
     target_id: Mapped[str] = mapped_column(ID, primary_key=True)
     role_id: Mapped[str] = mapped_column(
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False,
+                                            server_default=false())
 
 
 Index("ix_role_assignments_target", RoleAssignment.target_type, RoleAssignment.target_id)
@@ -168,6 +175,8 @@ class GroupAssignment(Base):
     target_id: Mapped[str] = mapped_column(ID, primary_key=True)
     role_id: Mapped[str] = mapped_column(
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False,
+                                            server_default=false())
 
 
 Index("ix_group_role_assignments_target", GroupAssignment.target_type,

@@ -5,11 +5,11 @@ Keystone's rules kept here: a parent is set at creation and never changed (403);
 ``MAX_DEPTH`` levels of projects under a domain (403); no project is created under a disabled
 one (400); a project with enabled children cannot be disabled, nor one under a disabled parent
 enabled (403); a project with children cannot be deleted (403; Keystone's cascade option is not
-offered). Roles are not inherited down the tree (inherited grants are not supported).
+offered). Roles go down the tree only by grants flagged inherited (store.roles_on).
 """
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 
 from keystone_lite import errors, policy
 from keystone_lite.db import models
@@ -38,7 +38,7 @@ def place(session, values: dict, body: dict) -> None:
         raise errors.ValidationError(
             f"Cannot create project, since it specifies its domain_id {values['domain_id']}, "
             f"but specifies a parent in a different domain ({parent.domain_id}).")
-    lineage = [parent, *ancestors(session, parent)]
+    lineage = [parent, *store.ancestors(session, parent)]
     disabled = next((project for project in lineage if not project.enabled), None)
     if disabled is not None:
         raise errors.ValidationError(f"cannot create a project in a branch containing a "
@@ -48,33 +48,6 @@ def place(session, values: dict, body: dict) -> None:
     values["parent_id"] = parent.id
 
 
-def ancestors(session, project) -> list:
-    """The project's parent projects, nearest first (the domain not included)."""
-    found = []
-    while project.parent_id is not None and len(found) < MAX_DEPTH * 2:
-        project = session.get(models.Project, project.parent_id)
-        if project is None:
-            break
-        found.append(project)
-    return found
-
-
-def children(session, project_ids: list[str]) -> list:
-    return list(session.scalars(select(models.Project).where(
-        models.Project.parent_id.in_(project_ids)).order_by(models.Project.name)))
-
-
-def descendants(session, project) -> list[tuple[object, str]]:
-    """``(project, parent id)`` of every project under ``project``, level by level (one query
-    per level; the depth is bounded)."""
-    found, level = [], [project.id]
-    while level:
-        rows = children(session, level)
-        found += [(row, row.parent_id) for row in rows]
-        level = [row.id for row in rows]
-    return found
-
-
 def check_update(session, row, changes: dict, body: dict) -> None:
     if "parent_id" in body and body["parent_id"] != (row.parent_id or row.domain_id):
         raise errors.Forbidden("Update of `parent_id` is not allowed.")
@@ -82,17 +55,17 @@ def check_update(session, row, changes: dict, body: dict) -> None:
         raise errors.ValidationError("Update of `is_domain` is not allowed.")
     enabled = changes.get("enabled")
     if enabled is False and row.enabled and any(
-            child.enabled for child, _parent in descendants(session, row)):
+            child.enabled for child in store.descendants(session, [row.id])):
         raise errors.Forbidden(f"Cannot disable project {row.id} since its subtree contains "
                                "enabled projects.")
     if enabled is True and not row.enabled and any(
-            not parent.enabled for parent in ancestors(session, row)):
+            not parent.enabled for parent in store.ancestors(session, row)):
         raise errors.Forbidden(f"Cannot enable project {row.id} since it has disabled "
                                "parents.")
 
 
 def check_delete(session, row) -> None:
-    if children(session, [row.id]):
+    if store.children(session, [row.id]):
         raise errors.Forbidden(f"Cannot delete the project {row.id} since it is not a leaf in "
                                "the hierarchy. Use the cascade option if you want to delete a "
                                "whole subtree.")
@@ -121,23 +94,23 @@ def expand(call, row, body: dict) -> None:
     session = call.session
     if wanted["parents_as_ids"]:
         tree = {row.domain_id: None}
-        for parent in reversed(ancestors(session, row)):
+        for parent in reversed(store.ancestors(session, row)):
             tree = {parent.id: tree}
         body["parents"] = tree
     if wanted["subtree_as_ids"]:
         nodes: dict[str, dict | None] = {row.id: None}
-        for child, parent_id in descendants(session, row):
+        for child in store.descendants(session, [row.id]):
             nodes[child.id] = None
-            nodes[parent_id] = {**(nodes[parent_id] or {}), child.id: None}
+            nodes[child.parent_id] = {**(nodes[child.parent_id] or {}), child.id: None}
         body["subtree"] = _nest(nodes, row.id)
     if wanted["parents_as_list"] or wanted["subtree_as_list"]:
         visible = _visible(call)
         if wanted["parents_as_list"]:
             body["parents"] = [{"project": render.v3_project(parent, call.base)}
-                               for parent in ancestors(session, row) if visible(parent)]
+                               for parent in store.ancestors(session, row) if visible(parent)]
         if wanted["subtree_as_list"]:
             body["subtree"] = [{"project": render.v3_project(child, call.base)}
-                               for child, _parent in descendants(session, row)
+                               for child in store.descendants(session, [row.id])
                                if visible(child)]
 
 

@@ -69,15 +69,19 @@ def v3_domain(domain, base: str) -> dict:
     }
 
 
-def grant_path(assignment) -> str:
-    """The URL path (after ``/v3``) at which a role assignment can be checked or deleted; for
-    a member's share of a group grant (``via_group``), the group grant's."""
-    target = {"project": f"/projects/{assignment.target_id}",
-              "domain": f"/domains/{assignment.target_id}",
-              "system": "/system"}[assignment.target_type]
+def grant_path(assignment, role_id: str | None = None) -> str:
+    """The URL path (after ``/v3``) at which a role assignment can be checked or deleted: for
+    a member's share of a group grant (``via_group``), the group grant's; for what an
+    inherited grant gives a project (``source``), the inherited grant's, under
+    ``/OS-INHERIT``; with ``role_id``, that role's grant (the one implying the assignment's)."""
+    target_type, target_id = assignment.source or (assignment.target_type,
+                                                   assignment.target_id)
+    target = {"project": f"/projects/{target_id}", "domain": f"/domains/{target_id}",
+              "system": "/system"}[target_type]
     actor = f"groups/{assignment.via_group}" if assignment.via_group else \
         f"{assignment.actor}s/{assignment.actor_id}"
-    return f"{target}/{actor}/roles/{assignment.role_id}"
+    path = f"{target}/{actor}/roles/{role_id or assignment.role_id}"
+    return f"/OS-INHERIT{path}/inherited_to_projects" if assignment.inherited else path
 
 
 def v3_role_assignment(assignment, base: str, names: dict | None = None,
@@ -88,20 +92,20 @@ def v3_role_assignment(assignment, base: str, names: dict | None = None,
     ``"scope"`` to the extra keys to merge into that part, e.g.
     ``{"user": {"name": ..., "domain": {...}}}``. An implied role of ``?effective`` names the
     role that implied it (``prior_role_id``): as Keystone, its ``assignment`` link is that
-    role's grant, and ``prior_role`` names both roles.
+    role's grant, and ``prior_role`` names both roles. An inherited grant, and with
+    ``?effective`` what it gives each project, says so in its scope, as Keystone's do.
     """
     names = names or {}
     if assignment.target_type == "system":
         scope = {"system": {"all": True}}
     else:
         scope = {assignment.target_type: {"id": assignment.target_id, **names.get("scope", {})}}
-    links = {"assignment": f"{base}/v3{grant_path(assignment)}"}
+    if assignment.inherited:
+        scope["OS-INHERIT:inherited_to"] = "projects"
+    links = {"assignment": f"{base}/v3{grant_path(assignment, prior_role_id)}"}
     if prior_role_id is not None:
-        links = {"assignment": f"{base}/v3{grant_path(assignment).rsplit('/', 1)[0]}/"
-                               f"{prior_role_id}",
-                 # Keystone's own spelling: the implied role, then the one implying it.
-                 "prior_role": f"{base}/v3/prior_role/{assignment.role_id}/implies/"
-                               f"{prior_role_id}"}
+        # Keystone's own spelling: the implied role, then the one implying it.
+        links["prior_role"] = f"{base}/v3/prior_role/{assignment.role_id}/implies/{prior_role_id}"
     if assignment.via_group:
         links["membership"] = (f"{base}/v3/groups/{assignment.via_group}/users/"
                                f"{assignment.actor_id}")

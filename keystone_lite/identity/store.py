@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import select, union
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
@@ -116,36 +116,83 @@ def create_project(session: Session, *, name, domain_id, description="", enabled
 def projects_for_user(session: Session, user_id: str, *, enabled_only: bool = True
                       ) -> list[models.Project]:
     """Projects (only the enabled ones unless told otherwise) on which the user holds a role,
-    directly or through a group."""
-    query = (select(models.Project)
-             .where(models.Project.id.in_(_targets_of(user_id, "project")))
-             .order_by(models.Project.name))
+    directly or through a group, granted there or inherited from above (a grant flagged
+    inherited on its domain or on a parent project)."""
+    conditions = [models.Project.id.in_(_targets_of(user_id, "project", inherited=False))]
+    sources = session.execute(_targets_of(user_id, None, inherited=True)).all()
+    domain_ids = [target_id for target_type, target_id in sources if target_type == "domain"]
+    if domain_ids:
+        conditions.append(models.Project.domain_id.in_(domain_ids))
+    tops = [target_id for target_type, target_id in sources if target_type == "project"]
+    if tops:
+        conditions.append(models.Project.id.in_(
+            [project.id for project in descendants(session, tops)]))
+    query = select(models.Project).where(or_(*conditions)).order_by(models.Project.name)
     if enabled_only:
         query = query.where(models.Project.enabled.is_(True))
     return list(session.scalars(query))
 
 
 def domains_for_user(session: Session, user_id: str) -> list[models.Domain]:
-    """Enabled domains on which the user holds at least one role, directly or through a group."""
+    """Enabled domains on which the user holds at least one role, directly or through a group
+    (a grant inherited to a domain's projects is no role on the domain)."""
     query = (select(models.Domain)
-             .where(models.Domain.id.in_(_targets_of(user_id, "domain")),
+             .where(models.Domain.id.in_(_targets_of(user_id, "domain", inherited=False)),
                     models.Domain.enabled.is_(True))
              .order_by(models.Domain.name))
     return list(session.scalars(query))
 
 
-def _targets_of(user_id: str, target_type: str):
-    """The ids of the targets of that type the user holds a role on, directly or through a
-    group: a subquery."""
-    direct = select(models.RoleAssignment.target_id).where(
-        models.RoleAssignment.user_id == user_id,
-        models.RoleAssignment.target_type == target_type)
-    via_groups = (select(models.GroupAssignment.target_id)
-                  .join(models.GroupMembership,
-                        models.GroupMembership.group_id == models.GroupAssignment.group_id)
-                  .where(models.GroupMembership.user_id == user_id,
-                         models.GroupAssignment.target_type == target_type))
-    return union(direct, via_groups)
+def _targets_of(user_id: str, target_type: str | None, *, inherited: bool):
+    """The targets the user holds a grant on (of ``target_type``: their ids; of any type:
+    (target_type, target_id) rows), directly or through a group, inherited or not: a
+    selectable."""
+    def grants(model, *where):
+        columns = [model.target_id] if target_type else [model.target_type, model.target_id]
+        query = select(*columns).where(model.inherited == inherited, *where)
+        return query.where(model.target_type == target_type) if target_type else query
+    return union(
+        grants(models.RoleAssignment, models.RoleAssignment.user_id == user_id),
+        grants(models.GroupAssignment, models.GroupMembership.user_id == user_id).join(
+            models.GroupMembership,
+            models.GroupMembership.group_id == models.GroupAssignment.group_id))
+
+
+# -- the project tree ------------------------------------------------------------------------------
+
+_DEEPEST = 10  # a parent loop stored anyway cannot hang a walk up the tree
+
+
+def ancestors(session: Session, project) -> list[models.Project]:
+    """The project's parent projects, nearest first (the domain not included)."""
+    found = []
+    while project.parent_id is not None and len(found) < _DEEPEST:
+        project = session.get(models.Project, project.parent_id)
+        if project is None:
+            break
+        found.append(project)
+    return found
+
+
+def project_ids_in(session: Session, domain_id: str) -> list[str]:
+    return list(session.scalars(select(models.Project.id).where(
+        models.Project.domain_id == domain_id).order_by(models.Project.name)))
+
+
+def children(session: Session, project_ids: list[str]) -> list[models.Project]:
+    return list(session.scalars(select(models.Project).where(
+        models.Project.parent_id.in_(project_ids)).order_by(models.Project.name)))
+
+
+def descendants(session: Session, project_ids: list[str]) -> list[models.Project]:
+    """Every project under these projects (not they themselves), level by level: one query
+    per level, and the depth is bounded."""
+    found, level = [], list(project_ids)
+    for _depth in range(_DEEPEST):
+        level = children(session, level) if level else []
+        found += level
+        level = [row.id for row in level]
+    return found
 
 
 # -- roles and assignments -----------------------------------------------------------------------
@@ -228,63 +275,79 @@ def create_role(session: Session, *, name, description="", domain_id=None) -> mo
 def roles_on(session: Session, user_id: str, target_type: str, target_id: str
              ) -> list[models.Role]:
     """The roles ``user_id`` holds on the target, directly or through its groups, ordered by
-    name: every role computation (tokens, default scoping, /auth/*) goes through here. One
-    query, so a token's principal load costs what it did before groups."""
+    name: every role computation (tokens, default scoping, /auth/*) goes through here. On a
+    project, also the roles inherited to it: grants flagged inherited on its domain or on one
+    of its parent projects (never on itself). One query (after the project's parents, which
+    a top-level project does not need), so a token's principal load costs what it did
+    before groups."""
+    grants = [(target_type, target_id, False)]
+    project = session.get(models.Project, target_id) if target_type == "project" else None
+    if project is not None:
+        grants += [("domain", project.domain_id, True)] + [
+            ("project", parent.id, True) for parent in ancestors(session, project)]
+
+    def holding(model):
+        return or_(*(and_(model.target_type == kind, model.target_id == held_on,
+                          model.inherited == inherited)
+                     for kind, held_on, inherited in grants))
     direct = select(models.RoleAssignment.role_id).where(
-        models.RoleAssignment.user_id == user_id,
-        models.RoleAssignment.target_type == target_type,
-        models.RoleAssignment.target_id == target_id)
+        models.RoleAssignment.user_id == user_id, holding(models.RoleAssignment))
     via_groups = (select(models.GroupAssignment.role_id)
                   .join(models.GroupMembership,
                         models.GroupMembership.group_id == models.GroupAssignment.group_id)
                   .where(models.GroupMembership.user_id == user_id,
-                         models.GroupAssignment.target_type == target_type,
-                         models.GroupAssignment.target_id == target_id))
+                         holding(models.GroupAssignment)))
     query = (select(models.Role).where(models.Role.id.in_(union(direct, via_groups)))
              .order_by(models.Role.name))
     return list(session.scalars(query))
 
 
 # Who a grant is to -> the table of such grants; both have the key
-# (actor id, target_type, target_id, role_id).
+# (actor id, target_type, target_id, role_id, inherited).
 ASSIGNMENTS = {"user": models.RoleAssignment, "group": models.GroupAssignment}
 
 
+def _actor_column(model):
+    return model.user_id if model is models.RoleAssignment else model.group_id
+
+
 def granted_roles(session: Session, actor_id: str, target_type: str, target_id: str, *,
-                  actor: str = "user") -> list[models.Role]:
-    """The roles granted to the user (or group) itself on the target, ordered by name: what
-    ``GET .../{users,groups}/{id}/roles`` lists (a user's groups' grants are not its own)."""
+                  actor: str = "user", inherited: bool = False) -> list[models.Role]:
+    """The roles granted to the user (or group) itself on the target (those inherited to its
+    projects with ``inherited``), ordered by name: what ``GET .../{users,groups}/{id}/roles``
+    lists (a user's groups' grants are not its own)."""
     model = ASSIGNMENTS[actor]
-    actor_column = model.user_id if actor == "user" else model.group_id
     query = (select(models.Role).join(model, model.role_id == models.Role.id)
-             .where(actor_column == actor_id, model.target_type == target_type,
-                    model.target_id == target_id)
+             .where(_actor_column(model) == actor_id, model.target_type == target_type,
+                    model.target_id == target_id, model.inherited == inherited)
              .order_by(models.Role.name))
     return list(session.scalars(query))
 
 
 def grant(session: Session, user_id: str, target_type: str, target_id: str, role_id: str, *,
-          actor: str = "user") -> None:
+          actor: str = "user", inherited: bool = False) -> None:
     """Grant a role to a user (or, ``actor="group"``, to a group: ``user_id`` is then the
-    group's id); granting one already held is a no-op (PUT is idempotent)."""
+    group's id), on the target or, ``inherited``, on the projects under it; granting one
+    already held is a no-op (PUT is idempotent)."""
     model = ASSIGNMENTS[actor]
-    key = (user_id, target_type, target_id, role_id)
+    key = (user_id, target_type, target_id, role_id, inherited)
     if session.get(model, key) is None:
         session.add(model(**{f"{actor}_id": user_id}, target_type=target_type,
-                          target_id=target_id, role_id=role_id))
+                          target_id=target_id, role_id=role_id, inherited=inherited))
         session.flush()
 
 
 def has_grant(session: Session, user_id, target_type, target_id, role_id, *,
-              actor: str = "user") -> bool:
-    return session.get(ASSIGNMENTS[actor], (user_id, target_type, target_id, role_id)) \
-        is not None
+              actor: str = "user", inherited: bool = False) -> bool:
+    return session.get(ASSIGNMENTS[actor],
+                       (user_id, target_type, target_id, role_id, inherited)) is not None
 
 
 def revoke_grant(session: Session, user_id, target_type, target_id, role_id, *,
-                 actor: str = "user") -> bool:
+                 actor: str = "user", inherited: bool = False) -> bool:
     """Remove a grant; returns False when there was none."""
-    assignment = session.get(ASSIGNMENTS[actor], (user_id, target_type, target_id, role_id))
+    assignment = session.get(ASSIGNMENTS[actor],
+                             (user_id, target_type, target_id, role_id, inherited))
     if assignment is None:
         return False
     session.delete(assignment)
@@ -292,33 +355,24 @@ def revoke_grant(session: Session, user_id, target_type, target_id, role_id, *,
     return True
 
 
-def list_assignments(session: Session, *, user_id=None, project_id=None, role_id=None
-                     ) -> list[models.RoleAssignment]:
-    query = select(models.RoleAssignment).order_by(
-        models.RoleAssignment.user_id, models.RoleAssignment.target_id,
-        models.RoleAssignment.role_id)
-    if user_id is not None:
-        query = query.where(models.RoleAssignment.user_id == user_id)
-    if project_id is not None:
-        query = query.where(models.RoleAssignment.target_type == "project",
-                            models.RoleAssignment.target_id == project_id)
-    if role_id is not None:
-        query = query.where(models.RoleAssignment.role_id == role_id)
-    return list(session.scalars(query))
-
-
-def list_group_assignments(session: Session, *, group_ids=None, project_id=None, role_id=None
-                           ) -> list[models.GroupAssignment]:
-    """Group grants, as list_assignments for users; ``group_ids`` limits them to those
-    groups."""
-    model = models.GroupAssignment
-    query = select(model).order_by(model.group_id, model.target_id, model.role_id)
-    if group_ids is not None:
-        query = query.where(model.group_id.in_(group_ids))
-    if project_id is not None:
-        query = query.where(model.target_type == "project", model.target_id == project_id)
+def assignments(session: Session, actor: str, *, actor_ids=None, target_type=None,
+                target_ids=None, role_id=None, inherited=None) -> list:
+    """The grants to users (``actor="user"``) or groups, each filter applied when given:
+    ``actor_ids`` and ``target_ids`` are lists, ``inherited`` True or False."""
+    model = ASSIGNMENTS[actor]
+    actor_column = _actor_column(model)
+    query = select(model).order_by(actor_column, model.target_id, model.role_id,
+                                   model.inherited)
+    if actor_ids is not None:
+        query = query.where(actor_column.in_(actor_ids))
+    if target_type is not None:
+        query = query.where(model.target_type == target_type)
+    if target_ids is not None:
+        query = query.where(model.target_id.in_(target_ids))
     if role_id is not None:
         query = query.where(model.role_id == role_id)
+    if inherited is not None:
+        query = query.where(model.inherited == inherited)
     return list(session.scalars(query))
 
 

@@ -205,9 +205,26 @@ def test_users_filtered_by_default_project(keystone):
     assert [found.id for found in keystone.users.list(default_project=project)] == [user.id]
 
 
-def test_inherited_role_assignments_are_an_empty_list(keystone):
-    """keystone_lite has no inherited grants: asking for them must not list direct ones."""
-    assert keystone.role_assignments.list(os_inherit_extension_inherited_to="projects") == []
+def test_inherited_grants_on_a_domain_and_their_role_assignments(keystone):
+    domain = keystone.domains.create(unique("domain"))
+    project = keystone.projects.create(unique("project"), domain=domain)
+    user = keystone.users.create(unique("user"), domain="default")
+    member = keystone.roles.list(name="member")[0]
+    keystone.roles.grant(member, user=user, domain=domain, os_inherit_extension_inherited=True)
+
+    keystone.roles.check(member, user=user, domain=domain, os_inherit_extension_inherited=True)
+    listed = keystone.roles.list(user=user, domain=domain, os_inherit_extension_inherited=True)
+    inherited = keystone.role_assignments.list(user=user,
+                                               os_inherit_extension_inherited_to="projects")
+    effective = keystone.role_assignments.list(user=user, project=project, effective=True)
+    assert [role.id for role in listed] == [member.id]
+    assert keystone.roles.list(user=user, domain=domain) == []  # the direct grants: none
+    assert [(found.role["id"], found.scope) for found in inherited] == [
+        (member.id, {"domain": {"id": domain.id}, "OS-INHERIT:inherited_to": "projects"})]
+    assert {found.role["id"] for found in effective} >= {member.id}
+
+    keystone.roles.revoke(member, user=user, domain=domain, os_inherit_extension_inherited=True)
+    assert keystone.role_assignments.list(user=user) == []
 
 
 def test_auth_lists_what_a_token_can_be_rescoped_to(keystone, http_keystone):

@@ -115,6 +115,8 @@ def test_role_add_and_role_assignment_list(http_keystone, home):
     assignments = run_json(home, env, "role", "assignment", "list", "--user", user,
                            "--project", project, "--names")
     by_id = run_json(home, env, "role", "assignment", "list", "--user", user_id)
+    run(home, env, "role", "add", "--user", user, "--project", project, "--inherited",
+        "reader")  # to the projects below it: none
     inherited = run_json(home, env, "role", "assignment", "list", "--user", user_id,
                          "--inherited")
     projects = run_json(home, env, "project", "list", "--user", user)
@@ -122,7 +124,8 @@ def test_role_add_and_role_assignment_list(http_keystone, home):
     assert [(found["Role"], found["User"], found["Project"]) for found in assignments] == [
         ("member", f"{user}@Default", f"{project}@Default")]
     assert [found["Project"] for found in by_id] == [project_id]
-    assert inherited == []  # keystone_lite has no inherited grants
+    assert [(found["Project"], found["Inherited"]) for found in inherited] == [
+        (project_id, True)]
     assert projects == [{"ID": project_id, "Name": project}]
 
 

@@ -79,12 +79,21 @@ def test_users_filtered_by_default_project_id(deployment):
     assert [user["id"] for user in response.json["users"]] == [homed["id"]]
 
 
-def test_inherited_role_assignments_are_an_empty_list(deployment):
+def test_the_inherited_filter_lists_inherited_grants_only(deployment):
+    """``openstack role assignment list --inherited``, keystoneclient
+    ``role_assignments.list(os_inherit_extension_inherited_to="projects")``."""
+    app = deployment.admin
+    add_user(deployment, "alice", "demo", "member")
+    reader = app.get("/v3/roles", {"name": "reader"}, headers=ADMIN).json["roles"][0]["id"]
+    app.put(f"/v3/OS-INHERIT/domains/default/users/{user_id(app, 'alice')}/roles/{reader}/"
+            "inherited_to_projects", headers=ADMIN, status=204)
+
     response = deployment.admin.get("/v3/role_assignments?scope.OS-INHERIT:inherited_to="
                                     "projects", headers=ADMIN)
 
-    assert response.json["role_assignments"] == []
-    assert deployment.admin.get("/v3/role_assignments", headers=ADMIN).json["role_assignments"]
+    assert [(entry["role"]["id"], entry["scope"]) for entry in
+            response.json["role_assignments"]] == [
+        (reader, {"domain": {"id": "default"}, "OS-INHERIT:inherited_to": "projects"})]
 
 
 # -- GET /v3/auth/domains and /v3/auth/system (keystoneclient auth.domains(), auth.systems()) ---

@@ -30,6 +30,9 @@ Where each case of the issue lives (``tl`` = this file):
   ``test_delete_role_removes_it_from_existing_tokens`` (fernet).
 - group role lost (membership removed, group deleted, group grant revoked): tl
   ``test_losing_a_group_role_...``, ``test_a_group_role_beside_a_direct_one_...``.
+- inherited role lost (the inherited grant on the domain or a parent, the membership or group
+  it comes through, the domain) or changed (an implication of its role removed), and a domain
+  token untouched by it: test_inherited_grants_lifecycle (both providers).
 - password changed: tl ``test_changing_the_password_...``, ``test_bootstrap_with_a_new_admin_
   password_...``; test_identity_api ``test_password_change_revokes_existing_tokens`` (fernet);
   an old-password login racing the change: security/test_revocation_races.

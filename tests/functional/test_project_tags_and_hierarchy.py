@@ -228,7 +228,7 @@ def test_token_scoped_to_a_child_project_works(deployment):
     token = issue(deployment.main, "alice", "child")
     body = app.get("/v3/auth/tokens", headers=admin_headers(token)).json["token"]
     assert body["project"]["id"] == child["id"]
-    # no inherited grants: the role on the child gives nothing on the root
+    # a (direct) role on the child gives nothing on its parent
     app.post_json("/v3/auth/tokens", {"auth": {"identity": {"methods": ["external"]},
                                                "scope": {"project": {"id": root["id"]}}}},
                   extra_environ=cert_environ("alice"), status=401)

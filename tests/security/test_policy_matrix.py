@@ -205,6 +205,16 @@ CALLS = [
     ("revoke_grant", "admin", "DELETE",
      "/v3/projects/{project}/groups/{group}/roles/{fresh_group_reader_grant}", None, 204,
      DOMAIN_MANAGERS),
+    # Inherited grants (OS-INHERIT): the same rules and targets as the grants above.
+    ("list_grants", "admin", "GET",
+     "/v3/OS-INHERIT/domains/{domain}/users/{victim}/roles/inherited_to_projects", None, 200,
+     USER_READERS),
+    ("check_grant", "admin", "GET", "/v3/OS-INHERIT/projects/{project}/users/{victim}/roles/"
+     "{fresh_inherited_grant}/inherited_to_projects", None, 204, USER_READERS),
+    ("create_grant", "admin", "PUT", "/v3/OS-INHERIT/domains/{domain}/groups/{group}/roles/"
+     "{member}/inherited_to_projects", None, 204, DOMAIN_MANAGERS),
+    ("revoke_grant", "admin", "DELETE", "/v3/OS-INHERIT/projects/{project}/groups/{group}/"
+     "roles/{fresh_inherited_grant}/inherited_to_projects", None, 204, DOMAIN_MANAGERS),
     ("list_system_grants_for_group", "admin", "GET", "/v3/system/groups/{group}/roles", None,
      200, CLOUD_READERS),
     ("check_system_grant_for_group", "admin", "GET",
@@ -229,6 +239,10 @@ CALLS = [
      {"credential": {"blob": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_credential", "admin", "DELETE", "/v3/credentials/{fresh_credential}", None, 204,
      CLOUD_ADMIN),
+    # A reader of the project's domain or an admin of the project (role_assignment.py).
+    ("list_role_assignments_for_tree", "admin", "GET",
+     "/v3/role_assignments?include_subtree&scope.project.id={project}", None, 200,
+     ("YYYYYYY---", "YYYYYYY---")),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
     ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
     ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,
@@ -335,6 +349,16 @@ def fresh(deployment, world, name: str) -> str:
                 store.grant(session, world.victim, kind, target, world.roles["reader"])
         in_store(deployment, regrant)
         return world.roles["reader"]
+    if name == "fresh_inherited_grant":
+        # The victim and the group hold reader inherited from the project and the domain,
+        # again before each call.
+        def regrant_inherited(session):
+            for actor, actor_id in (("user", world.victim), ("group", world.group)):
+                for kind, target in (("project", world.project), ("domain", world.domain)):
+                    store.grant(session, actor_id, kind, target, world.roles["reader"],
+                                actor=actor, inherited=True)
+        in_store(deployment, regrant_inherited)
+        return world.roles["reader"]
     if name == "fresh_tag":
         tag = f"t-{store.new_id()}"
         admin.put(f"/v3/projects/{world.project}/tags/{tag}", headers=ADMIN, status=201)
@@ -361,8 +385,8 @@ def call(deployment, world, persona, app, method, path, body):
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_domain_role", "fresh_rule",
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
-                 "fresh_group_reader_grant", "fresh_tag", "fresh_policy",
-                 "configured_domain", "fresh_credential"):
+                 "fresh_group_reader_grant", "fresh_inherited_grant", "fresh_tag",
+                 "fresh_policy", "configured_domain", "fresh_credential"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
