@@ -3,7 +3,8 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 (assignment_controller), which are not a CRUD shape.
 
 Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py (with
-implied_roles.py), catalog.py (services, endpoints, regions).
+implied_roles.py), catalog.py (services, endpoints, regions); OAuth1 consumers in
+keystone_lite/oauth1/consumers.py.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
+from keystone_lite.oauth1.consumers import CONSUMERS
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
-             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS)
+             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS, CONSUMERS)
 
 
 class IdentityController(AdminController):
