@@ -13,6 +13,7 @@ and the transport is TLS.
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
@@ -177,8 +178,10 @@ def check_access_token_use(req, session) -> models.OAuth1AccessToken:
     """A request signed with an access token (the ``oauth1`` auth method): the access token."""
     parameters = oauth_parameters(req)
     access_token_id = required(parameters, "oauth_token")
-    valid, _request = ResourceEndpoint(Validator(session)).validate_protected_resource_request(
-        signed_url(req), http_method=req.method, body=None, headers=dict(req.headers))
+    with _malformed_is_400():
+        valid, _request = ResourceEndpoint(
+            Validator(session)).validate_protected_resource_request(
+            signed_url(req), http_method=req.method, body=None, headers=dict(req.headers))
     if not valid:
         raise errors.Unauthorized("Could not validate the access token")
     return session.get(models.OAuth1AccessToken, access_token_id)
@@ -188,11 +191,22 @@ def _valid(respond, req) -> bool:
     """Whether oauthlib's ``respond`` accepts the request; 400 for a malformed one."""
     # Only header parameters count: the body of these calls is not form-encoded (the json_body
     # filter reads bodies as JSON), so oauthlib is given none.
-    _headers, body, status = respond(signed_url(req), http_method=req.method, body=None,
-                                     headers=dict(req.headers))
+    with _malformed_is_400():
+        _headers, body, status = respond(signed_url(req), http_method=req.method, body=None,
+                                         headers=dict(req.headers))
     if status == 200 or not body:
         return status == 200
     found = dict(parse_qsl(body))
     raise errors.ValidationError(
         f"Validation failed with errors: {found.get('error', 'invalid_request')}, detail "
         f"message is: {found.get('error_description', '')}.")
+
+
+@contextlib.contextmanager
+def _malformed_is_400():
+    """oauthlib raises ValueError for what it cannot parse (a query string that is not
+    form-encoded, ...) beside its own errors: the client's mistake, not a 500."""
+    try:
+        yield
+    except ValueError:
+        raise errors.ValidationError("The OAuth1 request could not be parsed.") from None

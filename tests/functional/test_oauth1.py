@@ -57,9 +57,9 @@ def form(response) -> dict:
     return dict(parse_qsl(response.text))
 
 
-def request_token(app, consumer: dict, project: str, status: int = 201, **headers):
+def request_token(app, consumer: dict, project: str, status: int = 201):
     headers = {**signed_headers("/OS-OAUTH1/request_token", consumer, callback_uri="oob"),
-               "Requested-Project-Id": project, **headers}
+               "Requested-Project-Id": project}
     return app.post("/v3/OS-OAUTH1/request_token", headers=headers, status=status)
 
 
@@ -435,3 +435,19 @@ def test_no_secret_of_the_flow_is_logged(keystone, caplog):
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
     for secret in (consumer["secret"], access["oauth_token_secret"], token, ADMIN_TOKEN):
         assert secret not in logged
+
+
+def test_a_request_oauthlib_cannot_parse_is_a_400_not_a_500(keystone):
+    consumer, access = delegate(keystone)
+    headers = signed_headers("/auth/tokens", consumer, resource_owner_key=access["oauth_token"],
+                             resource_owner_secret=access["oauth_token_secret"])
+    for query in ("%zz", "a=<b>"):  # not form-encoded: oauthlib raises ValueError
+        assert_keystone_error(keystone.main.post_json(f"/v3/auth/tokens?{query}", OAUTH1_AUTH,
+                                                      headers=headers, status=400), 400)
+        signed = {**signed_headers("/OS-OAUTH1/request_token", consumer, callback_uri="oob"),
+                  "Requested-Project-Id": project_id(keystone, "demo")}
+        assert_keystone_error(keystone.main.post(f"/v3/OS-OAUTH1/request_token?{query}",
+                                                 headers=signed, status=400), 400)
+    garbled = {"Authorization": 'OAuth oauth_consumer_key="\xff", oauth_token',
+               "Requested-Project-Id": "x"}
+    keystone.main.post("/v3/OS-OAUTH1/request_token", headers=garbled, status=400)
