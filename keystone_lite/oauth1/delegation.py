@@ -9,8 +9,9 @@
    (keystone_lite.oauth1.method).
 
 The consumer's calls answer ``application/x-www-form-urlencoded`` as Keystone's do; the secrets
-in them are shown there only. ``/v3/users/{user_id}/OS-OAUTH1/access_tokens[/{id}[/roles[/{role}]]]``
-lists, shows and deletes a user's access tokens; deleting one kills its tokens.
+in them are shown there only. ``/v3/users/{user_id}/OS-OAUTH1/access_tokens``, ``.../{id}``,
+``.../{id}/roles`` and ``.../{id}/roles/{role_id}`` list, show and delete a user's access tokens;
+deleting one kills its tokens.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ class DelegationController(AdminController):
         token = rf"{tokens}/{ident('access_token_id')}"
         return [
             (r"/OS-OAUTH1/request_token", {"POST": self.create_request_token}),
-            (rf"/OS-OAUTH1/authorize/{ident('request_token_id')}", {"PUT": self.authorize_request_token}),
+            (rf"/OS-OAUTH1/authorize/{ident('request_token_id')}",
+             {"PUT": self.authorize_request_token}),
             (r"/OS-OAUTH1/access_token", {"POST": self.create_access_token}),
             (tokens, {"GET": self.list_access_tokens}),
             (token, {"GET": self.get_access_token, "DELETE": self.delete_access_token}),
