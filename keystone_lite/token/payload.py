@@ -120,7 +120,6 @@ def decode(data: bytes) -> TokenPayload:
         if not isinstance(fields, list) or len(fields) not in (8, 9) \
                 or not _is_int(fields[0]):
             raise MalformedPayload("unknown payload layout")
-        access_token_id = fields[8] if len(fields) == 9 else None
         if fields[0] == _VERSION_1 and len(fields) == 8:
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
@@ -136,7 +135,7 @@ def decode(data: bytes) -> TokenPayload:
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
                 or not isinstance(audits, list) or not 0 < len(audits) <= _MAX_AUDIT_IDS \
                 or not _is_revision(user_revision) or not _is_revision(project_revision) \
-                or bool(mask & 1 << METHODS.index("oauth1")) != (access_token_id is not None):
+                or bool(mask & 1 << METHODS.index("oauth1")) != (len(fields) == 9):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),
@@ -148,7 +147,7 @@ def decode(data: bytes) -> TokenPayload:
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
             user_revision=user_revision,
             project_revision=project_revision,
-            access_token_id=None if access_token_id is None else _unpack_id(access_token_id),
+            access_token_id=_unpack_id(fields[8]) if len(fields) == 9 else None,
         )
     except MalformedPayload:
         raise

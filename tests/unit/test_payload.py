@@ -268,7 +268,9 @@ def test_an_access_token_goes_with_the_oauth1_method_only(changes):
     lambda fields: [*fields[:8], None],
     lambda fields: [*fields[:8], b"\x01" * 33],
     lambda fields: [*fields, b"\x01"],  # a tenth element
-], ids=["no-access-token", "no-method-bit", "none", "too-long", "ten-elements"])
+    lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:8], None],
+], ids=["no-access-token", "no-method-bit", "none", "too-long", "ten-elements",
+        "none-without-method-bit"])
 def test_an_oauth1_payload_with_a_missing_or_wrong_access_token_is_malformed(fields):
     with pytest.raises(MalformedPayload):
         decode(msgpack.packb(fields(msgpack.unpackb(encode(oauth1_payload())))))
