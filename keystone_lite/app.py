@@ -8,6 +8,7 @@ from __future__ import annotations
 from keystone_lite import discovery, services
 from keystone_lite.identity import credentials, password_change
 from keystone_lite.identity.controller import IdentityController
+from keystone_lite.oauth1.delegation import DelegationController
 from keystone_lite.router import Router
 from keystone_lite.token.controller import TokenController
 from keystone_lite.token.v2_controller import V2TokenController
@@ -24,6 +25,8 @@ def _v3(global_conf, admin: bool):
     # Self-service: a user's own password change and credentials are served by both apps
     # (docs/compatibility.md).
     routes += password_change.routes(built) + credentials.routes(built)
+    # OAuth1's flow and a user's own delegations, as the password change (consumers: admin).
+    routes += DelegationController(built).routes()
     if admin:
         routes += IdentityController(built).routes()
     return Router(built, routes)

@@ -287,8 +287,10 @@ def _directive_rules(scope: _Scope, client_certs: tuple) -> list[Finding]:
         elif d.key == "wsgipassauthorization" and value == "on":
             findings.append(_at(d, "info", "WSGIPassAuthorization On is not needed: REMOTE_USER "
                                 "comes from the user-name directive and keystone_lite reads "
-                                "X-Auth-Token, not Authorization",
-                                "delete it (with FakeBasicAuth it would hand the app the faked "
+                                "X-Auth-Token, not Authorization (only OAuth1 consumers sign "
+                                "in Authorization)",
+                                "delete it unless OAuth1 consumers use this server (with "
+                                "FakeBasicAuth it would hand the app the faked "
                                 "'Authorization: Basic <DN>:password' header)"))
     return findings
 

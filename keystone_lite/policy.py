@@ -140,6 +140,11 @@ def anyone(creds, target):
     return True
 
 
+def a_user(creds, target):
+    """Any user's token (not the bootstrap admin token, which stands for no user)."""
+    return creds.user_id is not None
+
+
 def any_of(*checks):
     return lambda creds, target: any(check(creds, target) for check in checks)
 
@@ -301,6 +306,21 @@ RULES = {
     "identity:create_policy": admin_required,
     "identity:update_policy": admin_required,
     "identity:delete_policy": admin_required,
+    # OAuth1 (keystone_lite/oauth1): consumers as Keystone (system reader / admin, else
+    # admin_required). A user's delegations: Keystone's admin_required, and here also the user
+    # themself (``owner``) — a delegation only hands on roles its user holds, and the calls
+    # refuse tokens that were themselves made by delegation.
+    "identity:list_consumers": ADMIN_OR_SYSTEM_READER,
+    "identity:get_consumer": ADMIN_OR_SYSTEM_READER,
+    "identity:create_consumer": admin_required,
+    "identity:update_consumer": admin_required,
+    "identity:delete_consumer": admin_required,
+    "identity:authorize_request_token": any_of(admin_required, a_user),
+    "identity:list_access_tokens": any_of(admin_required, owner("user.id")),
+    "identity:get_access_token": any_of(admin_required, owner("user.id")),
+    "identity:delete_access_token": any_of(admin_required, owner("user.id")),
+    "identity:list_access_token_roles": any_of(admin_required, owner("user.id")),
+    "identity:get_access_token_role": any_of(admin_required, owner("user.id")),
     # Tokens (GET, HEAD and DELETE of /v3/auth/tokens and /v2.0/tokens/{id}).
     "identity:validate_token": any_of(admin_required, SYSTEM_READER, role("service"),
                                       owner("token.user_id")),

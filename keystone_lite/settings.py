@@ -55,6 +55,8 @@ class Settings:
     lockout_duration: int
     password_expires_days: int
     cache_memory_mb: int
+    oauth1_request_token_duration: int  # seconds; 0: request tokens never expire
+    oauth1_access_token_duration: int  # seconds; 0: access tokens never expire
 
 
 def _text(value):
@@ -175,6 +177,11 @@ _SCHEMA = {
     ("security_compliance", "password_expires_days"): (
         "password_expires_days", _int(0, 36_500), "0"),
     ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
+    # Keystone's [oauth1] options and defaults (8 hours, 24 hours).
+    ("oauth1", "request_token_duration"): ("oauth1_request_token_duration", _int(0, _YEAR),
+                                           "28800"),
+    ("oauth1", "access_token_duration"): ("oauth1_access_token_duration", _int(0, _YEAR),
+                                          "86400"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")

@@ -14,7 +14,10 @@ an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can f
 uuid token rows do not count (issuing a token changes no other token's answer); changed or
 deleted ones do. Failed-login counts (``login_failures``) do not count at all: no cached
 answer depends on them (the lockout reads them from the store on every password login), and an
-anonymous stream of wrong passwords must not empty every node's caches.
+anonymous stream of wrong passwords must not empty every node's caches. OAuth1 request tokens
+do not count either: nothing cached depends on them (authorizing and exchanging one read it in
+the request's transaction), and a consumer asking for them must not empty the caches; the
+access token an exchange creates does count.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from keystone_lite.db import models
 
 _COUNTER = models.Generation.__table__.name
 _TOKENS = models.Token.__table__.name
-_UNTRACKED = frozenset({_COUNTER, models.LoginFailure.__table__.name})
+_UNTRACKED = frozenset({_COUNTER, models.LoginFailure.__table__.name,
+                        models.OAuth1RequestToken.__table__.name})
 COUNTER_SQL = "SELECT value FROM generation WHERE id = 1"  # see session.CounterReader
 _BUMP = update(models.Generation).where(models.Generation.id == 1).values(
     value=models.Generation.value + 1)

@@ -250,6 +250,57 @@ class PolicyBlob(Base):
     type: Mapped[str] = mapped_column(NAME)
     blob: Mapped[str] = mapped_column(Text)
     extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+class OAuth1Consumer(Base):
+    """A consumer of Keystone's OAuth1 extension (``/v3/OS-OAUTH1/consumers``).
+
+    The secret is stored as issued: every HMAC-SHA1 signature check needs the secret itself
+    (a hash cannot verify one), and keystone_lite has no key repository meant for data at rest
+    (the Fernet token keys rotate out, and uuid deployments have none). Keystone stores it the
+    same way. Whoever can read this table can sign as the consumer, as with the uuid provider's
+    token ids: the database is a secret (SECURITY.md).
+    """
+
+    __tablename__ = "oauth1_consumers"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
+    unsnapshotted = ("secret", "extra")
+
+
+class OAuth1RequestToken(Base):
+    """A consumer's request for a user's delegation on a project: authorized once a user names
+    the roles (``verifier`` set), exchanged for an access token, then gone. Not tracked by the
+    change counter: nothing cached depends on it (generation.py)."""
+
+    __tablename__ = "oauth1_request_tokens"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))  # stored as issued: see OAuth1Consumer
+    consumer_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth1_consumers.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # µs; None: never
+    verifier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    authorizing_user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    role_ids: Mapped[str | None] = mapped_column(Text, nullable=True)  # a JSON list
+
+
+class OAuth1AccessToken(Base):
+    """A user's delegation of roles on a project to a consumer: what an ``oauth1`` token is
+    made from, and dies with (keystone_lite.oauth1.method)."""
+
+    __tablename__ = "oauth1_access_tokens"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))  # stored as issued: see OAuth1Consumer
+    consumer_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth1_consumers.id", ondelete="CASCADE"), index=True)
+    authorizing_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    role_ids: Mapped[str] = mapped_column(Text)  # a JSON list of the delegated roles' ids
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # µs; None: never
+    unsnapshotted = ("secret",)
 
 
 class RevocationEvent(Base):

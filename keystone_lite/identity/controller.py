@@ -4,7 +4,7 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 
 Where each resource is: users.py, groups.py, projects.py, domains.py (with domain_config.py),
 roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), policy_blobs.py
-(Keystone's policy API, ``/v3/policies``).
+(Keystone's policy API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py.
 """
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
+from keystone_lite.oauth1.consumers import CONSUMERS
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
-             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS, policy_blobs.POLICY_BLOBS)
+             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS, policy_blobs.POLICY_BLOBS,
+             CONSUMERS)
 
 
 class IdentityController(AdminController):

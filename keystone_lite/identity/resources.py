@@ -99,8 +99,9 @@ class Hooks:
         """SQL conditions beyond the declared ``?filter=`` ones (project tags)."""
         return []
 
-    def created(self, call, row, body: dict) -> None:
-        """After the INSERT: rows of other tables."""
+    def created(self, call, row, body: dict) -> dict | None:
+        """After the INSERT: rows of other tables. May return attributes that the create's
+        response shows and no later one does (a generated secret)."""
 
     def updating(self, call, row, changes: dict, body: dict) -> None:
         """Before the UPDATE."""
@@ -121,7 +122,7 @@ class Hooks:
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """A declaration: ``name`` is the body key and policy noun (``user``), ``collection`` the
-    URL segment and list key (``users``)."""
+    URL segment and list key (``users``), after ``prefix`` (an extension's ``OS-OAUTH1/``)."""
 
     name: str
     collection: str
@@ -139,6 +140,7 @@ class Resource:
     client_ids: bool = False  # ids are chosen by the client (``id``; PUT /{collection}/{id})
     listed_in_domain: bool = False  # a domain token lists its own domain's only
     keeps_extra: bool = False  # undeclared body attributes are stored in ``extra``
+    prefix: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {field.name: field for field in self.fields})
@@ -161,6 +163,11 @@ class Resource:
         # start-up about 70 ms, which only admin writes need (tests/unit check the schemas).
         import jsonschema
         return tuple(jsonschema.Draft4Validator(schema) for schema in self.schemas())
+
+    @property
+    def path(self) -> str:
+        """The collection's path under /v3: ``/users``, ``/OS-OAUTH1/consumers``."""
+        return f"/{self.prefix}{self.collection}"
 
     @property
     def path_id(self) -> str:
@@ -196,7 +203,7 @@ class Resource:
             return self.render(row, base)
         body = {key: getattr(row, key) for key in self.shown}
         body.update((key, copy.copy(value)) for key, value in self.constants)
-        body["links"] = {"self": f"{base}/v3/{self.collection}/{row.id}"}
+        body["links"] = {"self": f"{base}/v3{self.path}/{row.id}"}
         return body
 
     def extra_of(self, body: dict) -> dict:
@@ -274,8 +281,8 @@ class ResourceController(AdminController):
         if resource.client_ids:
             one["PUT"] = self.put
         return resource.hooks.wrap(self, [
-            (rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
-            (rf"/{resource.collection}/{ident(resource.path_id)}", one),
+            (resource.path, {"GET": self.list, "POST": self.create}),
+            (rf"{resource.path}/{ident(resource.path_id)}", one),
             *resource.hooks.routes(self)])
 
     def call(self, req, session, base) -> Call:
@@ -298,8 +305,7 @@ class ResourceController(AdminController):
         resource.hooks.filtering(call, params, filters)
         rows = select_rows(session, resource, filters,
                            resource.hooks.list_conditions(call, params))
-        return listing(req, resource.collection, f"/{resource.collection}",
-                       self.show(call, rows))
+        return listing(req, resource.collection, resource.path, self.show(call, rows))
 
     def create(self, req, session):
         return self._create(req, session, None)
@@ -332,8 +338,9 @@ class ResourceController(AdminController):
             return json_response({resource.name: instead}, status=201)
         ensure_unique(session, resource, values)
         row = insert(session, resource, values)
-        resource.hooks.created(call, row, body)
-        return json_response({resource.name: self.show(call, [row])[0]}, status=201)
+        shown_once = resource.hooks.created(call, row, body) or {}
+        return json_response({resource.name: {**self.show(call, [row])[0], **shown_once}},
+                             status=201)
 
     def get(self, req, session, **path):
         resource = self.resource

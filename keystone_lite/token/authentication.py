@@ -1,5 +1,5 @@
 """Who the client is: the ``external`` (certificate), ``password`` and ``token`` methods of a
-v3 ``auth.identity`` document.
+v3 ``auth.identity`` document, and ``oauth1`` (keystone_lite.oauth1.method).
 
 This runs before anything else the request names (its scope) is looked up: see
 keystone_lite.token.body. A failed authentication is a bare 401, the same whatever failed.
@@ -18,12 +18,13 @@ from keystone_lite import errors
 from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
+from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token.body import domain_reference, field
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
-METHODS = ("external", "password", "token")
+METHODS = ("external", "password", "token", oauth1_method.METHOD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Authenticated:
     user: object  # a snapshot (see Base.snapshot) or a row of the request's session
     methods: list[str]
     parent: ValidatedToken | None  # the token presented by the ``token`` method
+    access_token: object | None = None  # the OAuth1 access token of the ``oauth1`` method
 
 
 def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
@@ -72,6 +74,8 @@ class Authenticator:
         be the certificate's user when the web server verified one. 401 otherwise."""
         context = get_context(req.environ)
         methods = parse_methods(identity, context["remote_user"])
+        if oauth1_method.METHOD in methods:
+            return self.oauth1(req, session, methods)
         users, parent = [], None
         for method in methods:
             if method == "external":
@@ -155,6 +159,20 @@ class Authenticator:
     def parent_token(self, context, session, token_doc) -> ValidatedToken:
         token_id = field(token_doc, "id", str, "auth.identity.token")
         try:
-            return self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
+            parent = self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
         except errors.TokenNotFound:
             raise errors.Unauthorized() from None
+        if oauth1_method.is_delegated(parent):
+            raise errors.Forbidden("Using OAuth-scoped token to create another token. Create a "
+                                   "new OAuth-scoped token instead")
+        return parent
+
+    @staticmethod
+    def oauth1(req, session, methods: list[str]) -> Authenticated:
+        """The consumer's signature is the credential: it acts for the user who delegated, so
+        a client certificate it presents (its own) is not compared with that user."""
+        if methods != [oauth1_method.METHOD]:
+            raise errors.ValidationError("The oauth1 method cannot be combined with others.")
+        access_token = oauth1_method.authenticate(req, session)
+        return Authenticated(oauth1_method.user_of(session, access_token), methods, None,
+                             access_token)

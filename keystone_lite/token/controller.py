@@ -12,6 +12,7 @@ from __future__ import annotations
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
+from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.router import json_bytes, json_response, no_content, outside_transaction
 from keystone_lite.token import render
 from keystone_lite.token.authentication import Authenticator
@@ -72,14 +73,16 @@ class TokenController:
         authenticated = self.authenticator.authenticate(req, session, find, identity)
         user, parent = authenticated.user, authenticated.parent
         scope = resolve_scope(find, requested)
-        if parent is not None:
+        if authenticated.access_token is not None:
+            scope = Scope("project", oauth1_method.scope_of(authenticated.access_token, scope))
+        elif parent is not None:
             scope = self.rescope(parent, scope)
         elif scope is None:
             scope = self.default_scope(find, user)
         if scope == UNSCOPED:
             scope = None
         return self.tokens.issue(session, self.stamp(req), user, authenticated.methods, scope,
-                                 parent)
+                                 parent, authenticated.access_token)
 
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:

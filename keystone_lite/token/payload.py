@@ -9,8 +9,10 @@ Version 2 (``_VERSION``): ``[header, user id, scope id, issued_at, expires_at, a
 revision, project revision]``, where the header packs the method mask, the scope kind and the
 version into one byte (``mask << 4 | scope << 2 | 2``). The two revisions cost two bytes and the
 header saves two, so tokens are as long as in version 1 while revisions stay under 128 (a
-msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
-issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
+msgpack int that small is one byte). A token made with an OAuth1 access token (method
+``oauth1``, whose mask bit takes the header past one byte) carries the access token's id as a
+ninth element; tokens without one are unchanged. Version 1 (``[1, mask, user id, scope, scope
+id, issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
 revisions 0: the revision every user and project had when they were added (migration 0003).
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 import msgpack
 
 # Rendering order too: Keystone lists "token" before the methods it was rescoped from.
-METHODS = ("token", "external", "password")
+METHODS = ("token", "external", "password", "oauth1")
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 2
 _VERSION_1 = 1
@@ -58,6 +60,8 @@ class TokenPayload:
     # the stored revision, and validation refuses a token whose revisions are not current.
     user_revision: int = 0
     project_revision: int = 0
+    # The OAuth1 access token an ``oauth1`` token was made with (keystone_lite.oauth1.method).
+    access_token_id: str | None = None
 
     @property
     def project_id(self) -> str | None:
@@ -92,30 +96,36 @@ def encode(payload: TokenPayload) -> bytes:
     if not mask or not 0 < len(payload.audit_ids) <= _MAX_AUDIT_IDS \
             or bool(scope) != bool(payload.scope_id):
         raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
+    if ("oauth1" in payload.methods) != (payload.access_token_id is not None):
+        raise ValueError("an oauth1 token, and only one, names its access token")
     if not all(_is_revision(revision) for revision in (payload.user_revision,
                                                       payload.project_revision)):
         raise ValueError("a revision is an integer from 0 to 2**63 - 1")
-    return msgpack.packb([
+    fields = [
         mask << 4 | scope << 2 | _VERSION, _pack_id(payload.user_id),
         _pack_id(payload.scope_id) if payload.scope_id else None,
         payload.issued_at, payload.expires_at,
         [_b64decode(audit_id) for audit_id in payload.audit_ids],
         payload.user_revision, payload.project_revision,
-    ])
+    ]
+    if payload.access_token_id is not None:
+        fields.append(_pack_id(payload.access_token_id))
+    return msgpack.packb(fields)
 
 
 def decode(data: bytes) -> TokenPayload:
     """Inverse of ``encode``, and reads version 1; raises MalformedPayload for anything else."""
     try:
         fields = msgpack.unpackb(data)
-        if not isinstance(fields, list) or len(fields) != 8 or not _is_int(fields[0]):
+        if not isinstance(fields, list) or len(fields) not in (8, 9) \
+                or not _is_int(fields[0]):
             raise MalformedPayload("unknown payload layout")
-        if fields[0] == _VERSION_1:
+        if fields[0] == _VERSION_1 and len(fields) == 8:
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
-        elif 0 <= fields[0] < 128 and fields[0] & 3 == _VERSION:
+        elif 0 <= fields[0] and fields[0] & 3 == _VERSION:
             (header, user_id, scope_id, issued_at, expires_at, audits, user_revision,
-             project_revision) = fields
+             project_revision) = fields[:8]
             mask, scope = header >> 4, header >> 2 & 3
         else:
             raise MalformedPayload("unknown payload layout")
@@ -124,7 +134,8 @@ def decode(data: bytes) -> TokenPayload:
                 or not 0 <= scope <= len(SCOPE_KINDS) or (scope == 0) != (scope_id is None) \
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
                 or not isinstance(audits, list) or not 0 < len(audits) <= _MAX_AUDIT_IDS \
-                or not _is_revision(user_revision) or not _is_revision(project_revision):
+                or not _is_revision(user_revision) or not _is_revision(project_revision) \
+                or bool(mask & 1 << METHODS.index("oauth1")) != (len(fields) == 9):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),
@@ -136,6 +147,7 @@ def decode(data: bytes) -> TokenPayload:
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
             user_revision=user_revision,
             project_revision=project_revision,
+            access_token_id=_unpack_id(fields[8]) if len(fields) == 9 else None,
         )
     except MalformedPayload:
         raise

@@ -57,6 +57,9 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
         body["system"] = {"all": True}
     if payload.scope_kind is not None:
         body["roles"] = [{"id": role.id, "name": role.name} for role in token.roles]
+    if token.principal.oauth1 is not None:  # made with an OAuth1 access token
+        body["OS-OAUTH1"] = {"access_token_id": token.principal.oauth1.access_token_id,
+                             "consumer_id": token.principal.oauth1.consumer_id}
     # Stated explicitly on every token: clients treat a missing flag as "admin project".
     body["is_admin_project"] = is_admin_project
     if catalog is not None and payload.scope_kind is not None:

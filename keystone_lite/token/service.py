@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from keystone_lite import errors
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import store
+from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token import key_repository, revocation
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
@@ -44,6 +45,7 @@ class Principal:
     roles: tuple = ()
     project: Any = None
     domain: Any = None  # the project's domain, or the scoped domain
+    oauth1: Any = None  # the access token of an ``oauth1`` token (keystone_lite.oauth1.method)
 
 
 @dataclasses.dataclass
@@ -119,7 +121,8 @@ class TokenService:
     # -- issue -----------------------------------------------------------------------------
 
     def issue(self, session: Session, stamp: tuple, user, methods: list[str],
-              scope: Scope | None, parent: ValidatedToken | None = None) -> ValidatedToken:
+              scope: Scope | None, parent: ValidatedToken | None = None,
+              access_token=None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
         ``user`` is the row (or its snapshot) the credential was checked against: the token
@@ -127,6 +130,8 @@ class TokenService:
         in, so a change committed while the login was under way kills the token. A rescoped
         token (``parent`` given) keeps the parent's revisions (the parent's project revision
         too when it keeps the scope) and expiry, and joins its audit chain (see ``chained``).
+        A token made with an OAuth1 ``access_token`` carries only what it delegates, and ends
+        with it at the latest.
         """
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
                                    scope.id if scope else None)
@@ -146,14 +151,18 @@ class TokenService:
             if principal.project is not None and parent.payload.project_id == \
                     principal.project.id:
                 project_revision = parent.payload.project_revision
+        if access_token is not None and access_token.expires_at is not None:
+            expires_at = min(expires_at, access_token.expires_at)
         # The order tokens decode to, so that issuing and validating report the same list.
         methods = tuple(method for method in PAYLOAD_METHODS if method in used)
         payload = TokenPayload(
             user_id=user.id, methods=methods, issued_at=issued_at,
             expires_at=expires_at, audit_ids=audit_ids,
             scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None,
-            user_revision=user_revision, project_revision=project_revision)
-        if not _revisions_current(payload, principal):
+            user_revision=user_revision, project_revision=project_revision,
+            access_token_id=access_token.id if access_token is not None else None)
+        principal = self._delegated(session, stamp, payload, principal)
+        if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
         token_id = self._call_provider(self.provider.issue, payload, session)
         return ValidatedToken(token_id, payload, principal)
@@ -186,8 +195,8 @@ class TokenService:
             raise errors.TokenNotFound()
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
-        principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
-                                   payload.scope_id)
+        principal = self._delegated(session, stamp, payload, self.principal(
+            session, stamp, payload.user_id, payload.scope_kind, payload.scope_id))
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
@@ -223,6 +232,21 @@ class TokenService:
             if cacheable:
                 self._principals.put(stamp, key, principal)
         return None if principal is _INVALID else principal
+
+    def _delegated(self, session: Session, stamp: tuple, payload: TokenPayload,
+                   principal: Principal | None) -> Principal | None:
+        """``principal`` narrowed to what the token's delegation gives (an ``oauth1`` token's:
+        keystone_lite.oauth1.method.narrowed), remembered under the stamp like principals."""
+        if principal is None or payload.access_token_id is None:
+            return principal
+        key = ("oauth1", payload.access_token_id, payload.user_id, payload.scope_id)
+        cacheable = generation.cacheable(session)
+        narrowed = self._principals.get(stamp, key) if cacheable else None
+        if narrowed is None:
+            narrowed = oauth1_method.narrowed(session, principal, payload) or _INVALID
+            if cacheable:
+                self._principals.put(stamp, key, narrowed)
+        return None if narrowed is _INVALID else narrowed
 
     def _in_session(self, session: Session | None, work):
         return work(session) if session is not None else db_session.run(

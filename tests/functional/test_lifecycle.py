@@ -50,6 +50,8 @@ Where each case of the issue lives (``tl`` = this file):
   token the chain started from (R → T → U: DELETE T kills U, not R): test_v3_tokens
   ``test_revoking_a_rescoped_child_leaves_its_parent_valid``; security/test_revocation_races
   ``test_deleting_a_rescoped_token_...``, ``test_deleting_a_deep_rescope_...`` (both).
+- OAuth1 delegation (access token deleted, consumer deleted, delegated role lost, user
+  disabled or deleted, access token expired): test_oauth1 (both providers).
 - repeated method → 400: tl ``test_a_repeated_method_...``; test_token_errors
   ``test_repeated_method_is_400``.
 """

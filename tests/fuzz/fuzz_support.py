@@ -146,8 +146,11 @@ def build_context(deployment) -> FuzzContext:
         tokens["victim-unscoped"], "victim-project")).headers["X-Subject-Token"]
     revoked = issue(main, "victim", "victim-project")
     admin.delete("/v3/auth/tokens", headers=subject_headers(revoked), status=204)
+    oauth1 = _oauth1_delegation(deployment, projects["victim-project"], users["victim"],
+                                roles["member"])
 
-    secrets = [ADMIN_PASSWORD, VICTIM_PASSWORD, TEMPLATE_PASSWORD, ADMIN_TOKEN, "$argon2"]
+    secrets = [ADMIN_PASSWORD, VICTIM_PASSWORD, TEMPLATE_PASSWORD, ADMIN_TOKEN, "$argon2",
+               *oauth1["secrets"]]
     for key_dir in (os.path.join(deployment.data_dir, repository)
                     for repository in ("fernet-keys", "credential-keys")):
         for name in (os.listdir(key_dir) if os.path.isdir(key_dir) else ()):
@@ -164,7 +167,7 @@ def build_context(deployment) -> FuzzContext:
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
              "token_id": list(tokens.values()), "group_id": [group],
              "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"],
-             "credential_id": [credential]},
+             "credential_id": [credential], **oauth1["ids"]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "prior_role_id": [created["role"], created["domain_role"]],
@@ -175,10 +178,33 @@ def build_context(deployment) -> FuzzContext:
                  "endpoint_id": [created["endpoint"]], "region_id": ["victim-region"],
                  "group_id": [group], "actor_id": [users["victim"], group],
                  "token_id": [tokens["victim-project"], tokens["victim-rescoped"]],
-                 "tag": ["victim-tag", "fuzz-tag"], "credential_id": [credential]},
+                 "tag": ["victim-tag", "fuzz-tag"], "credential_id": [credential],
+                 **oauth1["ids"]},
         tokens=tokens, revoked=revoked,
         secrets=[secret.encode() for secret in secrets],
         token_secrets=[token.encode() for token in [*tokens.values(), revoked]])
+
+
+def _oauth1_delegation(deployment, project: str, user: str, role: str) -> dict:
+    """An OAuth1 consumer with a pending request token and the victim's access token (member on
+    the victim project), so that the OS-OAUTH1 paths reach real rows: {"ids", "secrets"}."""
+    consumer = _admin(deployment.admin, "POST", "/v3/OS-OAUTH1/consumers",
+                      {"consumer": {"description": "victim"}}).json["consumer"]
+    rows = {"request_token_id": models.OAuth1RequestToken(
+                id=models_id(), secret=models_id(), consumer_id=consumer["id"],
+                project_id=project),
+            "access_token_id": models.OAuth1AccessToken(
+                id=models_id(), secret=models_id(), consumer_id=consumer["id"],
+                authorizing_user_id=user, project_id=project, role_ids=json.dumps([role]))}
+    ids = {"consumer_id": [consumer["id"]], **{name: [row.id] for name, row in rows.items()}}
+    secrets = [consumer["secret"], *(row.secret for row in rows.values())]
+    with deployment.services().transaction() as session:
+        session.add_all(rows.values())
+    return {"ids": ids, "secrets": secrets}
+
+
+def models_id() -> str:
+    return os.urandom(16).hex()
 
 
 def snapshot(deployment) -> dict:
@@ -381,7 +407,11 @@ def header_value(text: str) -> str:
 header_text = st.one_of(
     odd_text.map(lambda text: text[:2000]),  # servers refuse headers over 8 kB
     st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=40),
-    st.sampled_from(["A" * 8000, "gAAAAA" + "A" * 300, "0" * 32, "f" * 32, " ", "null"]),
+    st.sampled_from(["A" * 8000, "gAAAAA" + "A" * 300, "0" * 32, "f" * 32, " ", "null",
+                     'OAuth oauth_consumer_key="' + "0" * 32 + '", oauth_token="' + "f" * 32
+                     + '", oauth_signature="x", oauth_signature_method="HMAC-SHA1", '
+                     'oauth_nonce="1", oauth_timestamp="1700000000", oauth_verifier="abcdEFGH"',
+                     "OAuth ", 'OAuth realm="x"', "Basic YWRtaW46eA=="]),
 ).map(header_value)
 
 QUERY_NAMES = [
@@ -480,7 +510,9 @@ def environs(ctx: FuzzContext) -> st.SearchStrategy[dict]:
 
 
 SPOOFED_HEADERS = ["Remote-User", "X-Remote-User", "X-SSL-Client-S-DN-UID",
-                   "SSL_CLIENT_S_DN_UID", "X-SSL-Client-Verify", "Remote-Domain"]
+                   "SSL_CLIENT_S_DN_UID", "X-SSL-Client-Verify", "Remote-Domain",
+                   # OAuth1's signed header, and the project a consumer asks a delegation on.
+                   "Authorization", "Requested-Project-Id"]
 
 
 CONTENT_TYPES = ["application/json", "application/json; charset=latin-1", "text/plain",
@@ -569,6 +601,7 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         {"auth": {"identity": {"methods": ["token", "password"], "token": {
             "id": ctx.tokens["admin-project"]}, "password": {"user": password_user}},
             "scope": {"unscoped": {}}}},
+        {"auth": {"identity": {"methods": ["oauth1"], "oauth1": {}}}},
     ]
     v2 = [
         {"auth": {"passwordCredentials": {"username": "admin", "password": ADMIN_PASSWORD},
@@ -625,6 +658,10 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
                                             "description": "g"}}],
         ("PATCH", "/v3/groups/{group_id}"): [{"group": {"name": "fuzz-group2",
                                                         "description": None}}],
+        ("POST", "/v3/OS-OAUTH1/consumers"): [{"consumer": {"description": "fuzz"}}],
+        ("PATCH", "/v3/OS-OAUTH1/consumers/{consumer_id}"): [{"consumer": {"description": ""}}],
+        ("PUT", "/v3/OS-OAUTH1/authorize/{request_token_id}"): [
+            {"roles": [{"name": "member"}]}, {"roles": [{"id": ctx.victims["role_id"][1]}]}],
     }
     return table.get((method, template), [{}])
 

@@ -27,6 +27,7 @@ import pytest
 import policy_world
 from builders import in_store
 from keystone_lite import policy
+from keystone_lite.db import models
 from keystone_lite.identity import credentials, store
 from keystone_lite.identity.controller import IdentityController
 
@@ -279,6 +280,33 @@ CALLS = [
      {"policy": {"type": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_policy", "admin", "DELETE", "/v3/policies/{fresh_policy}", None, 204,
      CLOUD_ADMIN),
+    # OAuth1 (keystone/common/policies/consumer.py and access_token.py). A user's own access
+    # tokens are theirs too (keystone_lite/policy.py); the victim's are no persona's.
+    ("list_consumers", "admin", "GET", "/v3/OS-OAUTH1/consumers", None, 200, CLOUD_READERS),
+    ("get_consumer", "admin", "GET", "/v3/OS-OAUTH1/consumers/{fresh_consumer}", None, 200,
+     CLOUD_READERS),
+    ("create_consumer", "admin", "POST", "/v3/OS-OAUTH1/consumers", {"consumer": {}}, 201,
+     CLOUD_ADMIN),
+    ("update_consumer", "admin", "PATCH", "/v3/OS-OAUTH1/consumers/{fresh_consumer}",
+     {"consumer": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_consumer", "admin", "DELETE", "/v3/OS-OAUTH1/consumers/{fresh_consumer}", None,
+     204, CLOUD_ADMIN),
+    ("authorize_request_token", "main", "PUT", "/v3/OS-OAUTH1/authorize/{fresh_request_token}",
+     {"roles": []}, 200, ANYONE),
+    ("list_access_tokens", "main", "GET", "/v3/users/{victim}/OS-OAUTH1/access_tokens", None,
+     200, CLOUD_ADMIN),
+    ("get_access_token", "main", "GET",
+     "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}", None, 200,
+     CLOUD_ADMIN),
+    ("delete_access_token", "main", "DELETE",
+     "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}", None, 204,
+     CLOUD_ADMIN),
+    ("list_access_token_roles", "main", "GET",
+     "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}/roles", None, 200,
+     CLOUD_ADMIN),
+    ("get_access_token_role", "main", "GET",
+     "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}/roles/{member}", None,
+     200, CLOUD_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -316,6 +344,8 @@ def fresh(deployment, world, name: str) -> str:
             "type": "application/json", "blob": "{}"}}, headers=ADMIN),
         "fresh_credential": lambda: admin.post_json("/v3/credentials", {"credential": {
             "user_id": world.victim, "type": "cert", "blob": "victim's"}}, headers=ADMIN),
+        "fresh_consumer": lambda: admin.post_json("/v3/OS-OAUTH1/consumers", {"consumer": {}},
+                                                  headers=ADMIN),
     }
     if name == "configured_domain":
         # The domain's configuration is this one again before each call.
@@ -323,6 +353,20 @@ def fresh(deployment, world, name: str) -> str:
             "identity": {"driver": "ldap"}, "ldap": {"url": "ldap://x", "password": "p"}}},
             headers=ADMIN)
         return world.domain
+    if name in ("fresh_request_token", "fresh_access_token"):
+        # A consumer's pending request on the world's project, or the victim's delegation of
+        # member there.
+        consumer = fresh(deployment, world, "fresh_consumer")
+
+        def add(session):
+            common = {"id": store.new_id(), "secret": store.new_id(),
+                      "consumer_id": consumer, "project_id": world.project}
+            session.add(models.OAuth1RequestToken(**common) if name == "fresh_request_token"
+                        else models.OAuth1AccessToken(
+                            **common, authorizing_user_id=world.victim,
+                            role_ids=json.dumps([world.roles["member"]])))
+            return common["id"]
+        return in_store(deployment, add)
     if name == "fresh_membership":
         # The victim is in the world's group again before each call.
         admin.put(f"/v3/groups/{world.group}/users/{world.victim}", headers=ADMIN, status=204)
@@ -386,7 +430,8 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
                  "fresh_group_reader_grant", "fresh_inherited_grant", "fresh_tag",
-                 "fresh_policy", "configured_domain", "fresh_credential"):
+                 "fresh_policy", "configured_domain", "fresh_credential", "fresh_consumer",
+                 "fresh_request_token", "fresh_access_token"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):

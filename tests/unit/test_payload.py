@@ -235,3 +235,42 @@ def test_trailing_bytes_are_malformed():
 def test_deeply_nested_input_is_malformed_not_a_crash():
     with pytest.raises(MalformedPayload):
         decode(b"\x91" * 100_000)
+
+
+# -- oauth1 tokens (keystone_lite.oauth1.method): the access token travels as a ninth element --
+
+def oauth1_payload(**changes) -> TokenPayload:
+    return payload(methods=("oauth1",), scope_kind="project", scope_id=PROJECT_ID,
+                   access_token_id=uuid.uuid4().hex, **changes)
+
+
+def test_an_oauth1_payload_round_trips_with_its_access_token_in_16_bytes():
+    original = oauth1_payload()
+    encoded = encode(original)
+    assert decode(encoded) == original
+    assert msgpack.unpackb(encoded)[8] == bytes.fromhex(original.access_token_id)
+    # One byte more for the header, 18 for the id: still far under Keystone's 255 characters.
+    assert len(encoded) <= len(encode(payload(scope_kind="project", scope_id=PROJECT_ID))) + 19
+
+
+@pytest.mark.parametrize("changes", [
+    {"methods": ("oauth1",), "access_token_id": None},
+    {"methods": ("external",), "access_token_id": uuid.uuid4().hex},
+], ids=["oauth1-without-access-token", "access-token-without-oauth1"])
+def test_an_access_token_goes_with_the_oauth1_method_only(changes):
+    with pytest.raises(ValueError):
+        encode(payload(scope_kind="project", scope_id=PROJECT_ID, **changes))
+
+
+@pytest.mark.parametrize("fields", [
+    lambda fields: fields[:8],  # the oauth1 method bit, but no access token
+    lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:]],  # no bit
+    lambda fields: [*fields[:8], None],
+    lambda fields: [*fields[:8], b"\x01" * 33],
+    lambda fields: [*fields, b"\x01"],  # a tenth element
+    lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:8], None],
+], ids=["no-access-token", "no-method-bit", "none", "too-long", "ten-elements",
+        "none-without-method-bit"])
+def test_an_oauth1_payload_with_a_missing_or_wrong_access_token_is_malformed(fields):
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb(fields(msgpack.unpackb(encode(oauth1_payload())))))
