@@ -54,6 +54,8 @@ class Settings:
     lockout_duration: int
     password_expires_days: int
     cache_memory_mb: int
+    return_all_endpoints_if_no_filter: bool  # OS-EP-FILTER (TokenService.catalog)
+    limit_enforcement_model: str  # unified limits (keystone_lite/identity/limits.py)
 
 
 def _text(value):
@@ -172,6 +174,10 @@ _SCHEMA = {
     ("security_compliance", "password_expires_days"): (
         "password_expires_days", _int(0, 36_500), "0"),
     ("cache", "memory_mb"): ("cache_memory_mb", _int(1, 1_048_576), "64"),
+    ("endpoint_filter", "return_all_endpoints_if_no_filter"): (
+        "return_all_endpoints_if_no_filter", _bool, "true"),
+    ("unified_limit", "enforcement_model"): (
+        "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository")

@@ -3,18 +3,21 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 (assignment_controller), which are not a CRUD shape.
 
 Where each resource is: users.py, groups.py, projects.py, domains.py, roles.py (with
-implied_roles.py), catalog.py (services, endpoints, regions).
+implied_roles.py), catalog.py (services, endpoints, regions), endpoint_groups.py (OS-EP-FILTER),
+limits.py (registered limits and limits).
 """
 from __future__ import annotations
 
-from keystone_lite.identity import catalog, domains, groups, projects, roles, users
+from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits, projects,
+                                    roles, users)
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
-             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS)
+             catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS,
+             endpoint_groups.ENDPOINT_GROUPS, limits.REGISTERED_LIMITS, limits.LIMITS)
 
 
 class IdentityController(AdminController):

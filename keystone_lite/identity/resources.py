@@ -139,6 +139,8 @@ class Resource:
     client_ids: bool = False  # ids are chosen by the client (``id``; PUT /{collection}/{id})
     listed_in_domain: bool = False  # a domain token lists its own domain's only
     keeps_extra: bool = False  # undeclared body attributes are stored in ``extra``
+    closed: bool = False  # undeclared body attributes are refused (400), as Keystone's newer APIs
+    prefix: str = ""  # of the URL path: "/OS-EP-FILTER" serves /OS-EP-FILTER/{collection}
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {field.name: field for field in self.fields})
@@ -147,12 +149,13 @@ class Resource:
         """The JSON Schemas of a create body and of an update body. As Keystone's, they let
         extra attributes through: they are kept or ignored afterwards."""
         properties = {field.name: field.schema for field in self.fields}
-        create = {"type": "object", "properties": properties, "additionalProperties": True}
+        create = {"type": "object", "properties": properties,
+                  "additionalProperties": not self.closed}
         required = [field.name for field in self.fields if field.required]
         if required:
             create["required"] = required
         update = {"type": "object", "properties": properties, "minProperties": 1,
-                  "additionalProperties": True}
+                  "additionalProperties": not self.closed}
         return create, update
 
     @functools.cached_property
@@ -165,6 +168,11 @@ class Resource:
     @property
     def path_id(self) -> str:
         return f"{self.name}_id"
+
+    @property
+    def path(self) -> str:
+        """The collection's path under ``/v3``: ``/users``, ``/OS-EP-FILTER/endpoint_groups``."""
+        return f"{self.prefix}/{self.collection}"
 
     def rule(self, action: str) -> str:
         """Keystone's policy rule name: ``identity:list_users``, ``identity:get_user``, ..."""
@@ -196,7 +204,7 @@ class Resource:
             return self.render(row, base)
         body = {key: getattr(row, key) for key in self.shown}
         body.update((key, copy.copy(value)) for key, value in self.constants)
-        body["links"] = {"self": f"{base}/v3/{self.collection}/{row.id}"}
+        body["links"] = {"self": f"{base}/v3{self.path}/{row.id}"}
         return body
 
     def extra_of(self, body: dict) -> dict:
@@ -274,8 +282,8 @@ class ResourceController(AdminController):
         if resource.client_ids:
             one["PUT"] = self.put
         return resource.hooks.wrap(self, [
-            (rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
-            (rf"/{resource.collection}/{ident(resource.path_id)}", one),
+            (resource.path, {"GET": self.list, "POST": self.create}),
+            (rf"{resource.path}/{ident(resource.path_id)}", one),
             *resource.hooks.routes(self)])
 
     def call(self, req, session, base) -> Call:
@@ -298,8 +306,7 @@ class ResourceController(AdminController):
         resource.hooks.filtering(call, params, filters)
         rows = select_rows(session, resource, filters,
                            resource.hooks.list_conditions(call, params))
-        return listing(req, resource.collection, f"/{resource.collection}",
-                       self.show(call, rows))
+        return listing(req, resource.collection, resource.path, self.show(call, rows))
 
     def create(self, req, session):
         return self._create(req, session, None)
@@ -316,12 +323,16 @@ class ResourceController(AdminController):
         if chosen_id is not None:
             body = {**body, "id": chosen_id}  # the path's id is checked as a body's would be
         resource.validate(body, creating=True)
-        call = self.call(req, session, base)
+        return json_response({resource.name: self.insert(self.call(req, session, base), body)},
+                             status=201)
+
+    def insert(self, call, body: dict) -> dict:
+        """Create what a validated create ``body`` describes (with its ``id`` when the client
+        chooses ids); returns its rendered body."""
+        resource = self.resource
         values = {field.name: body[field.name] if body.get(field.name) is not None
                   else field.default_for(call)
                   for field in resource.fields if field.column}
-        if chosen_id is not None:
-            values["id"] = chosen_id
         if values.get("id") is None:
             values["id"] = store.new_id()
         if resource.keeps_extra:
@@ -329,11 +340,11 @@ class ResourceController(AdminController):
         resource.hooks.creating(call, values, body)
         instead = resource.hooks.create_instead(call, values, body)
         if instead is not None:
-            return json_response({resource.name: instead}, status=201)
-        ensure_unique(session, resource, values)
-        row = insert(session, resource, values)
+            return instead
+        ensure_unique(call.session, resource, values)
+        row = insert(call.session, resource, values)
         resource.hooks.created(call, row, body)
-        return json_response({resource.name: self.show(call, [row])[0]}, status=201)
+        return self.show(call, [row])[0]
 
     def get(self, req, session, **path):
         resource = self.resource
