@@ -446,6 +446,13 @@ def endpoints_in_group(endpoints, filters: dict) -> list:
             if all(getattr(endpoint, key, None) == value for key, value in filters.items())]
 
 
+def filtered_project_ids(session: Session) -> frozenset[str]:
+    """The projects associated with any endpoint or endpoint group (OS-EP-FILTER)."""
+    return frozenset(session.scalars(union(
+        select(models.ProjectEndpoint.project_id),
+        select(models.ProjectEndpointGroup.project_id))))
+
+
 def project_endpoint_ids(session: Session, project_id: str) -> set[str]:
     """The ids of the endpoints associated with the project, directly or through endpoint
     groups; empty when none is, and its tokens then show the whole catalog."""

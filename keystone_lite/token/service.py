@@ -215,14 +215,19 @@ class TokenService:
 
     def _catalog_uncached(self, session: Session, stamp: tuple, key: tuple):
         cacheable = generation.cacheable(session)
-        whole = self._catalogs.get(stamp, "catalog") if cacheable else None
+        # The whole catalog and the projects with associations, read once per stamp: a
+        # project without any then costs no query.
+        whole, filtered = (self._catalogs.get(stamp, "catalog") if cacheable else None) or (
+            None, None)
         if whole is None:
             whole = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
                      for service, endpoints in store.catalog(session)]
+            filtered = store.filtered_project_ids(session)
             if cacheable:
-                self._catalogs.put(stamp, "catalog", whole)
+                self._catalogs.put(stamp, "catalog", (whole, filtered))
         project_id = key[1]
-        associated = store.project_endpoint_ids(session, project_id) if project_id else None
+        associated = store.project_endpoint_ids(session, project_id) \
+            if project_id in filtered else None
         if associated:
             catalog = [(service, kept) for service, endpoints in whole
                        if (kept := [endpoint for endpoint in endpoints
