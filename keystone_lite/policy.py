@@ -124,6 +124,12 @@ def owner(key):
     return lambda creds, target: creds.user_id is not None and creds.user_id == target.get(key)
 
 
+def on_domain(*keys):
+    """Any role on a domain-scoped token whose domain is one of the target's ``keys``."""
+    return lambda creds, target: creds.domain_id is not None and any(
+        target.get(key) == creds.domain_id for key in keys)
+
+
 def role(name):
     return lambda creds, target: name in creds.roles
 
@@ -321,6 +327,39 @@ RULES = {
     "identity:delete_access_token": any_of(admin_required, owner("user.id")),
     "identity:list_access_token_roles": any_of(admin_required, owner("user.id")),
     "identity:get_access_token_role": any_of(admin_required, owner("user.id")),
+    # OS-EP-FILTER (keystone/common/policies/endpoint_group.py, project_endpoint.py).
+    "identity:list_endpoint_groups": ADMIN_OR_SYSTEM_READER,
+    "identity:get_endpoint_group": ADMIN_OR_SYSTEM_READER,
+    "identity:create_endpoint_group": admin_required,
+    "identity:update_endpoint_group": admin_required,
+    "identity:delete_endpoint_group": admin_required,
+    "identity:list_projects_associated_with_endpoint_group": ADMIN_OR_SYSTEM_READER,
+    "identity:list_endpoints_associated_with_endpoint_group": ADMIN_OR_SYSTEM_READER,
+    "identity:get_endpoint_group_in_project": ADMIN_OR_SYSTEM_READER,
+    "identity:list_endpoint_groups_for_project": ADMIN_OR_SYSTEM_READER,
+    "identity:add_endpoint_group_to_project": admin_required,
+    "identity:remove_endpoint_group_from_project": admin_required,
+    "identity:list_projects_for_endpoint": ADMIN_OR_SYSTEM_READER,
+    "identity:check_endpoint_in_project": ADMIN_OR_SYSTEM_READER,
+    "identity:list_endpoints_for_project": ADMIN_OR_SYSTEM_READER,
+    "identity:add_endpoint_to_project": admin_required,
+    "identity:remove_endpoint_from_project": admin_required,
+    # Unified limits (keystone/common/policies/registered_limit.py, limit.py): anyone reads
+    # registered limits and the model; a limit is read by the system, by its domain or its
+    # project's domain, and by its project (lists show the caller's scope's: limits.py).
+    "identity:list_registered_limits": anyone,
+    "identity:get_registered_limit": anyone,
+    "identity:create_registered_limits": admin_required,
+    "identity:update_registered_limit": admin_required,
+    "identity:delete_registered_limit": admin_required,
+    "identity:get_limit_model": anyone,
+    "identity:list_limits": anyone,
+    "identity:get_limit": any_of(admin_required, SYSTEM_READER,
+                                 on_domain("limit.domain_id", "limit.project_domain_id"),
+                                 on_project("limit.project_id")),
+    "identity:create_limits": admin_required,
+    "identity:update_limit": admin_required,
+    "identity:delete_limit": admin_required,
     # Tokens (GET, HEAD and DELETE of /v3/auth/tokens and /v2.0/tokens/{id}).
     "identity:validate_token": any_of(admin_required, SYSTEM_READER, role("service"),
                                       owner("token.user_id")),

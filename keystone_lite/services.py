@@ -50,8 +50,10 @@ def build(settings: settings_module.Settings) -> Services:
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        tokens=TokenService(make_provider(settings), session_factory, settings.token_expiration,
-                            settings.allow_expired_window, cache_budget),
+        tokens=TokenService(
+            make_provider(settings), session_factory, settings.token_expiration,
+            settings.allow_expired_window, cache_budget,
+            whole_catalog_without_filter=settings.return_all_endpoints_if_no_filter),
         passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost,
                                  max_concurrent=settings.max_concurrent_password_hashes,
                                  wait=settings.password_hash_wait),

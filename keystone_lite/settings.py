@@ -57,6 +57,8 @@ class Settings:
     cache_memory_mb: int
     oauth1_request_token_duration: int  # seconds; 0: request tokens never expire
     oauth1_access_token_duration: int  # seconds; 0: access tokens never expire
+    return_all_endpoints_if_no_filter: bool  # OS-EP-FILTER (TokenService.catalog)
+    limit_enforcement_model: str  # unified limits (keystone_lite/identity/limits.py)
 
 
 def _text(value):
@@ -182,6 +184,10 @@ _SCHEMA = {
                                            "28800"),
     ("oauth1", "access_token_duration"): ("oauth1_access_token_duration", _int(0, _YEAR),
                                           "86400"),
+    ("endpoint_filter", "return_all_endpoints_if_no_filter"): (
+        "return_all_endpoints_if_no_filter", _bool, "true"),
+    ("unified_limit", "enforcement_model"): (
+        "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import types
 
-from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Text, UniqueConstraint, false, inspect)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Text, UniqueConstraint, false, inspect, select)
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -122,7 +122,7 @@ class ImpliedRole(Base):
 class RoleAssignment(Base):
     """A role held by a user on a target: a project, a domain or the system ("all").
 
-    ``inherited`` (Keystone's OS-INHERIT ``inherited_to_projects``, see migration 0009): the
+    ``inherited`` (Keystone's OS-INHERIT ``inherited_to_projects``, see migration 0011): the
     role is held on every project under the target (a domain's projects, a project's
     subtree), not on the target itself; a distinct row from the direct grant of the role.
     """
@@ -301,6 +301,84 @@ class OAuth1AccessToken(Base):
     role_ids: Mapped[str] = mapped_column(Text)  # a JSON list of the delegated roles' ids
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # µs; None: never
     unsnapshotted = ("secret",)
+
+
+class EndpointGroup(Base):
+    """Keystone's endpoint group (OS-EP-FILTER): the endpoints whose attributes equal every
+    entry of ``filters`` (``interface``, ``service_id``, ``region_id``), see migration 0013."""
+
+    __tablename__ = "endpoint_groups"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filters: Mapped[dict] = mapped_column(JSON)
+
+
+class ProjectEndpoint(Base):
+    """An endpoint a project's tokens show in their catalog (OS-EP-FILTER); goes with either."""
+
+    __tablename__ = "project_endpoints"
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ProjectEndpointGroup(Base):
+    """An endpoint group whose endpoints a project's tokens show (OS-EP-FILTER)."""
+
+    __tablename__ = "project_endpoint_groups"
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoint_groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class RegisteredLimit(Base):
+    """A unified limit's default for one resource of a service (in a region), see migration
+    0010. Unique per (service, region, resource name): checked before writing, and by the
+    two indexes below (NULL regions are distinct in a UNIQUE constraint)."""
+
+    __tablename__ = "registered_limits"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"))
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("regions.id"), nullable=True)
+    resource_name: Mapped[str] = mapped_column(NAME)
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+Index("uq_registered_limits_resource", RegisteredLimit.service_id, RegisteredLimit.region_id,
+      RegisteredLimit.resource_name, unique=True)
+Index("uq_registered_limits_resource_no_region", RegisteredLimit.service_id,
+      RegisteredLimit.resource_name, unique=True,
+      sqlite_where=RegisteredLimit.region_id.is_(None),
+      postgresql_where=RegisteredLimit.region_id.is_(None))
+
+
+class Limit(Base):
+    """A project's (or a domain's) override of a registered limit; its service, region and
+    resource name are the registered limit's. Goes with its project or domain."""
+
+    __tablename__ = "limits"
+    __table_args__ = (
+        UniqueConstraint("registered_limit_id", "project_id",
+                         name="uq_limits_registered_limit_id_project_id"),
+        UniqueConstraint("registered_limit_id", "domain_id",
+                         name="uq_limits_registered_limit_id_domain_id"))
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    registered_limit_id: Mapped[str] = mapped_column(ForeignKey("registered_limits.id"))
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True)
+    domain_id: Mapped[str | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), nullable=True)
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# The domain of a project limit's project, read with the limit: policy looks at it.
+Limit.project_domain_id = column_property(
+    select(Project.domain_id).where(Project.id == Limit.project_id).scalar_subquery())
 
 
 class RevocationEvent(Base):

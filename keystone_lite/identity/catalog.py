@@ -1,11 +1,12 @@
 """The catalog: services (``/v3/services``), endpoints (``/v3/endpoints``) and regions
 (``/v3/regions``), declared here with their special cases.
 
-Special: deleting a service deletes its endpoints; an endpoint names an existing service, and a
-region that does not exist yet is created for it (as Keystone); region ids are chosen by
-clients (PUT), parents must exist and never make a cycle, and a region still in use cannot be
-deleted. Tokens render the catalog from these tables, so a change shows in the next token
-response without any cache to flush.
+Special: deleting a service deletes its endpoints (and their OS-EP-FILTER associations, by
+their foreign keys); an endpoint names an existing service, and a region that does not exist
+yet is created for it (as Keystone); region ids are chosen by clients (PUT), parents must exist
+and never make a cycle, and a region still in use (by endpoints, child regions or registered
+limits), like a service with registered limits, cannot be deleted. Tokens render the catalog
+from these tables, so a change shows in the next token response without any cache to flush.
 """
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ NULLABLE_REGION_ID = {**REGION_ID, "type": ["string", "null"]}
 
 class ServiceHooks(Hooks):
     def deleting(self, call, row):
+        _refuse_if_limited(call.session, models.RegisteredLimit.service_id, "Service", row.id)
         call.session.execute(delete(models.Endpoint).where(models.Endpoint.service_id == row.id))
+
+
+def _refuse_if_limited(session, column, what: str, row_id: str) -> None:
+    """409 while registered limits (limits.py) name the service or region: quotas are not
+    dropped as a side effect."""
+    if session.scalar(select(models.RegisteredLimit.id).where(column == row_id).limit(1)):
+        raise errors.Conflict(f"{what} {row_id} still has registered limits; delete them "
+                              "first.")
 
 
 SERVICES = Resource(
@@ -89,6 +99,7 @@ class RegionHooks(Hooks):
 
     def deleting(self, call, row):
         session = call.session
+        _refuse_if_limited(session, models.RegisteredLimit.region_id, "Region", row.id)
         if session.scalar(select(models.Endpoint.id).where(
                 models.Endpoint.region_id == row.id).limit(1)) is not None:
             raise errors.Conflict(f"Region {row.id} still has endpoints; delete or move them "

@@ -140,7 +140,8 @@ class Resource:
     client_ids: bool = False  # ids are chosen by the client (``id``; PUT /{collection}/{id})
     listed_in_domain: bool = False  # a domain token lists its own domain's only
     keeps_extra: bool = False  # undeclared body attributes are stored in ``extra``
-    prefix: str = ""
+    closed: bool = False  # undeclared body attributes are refused (400), as Keystone's newer APIs
+    prefix: str = ""  # of the URL path: "/OS-EP-FILTER" serves /OS-EP-FILTER/{collection}
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {field.name: field for field in self.fields})
@@ -149,12 +150,13 @@ class Resource:
         """The JSON Schemas of a create body and of an update body. As Keystone's, they let
         extra attributes through: they are kept or ignored afterwards."""
         properties = {field.name: field.schema for field in self.fields}
-        create = {"type": "object", "properties": properties, "additionalProperties": True}
+        create = {"type": "object", "properties": properties,
+                  "additionalProperties": not self.closed}
         required = [field.name for field in self.fields if field.required]
         if required:
             create["required"] = required
         update = {"type": "object", "properties": properties, "minProperties": 1,
-                  "additionalProperties": True}
+                  "additionalProperties": not self.closed}
         return create, update
 
     @functools.cached_property
@@ -172,6 +174,11 @@ class Resource:
     @property
     def path_id(self) -> str:
         return f"{self.name}_id"
+
+    @property
+    def path(self) -> str:
+        """The collection's path under ``/v3``: ``/users``, ``/OS-EP-FILTER/endpoint_groups``."""
+        return f"{self.prefix}/{self.collection}"
 
     def rule(self, action: str) -> str:
         """Keystone's policy rule name: ``identity:list_users``, ``identity:get_user``, ..."""
@@ -322,12 +329,16 @@ class ResourceController(AdminController):
         if chosen_id is not None:
             body = {**body, "id": chosen_id}  # the path's id is checked as a body's would be
         resource.validate(body, creating=True)
-        call = self.call(req, session, base)
+        return json_response({resource.name: self.insert(self.call(req, session, base), body)},
+                             status=201)
+
+    def insert(self, call, body: dict) -> dict:
+        """Create what a validated create ``body`` describes (with its ``id`` when the client
+        chooses ids); returns its rendered body."""
+        resource = self.resource
         values = {field.name: body[field.name] if body.get(field.name) is not None
                   else field.default_for(call)
                   for field in resource.fields if field.column}
-        if chosen_id is not None:
-            values["id"] = chosen_id
         if values.get("id") is None:
             values["id"] = store.new_id()
         if resource.keeps_extra:
@@ -335,12 +346,11 @@ class ResourceController(AdminController):
         resource.hooks.creating(call, values, body)
         instead = resource.hooks.create_instead(call, values, body)
         if instead is not None:
-            return json_response({resource.name: instead}, status=201)
-        ensure_unique(session, resource, values)
-        row = insert(session, resource, values)
+            return instead
+        ensure_unique(call.session, resource, values)
+        row = insert(call.session, resource, values)
         shown_once = resource.hooks.created(call, row, body) or {}
-        return json_response({resource.name: {**self.show(call, [row])[0], **shown_once}},
-                             status=201)
+        return {**self.show(call, [row])[0], **shown_once}
 
     def get(self, req, session, **path):
         resource = self.resource

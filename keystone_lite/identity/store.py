@@ -493,6 +493,37 @@ def catalog(session: Session) -> list[tuple[models.Service, list[models.Endpoint
     return list(grouped.values())
 
 
+def endpoints_in_group(endpoints, filters: dict) -> list:
+    """The endpoints an endpoint group's ``filters`` select: those whose attributes equal every
+    entry (Keystone's OS-EP-FILTER)."""
+    return [endpoint for endpoint in endpoints
+            if all(getattr(endpoint, key, None) == value for key, value in filters.items())]
+
+
+def filtered_project_ids(session: Session) -> frozenset[str]:
+    """The projects associated with any endpoint or endpoint group (OS-EP-FILTER)."""
+    return frozenset(session.scalars(union(
+        select(models.ProjectEndpoint.project_id),
+        select(models.ProjectEndpointGroup.project_id))))
+
+
+def project_endpoint_ids(session: Session, project_id: str) -> set[str]:
+    """The ids of the endpoints associated with the project, directly or through endpoint
+    groups; empty when none is, and its tokens then show the whole catalog."""
+    ids = set(session.scalars(select(models.ProjectEndpoint.endpoint_id).where(
+        models.ProjectEndpoint.project_id == project_id)))
+    group_filters = list(session.scalars(
+        select(models.EndpointGroup.filters)
+        .join(models.ProjectEndpointGroup,
+              models.ProjectEndpointGroup.endpoint_group_id == models.EndpointGroup.id)
+        .where(models.ProjectEndpointGroup.project_id == project_id)))
+    if group_filters:
+        endpoints = list(session.scalars(select(models.Endpoint)))
+        for filters in group_filters:
+            ids.update(endpoint.id for endpoint in endpoints_in_group(endpoints, filters))
+    return ids
+
+
 def _require_domain(session: Session, domain_id: str) -> None:
     if session.get(models.Domain, domain_id) is None:
         raise errors.NotFound(f"Could not find domain: {domain_id}.")

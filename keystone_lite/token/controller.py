@@ -122,7 +122,7 @@ class TokenController:
         body = self._bodies.get(stamp, (subject.id, with_catalog))
         if body is None:
             body = json_bytes(self.render(
-                subject, self.tokens.catalog(stamp) if with_catalog else None))
+                subject, self.tokens.catalog(stamp, subject) if with_catalog else None))
             self._bodies.put(stamp, (subject.id, with_catalog), body)
         return json_response(body, headers={SUBJECT_HEADER: subject.id,
                                             **TOKEN_RESPONSE_HEADERS})
@@ -150,7 +150,7 @@ class TokenController:
     def token_response(self, req, token: ValidatedToken, *, session, status=200):
         catalog = None
         if not parse_flag(req, "nocatalog"):
-            catalog = self.tokens.catalog(self.stamp(req), session)
+            catalog = self.tokens.catalog(self.stamp(req), token, session)
         return json_response(self.render(token, catalog), status=status,
                              headers={SUBJECT_HEADER: token.id, **TOKEN_RESPONSE_HEADERS})
 
@@ -168,7 +168,7 @@ class TokenController:
         if caller is not None and caller.payload.scope_kind is None:
             raise errors.Forbidden("The catalog requires a scoped token.")
         return json_response({
-            "catalog": render.v3_catalog(self.tokens.catalog(stamp)),
+            "catalog": render.v3_catalog(self.tokens.catalog(stamp, caller)),
             "links": {"self": f"{errors.base_url(req)}/v3/auth/catalog"},
         })
 

@@ -96,7 +96,7 @@ class TokenService:
 
     def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
                  allow_expired_window: int, cache_budget: MemoryBudget | None = None,
-                 clock=now_us):
+                 clock=now_us, whole_catalog_without_filter: bool = True):
         self.provider = provider
         # Microseconds since the epoch, as this node sees them (tests play a node whose clock
         # is off by giving it another): issue times, expiry and how long revocation events are
@@ -109,6 +109,8 @@ class TokenService:
         self._validated = GenerationCache(cache_budget)
         self._principals = GenerationCache(self._validated.budget)
         self._catalogs = GenerationCache(self._validated.budget)
+        # [endpoint_filter] return_all_endpoints_if_no_filter (see ``catalog``).
+        self.whole_catalog_without_filter = whole_catalog_without_filter
 
     def stamp(self, context: dict) -> tuple:
         """The request's stamp, read at its first use and kept in the request context."""
@@ -206,19 +208,45 @@ class TokenService:
                 sys.getsizeof(token) + sys.getsizeof(vars(token))))
         return token
 
-    def catalog(self, stamp: tuple, session: Session | None = None):
-        """The catalog (see store.catalog) as snapshots, remembered under the stamp."""
-        catalog = self._catalogs.get(stamp, "catalog")
+    def catalog(self, stamp: tuple, token: ValidatedToken | None = None,
+                session: Session | None = None):
+        """The catalog ``token`` shows (see store.catalog) as snapshots, remembered under the
+        stamp per project: a project's tokens show only the endpoints associated with it
+        (OS-EP-FILTER, store.project_endpoint_ids) when there are any; other tokens, and
+        those of projects without associations, show the whole catalog (or none, with
+        ``[endpoint_filter] return_all_endpoints_if_no_filter = false``)."""
+        key = ("catalog", token.project.id if token is not None and token.project else None)
+        catalog = self._catalogs.get(stamp, key)
         if catalog is None or (session is not None and not generation.cacheable(session)):
             catalog = self._in_session(session, lambda session_: self._catalog_uncached(
-                session_, stamp))
+                session_, stamp, key))
         return catalog
 
-    def _catalog_uncached(self, session: Session, stamp: tuple):
-        catalog = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
-                   for service, endpoints in store.catalog(session)]
-        if generation.cacheable(session):
-            self._catalogs.put(stamp, "catalog", catalog)
+    def _catalog_uncached(self, session: Session, stamp: tuple, key: tuple):
+        cacheable = generation.cacheable(session)
+        # The whole catalog and the projects with associations, read once per stamp: a
+        # project without any then costs no query.
+        whole, filtered = (self._catalogs.get(stamp, "catalog") if cacheable else None) or (
+            None, None)
+        if whole is None:
+            whole = [(service.snapshot(), [endpoint.snapshot() for endpoint in endpoints])
+                     for service, endpoints in store.catalog(session)]
+            filtered = store.filtered_project_ids(session)
+            if cacheable:
+                self._catalogs.put(stamp, "catalog", (whole, filtered))
+        project_id = key[1]
+        associated = store.project_endpoint_ids(session, project_id) \
+            if project_id in filtered else None
+        if associated:
+            catalog = [(service, kept) for service, endpoints in whole
+                       if (kept := [endpoint for endpoint in endpoints
+                                    if endpoint.id in associated])]
+        else:
+            catalog = whole if self.whole_catalog_without_filter else []
+        if cacheable:
+            # The snapshots are counted with the whole catalog: only the lists are this entry's.
+            self._catalogs.put(stamp, key, catalog, estimate(key) + sys.getsizeof(catalog) + sum(
+                sys.getsizeof(endpoints) for _service, endpoints in catalog))
         return catalog
 
     def principal(self, session: Session, stamp: tuple, user_id: str, scope_kind: str | None,

@@ -37,7 +37,7 @@ class V2TokenController:
         auth = field(document, "auth", dict, "request body")
         identity = self.v3_identity(auth, context["remote_user"])
         token = self.v3.authenticate(req, session, find, identity, self.scope(auth))
-        catalog = self.tokens.catalog(self.v3.stamp(req), session)
+        catalog = self.tokens.catalog(self.v3.stamp(req), token, session)
         return json_response(render.v2_access(token, catalog), headers=TOKEN_RESPONSE_HEADERS)
 
     @staticmethod
@@ -89,7 +89,7 @@ class V2TokenController:
     def validate(self, req, token_id):
         stamp = self.v3.stamp(req)
         subject = self.subject(req, stamp, token_id)
-        return json_response(render.v2_access(subject, self.tokens.catalog(stamp)),
+        return json_response(render.v2_access(subject, self.tokens.catalog(stamp, subject)),
                              headers=TOKEN_RESPONSE_HEADERS)
 
     def revoke(self, req, session, token_id):

@@ -48,6 +48,8 @@ VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
 # Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
 TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
 
+EP = "/v3/OS-EP-FILTER"
+
 # (rule, app, method, path, body, success status, (off row, on row)); {names} are filled in
 # from the world, {fresh_*} with an object made for the call, {subject} with a new token.
 CALLS = [
@@ -307,6 +309,64 @@ CALLS = [
     ("get_access_token_role", "main", "GET",
      "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}/roles/{member}", None,
      200, CLOUD_ADMIN),
+    # OS-EP-FILTER (endpoint_group.py, project_endpoint.py).
+    ("list_endpoint_groups", "admin", "GET", f"{EP}/endpoint_groups", None, 200, CLOUD_READERS),
+    ("get_endpoint_group", "admin", "GET", f"{EP}/endpoint_groups/{{fresh_endpoint_group}}",
+     None, 200, CLOUD_READERS),
+    ("create_endpoint_group", "admin", "POST", f"{EP}/endpoint_groups", {"endpoint_group": {
+        "name": "{persona}", "filters": {"interface": "public"}}}, 201, CLOUD_ADMIN),
+    ("update_endpoint_group", "admin", "PATCH", f"{EP}/endpoint_groups/{{fresh_endpoint_group}}",
+     {"endpoint_group": {"description": "changed"}}, 200, CLOUD_ADMIN),
+    ("delete_endpoint_group", "admin", "DELETE",
+     f"{EP}/endpoint_groups/{{fresh_endpoint_group}}", None, 204, CLOUD_ADMIN),
+    ("list_endpoints_associated_with_endpoint_group", "admin", "GET",
+     f"{EP}/endpoint_groups/{{fresh_endpoint_group}}/endpoints", None, 200, CLOUD_READERS),
+    ("list_projects_associated_with_endpoint_group", "admin", "GET",
+     f"{EP}/endpoint_groups/{{fresh_endpoint_group}}/projects", None, 200, CLOUD_READERS),
+    ("get_endpoint_group_in_project", "admin", "GET",
+     f"{EP}/endpoint_groups/{{fresh_group_association}}/projects/{{project}}", None, 200,
+     CLOUD_READERS),
+    ("add_endpoint_group_to_project", "admin", "PUT",
+     f"{EP}/endpoint_groups/{{fresh_endpoint_group}}/projects/{{project}}", None, 204,
+     CLOUD_ADMIN),
+    ("remove_endpoint_group_from_project", "admin", "DELETE",
+     f"{EP}/endpoint_groups/{{fresh_group_association}}/projects/{{project}}", None, 204,
+     CLOUD_ADMIN),
+    ("list_endpoint_groups_for_project", "admin", "GET",
+     f"{EP}/projects/{{project}}/endpoint_groups", None, 200, CLOUD_READERS),
+    ("list_endpoints_for_project", "admin", "GET", f"{EP}/projects/{{project}}/endpoints", None,
+     200, CLOUD_READERS),
+    ("check_endpoint_in_project", "admin", "GET",
+     f"{EP}/projects/{{project}}/endpoints/{{fresh_endpoint_association}}", None, 204,
+     CLOUD_READERS),
+    ("add_endpoint_to_project", "admin", "PUT",
+     f"{EP}/projects/{{project}}/endpoints/{{fresh_endpoint}}", None, 204, CLOUD_ADMIN),
+    ("remove_endpoint_from_project", "admin", "DELETE",
+     f"{EP}/projects/{{project}}/endpoints/{{fresh_endpoint_association}}", None, 204,
+     CLOUD_ADMIN),
+    ("list_projects_for_endpoint", "admin", "GET", f"{EP}/endpoints/{{fresh_endpoint}}/projects",
+     None, 200, CLOUD_READERS),
+    # Unified limits (registered_limit.py, limit.py): the limit is on the project "op".
+    ("list_registered_limits", "admin", "GET", "/v3/registered_limits", None, 200, ANYONE),
+    ("get_registered_limit", "admin", "GET", "/v3/registered_limits/{fresh_registered_limit}",
+     None, 200, ANYONE),
+    ("create_registered_limits", "admin", "POST", "/v3/registered_limits",
+     {"registered_limits": [{"service_id": "{fresh_service}", "resource_name": "{persona}",
+                             "default_limit": 5}]}, 201, CLOUD_ADMIN),
+    ("update_registered_limit", "admin", "PATCH",
+     "/v3/registered_limits/{fresh_registered_limit}",
+     {"registered_limit": {"default_limit": 7}}, 200, CLOUD_ADMIN),
+    ("delete_registered_limit", "admin", "DELETE",
+     "/v3/registered_limits/{fresh_registered_limit}", None, 204, CLOUD_ADMIN),
+    ("get_limit_model", "admin", "GET", "/v3/limits/model", None, 200, ANYONE),
+    ("list_limits", "admin", "GET", "/v3/limits", None, 200, ANYONE),
+    ("get_limit", "admin", "GET", "/v3/limits/{fresh_limit}", None, 200, PROJECT_READERS),
+    ("create_limits", "admin", "POST", "/v3/limits", {"limits": [{
+        "service_id": "{fresh_limited_service}", "resource_name": "cores",
+        "resource_limit": 3, "project_id": "{project}"}]}, 201, CLOUD_ADMIN),
+    ("update_limit", "admin", "PATCH", "/v3/limits/{fresh_limit}",
+     {"limit": {"resource_limit": 4}}, 200, CLOUD_ADMIN),
+    ("delete_limit", "admin", "DELETE", "/v3/limits/{fresh_limit}", None, 204, CLOUD_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -346,6 +406,9 @@ def fresh(deployment, world, name: str) -> str:
             "user_id": world.victim, "type": "cert", "blob": "victim's"}}, headers=ADMIN),
         "fresh_consumer": lambda: admin.post_json("/v3/OS-OAUTH1/consumers", {"consumer": {}},
                                                   headers=ADMIN),
+        "fresh_endpoint_group": lambda: admin.post_json(f"{EP}/endpoint_groups", {
+            "endpoint_group": {"name": "eg", "filters": {"interface": "admin"}}},
+            headers=ADMIN),
     }
     if name == "configured_domain":
         # The domain's configuration is this one again before each call.
@@ -367,6 +430,31 @@ def fresh(deployment, world, name: str) -> str:
                             role_ids=json.dumps([world.roles["member"]])))
             return common["id"]
         return in_store(deployment, add)
+    if name == "fresh_group_association":  # an endpoint group of the project "op"
+        group = fresh(deployment, world, "fresh_endpoint_group")
+        admin.put(f"{EP}/endpoint_groups/{group}/projects/{world.project}", headers=ADMIN,
+                  status=204)
+        return group
+    if name == "fresh_endpoint_association":  # an endpoint of the project "op"
+        endpoint = fresh(deployment, world, "fresh_endpoint")
+        admin.put(f"{EP}/projects/{world.project}/endpoints/{endpoint}", headers=ADMIN,
+                  status=204)
+        return endpoint
+    if name == "fresh_limited_service":  # a service with a registered limit for "cores"
+        service = fresh(deployment, world, "fresh_service")
+        admin.post_json("/v3/registered_limits", {"registered_limits": [{
+            "service_id": service, "resource_name": "cores", "default_limit": 10}]},
+            headers=ADMIN, status=201)
+        return service
+    if name == "fresh_registered_limit":
+        return admin.post_json("/v3/registered_limits", {"registered_limits": [{
+            "service_id": fresh(deployment, world, "fresh_service"), "resource_name": "ram",
+            "default_limit": 10}]}, headers=ADMIN, status=201).json["registered_limits"][0]["id"]
+    if name == "fresh_limit":  # a limit of the project "op"
+        return admin.post_json("/v3/limits", {"limits": [{
+            "service_id": fresh(deployment, world, "fresh_limited_service"),
+            "resource_name": "cores", "resource_limit": 5, "project_id": world.project}]},
+            headers=ADMIN, status=201).json["limits"][0]["id"]
     if name == "fresh_membership":
         # The victim is in the world's group again before each call.
         admin.put(f"/v3/groups/{world.group}/users/{world.victim}", headers=ADMIN, status=204)
@@ -431,7 +519,9 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
                  "fresh_group_reader_grant", "fresh_inherited_grant", "fresh_tag",
                  "fresh_policy", "configured_domain", "fresh_credential", "fresh_consumer",
-                 "fresh_request_token", "fresh_access_token"):
+                 "fresh_request_token", "fresh_access_token", "fresh_endpoint_group",
+                 "fresh_group_association", "fresh_endpoint_association",
+                 "fresh_limited_service", "fresh_registered_limit", "fresh_limit"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
