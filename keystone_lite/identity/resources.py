@@ -167,17 +167,13 @@ class Resource:
         return tuple(jsonschema.Draft4Validator(schema) for schema in self.schemas())
 
     @property
-    def path(self) -> str:
-        """The collection's path under /v3: ``/users``, ``/OS-OAUTH1/consumers``."""
-        return f"/{self.prefix}{self.collection}"
-
-    @property
     def path_id(self) -> str:
         return f"{self.name}_id"
 
     @property
     def path(self) -> str:
-        """The collection's path under ``/v3``: ``/users``, ``/OS-EP-FILTER/endpoint_groups``."""
+        """The collection's path under ``/v3``: ``/users``, ``/OS-EP-FILTER/endpoint_groups``,
+        ``/OS-OAUTH1/consumers``."""
         return f"{self.prefix}/{self.collection}"
 
     def rule(self, action: str) -> str:

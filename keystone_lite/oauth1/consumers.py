@@ -42,7 +42,7 @@ def render(consumer, base: str) -> dict:
 
 
 CONSUMERS = Resource(
-    name="consumer", collection="consumers", prefix="OS-OAUTH1/", model=models.OAuth1Consumer,
+    name="consumer", collection="consumers", prefix="/OS-OAUTH1", model=models.OAuth1Consumer,
     fields=(Field("description", TEXT),
             # Declared so that a body's secret is neither kept as an extra attribute nor echoed.
             Field("secret", {}, column=False, secret=True)),
