@@ -79,6 +79,11 @@ class Hooks:
         other rules for some rows (domain-specific roles)."""
         return resource.rule(action)
 
+    def list_target(self, params: dict) -> dict | None:
+        """The policy target of a list with these query parameters (trusts: the trustor or
+        trustee it asks for)."""
+        return None
+
     def filtering(self, call, params: dict, filters: dict) -> None:
         """Complete a list's ``{column: value}`` filters (a value None selects NULL)."""
 
@@ -115,13 +120,14 @@ class Hooks:
         """Complete rendered bodies with what lives in other tables (one query for a list)."""
 
     def showing_one(self, call, row, body: dict) -> None:
-        """Complete the body of a GET of one row (a project's ``?parents_as_ids``)."""
+        """Complete the body of one row shown on its own, by its GET or its create (a
+        project's ``?parents_as_ids``, a trust's roles)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """A declaration: ``name`` is the body key and policy noun (``user``), ``collection`` the
-    URL segment and list key (``users``)."""
+    list key and, unless ``path`` says otherwise (``OS-TRUST/trusts``), the URL (``users``)."""
 
     name: str
     collection: str
@@ -138,6 +144,7 @@ class Resource:
     hooks: Hooks = Hooks()
     client_ids: bool = False  # ids are chosen by the client (``id``; PUT /{collection}/{id})
     listed_in_domain: bool = False  # a domain token lists its own domain's only
+    path: str | None = None  # the collection's URL under /v3, when not ``collection``
     keeps_extra: bool = False  # undeclared body attributes are stored in ``extra``
 
     def __post_init__(self):
@@ -161,6 +168,11 @@ class Resource:
         # start-up about 70 ms, which only admin writes need (tests/unit check the schemas).
         import jsonschema
         return tuple(jsonschema.Draft4Validator(schema) for schema in self.schemas())
+
+    @property
+    def url(self) -> str:
+        """The collection's URL under /v3, without the leading slash."""
+        return self.path or self.collection
 
     @property
     def path_id(self) -> str:
@@ -196,7 +208,7 @@ class Resource:
             return self.render(row, base)
         body = {key: getattr(row, key) for key in self.shown}
         body.update((key, copy.copy(value)) for key, value in self.constants)
-        body["links"] = {"self": f"{base}/v3/{self.collection}/{row.id}"}
+        body["links"] = {"self": f"{base}/v3/{self.url}/{row.id}"}
         return body
 
     def extra_of(self, body: dict) -> dict:
@@ -274,8 +286,8 @@ class ResourceController(AdminController):
         if resource.client_ids:
             one["PUT"] = self.put
         return resource.hooks.wrap(self, [
-            (rf"/{resource.collection}", {"GET": self.list, "POST": self.create}),
-            (rf"/{resource.collection}/{ident(resource.path_id)}", one),
+            (rf"/{resource.url}", {"GET": self.list, "POST": self.create}),
+            (rf"/{resource.url}/{ident(resource.path_id)}", one),
             *resource.hooks.routes(self)])
 
     def call(self, req, session, base) -> Call:
@@ -284,7 +296,8 @@ class ResourceController(AdminController):
     def list(self, req, session):
         resource = self.resource
         params = parsing.query(req)
-        base = self.authorize(req, resource.hooks.rule(resource, "list", params))
+        base = self.authorize(req, resource.hooks.rule(resource, "list", params),
+                              resource.hooks.list_target(params))
         filters = {}
         for field in resource.fields:
             if field.filter and field.name in params:
@@ -298,8 +311,7 @@ class ResourceController(AdminController):
         resource.hooks.filtering(call, params, filters)
         rows = select_rows(session, resource, filters,
                            resource.hooks.list_conditions(call, params))
-        return listing(req, resource.collection, f"/{resource.collection}",
-                       self.show(call, rows))
+        return listing(req, resource.collection, f"/{resource.url}", self.show(call, rows))
 
     def create(self, req, session):
         return self._create(req, session, None)
@@ -333,7 +345,9 @@ class ResourceController(AdminController):
         ensure_unique(session, resource, values)
         row = insert(session, resource, values)
         resource.hooks.created(call, row, body)
-        return json_response({resource.name: self.show(call, [row])[0]}, status=201)
+        shown = self.show(call, [row])[0]
+        resource.hooks.showing_one(call, row, shown)
+        return json_response({resource.name: shown}, status=201)
 
     def get(self, req, session, **path):
         resource = self.resource

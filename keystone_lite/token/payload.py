@@ -12,6 +12,10 @@ header saves two, so tokens are as long as in version 1 while revisions stay und
 msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
 issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
 revisions 0: the revision every user and project had when they were added (migration 0003).
+
+What only some tokens carry comes after, in one msgpack map of optional parts, absent when
+empty (so every token made before stays as it was, and decodes): ``{"t": [trust id, trustor
+revision]}`` for a trust-scoped token. A part this version does not know is refused.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ _MAX_ID = 64
 _MAX_AUDIT_IDS = 3
 _MAX_REVISION = 2**63 - 1  # BIGINT
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
+_TRUST = "t"  # the optional part of a trust-scoped token
 
 
 class MalformedPayload(ValueError):
@@ -58,6 +63,10 @@ class TokenPayload:
     # the stored revision, and validation refuses a token whose revisions are not current.
     user_revision: int = 0
     project_revision: int = 0
+    # A trust-scoped token's trust (its user is the trustee), and the revision the trustor had
+    # when the token was earned: as user_revision, for the user it stands on (token.trust_scope).
+    trust_id: str | None = None
+    trustor_revision: int = 0
 
     @property
     def project_id(self) -> str | None:
@@ -92,25 +101,29 @@ def encode(payload: TokenPayload) -> bytes:
     if not mask or not 0 < len(payload.audit_ids) <= _MAX_AUDIT_IDS \
             or bool(scope) != bool(payload.scope_id):
         raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
-    if not all(_is_revision(revision) for revision in (payload.user_revision,
-                                                      payload.project_revision)):
+    if not all(_is_revision(revision) for revision in (
+            payload.user_revision, payload.project_revision, payload.trustor_revision)):
         raise ValueError("a revision is an integer from 0 to 2**63 - 1")
-    return msgpack.packb([
+    fields = [
         mask << 4 | scope << 2 | _VERSION, _pack_id(payload.user_id),
         _pack_id(payload.scope_id) if payload.scope_id else None,
         payload.issued_at, payload.expires_at,
         [_b64decode(audit_id) for audit_id in payload.audit_ids],
         payload.user_revision, payload.project_revision,
-    ])
+    ]
+    if payload.trust_id is not None:
+        fields.append({_TRUST: [_pack_id(payload.trust_id), payload.trustor_revision]})
+    return msgpack.packb(fields)
 
 
 def decode(data: bytes) -> TokenPayload:
     """Inverse of ``encode``, and reads version 1; raises MalformedPayload for anything else."""
     try:
         fields = msgpack.unpackb(data)
-        if not isinstance(fields, list) or len(fields) != 8 or not _is_int(fields[0]):
+        if not isinstance(fields, list) or len(fields) not in (8, 9) or not _is_int(fields[0]):
             raise MalformedPayload("unknown payload layout")
-        if fields[0] == _VERSION_1:
+        trust_id, trustor_revision = _optional_parts(fields.pop() if len(fields) == 9 else None)
+        if fields[0] == _VERSION_1 and trust_id is None:  # version 1 had no optional parts
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
         elif 0 <= fields[0] < 128 and fields[0] & 3 == _VERSION:
@@ -136,11 +149,26 @@ def decode(data: bytes) -> TokenPayload:
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
             user_revision=user_revision,
             project_revision=project_revision,
+            trust_id=trust_id,
+            trustor_revision=trustor_revision,
         )
     except MalformedPayload:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise MalformedPayload(str(exc)) from None
+
+
+def _optional_parts(parts) -> tuple[str | None, int]:
+    """(trust id, trustor revision) from the map of optional parts (None: the token has none;
+    ``encode`` never writes an empty map)."""
+    if parts is None:
+        return None, 0
+    if not isinstance(parts, dict) or not parts or set(parts) - {_TRUST}:
+        raise MalformedPayload("unknown optional parts")
+    trust = parts[_TRUST]
+    if not isinstance(trust, list) or len(trust) != 2 or not _is_revision(trust[1]):
+        raise MalformedPayload("unknown trust part")
+    return _unpack_id(trust[0]), trust[1]
 
 
 def _is_int(value) -> bool:

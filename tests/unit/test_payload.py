@@ -235,3 +235,74 @@ def test_trailing_bytes_are_malformed():
 def test_deeply_nested_input_is_malformed_not_a_crash():
     with pytest.raises(MalformedPayload):
         decode(b"\x91" * 100_000)
+
+
+# -- trust-scoped tokens -----------------------------------------------------------------------
+
+TRUST_ID = uuid.uuid4().hex
+
+
+def trust_payload(**changes) -> TokenPayload:
+    return payload(**{"scope_kind": "project", "scope_id": PROJECT_ID, "trust_id": TRUST_ID,
+                      "trustor_revision": 5, **changes})
+
+
+def test_trust_and_trustor_revision_round_trip():
+    original = trust_payload()
+    assert decode(encode(original)) == original
+    assert decode(encode(dataclasses.replace(original, trust_id="a-trust-id"))).trust_id == \
+        "a-trust-id"
+
+
+def test_a_payload_without_a_trust_is_encoded_as_before_trusts():
+    """Tokens made before trusts existed decode unchanged, and tokens without a trust are
+    still made in their layout: eight fields."""
+    plain = payload(scope_kind="project", scope_id=PROJECT_ID, user_revision=4)
+    fields = msgpack.unpackb(encode(plain))
+    assert len(fields) == 8
+    assert decode(msgpack.packb(fields)) == plain
+    assert (plain.trust_id, plain.trustor_revision) == (None, 0)
+
+
+@pytest.mark.parametrize("parts", [
+    {},  # never encoded
+    {"a": [b"x", 1]},  # a part this version does not know
+    {"t": [b"x" * 16, 1], "a": 1},
+    {"t": b"x" * 16},  # trust part of the wrong shape
+    {"t": [b"x" * 16]},
+    {"t": [b"x" * 16, -1]},
+    {"t": [b"x" * 16, 2 ** 63]},
+    {"t": [None, 1]},
+    {"t": ["x" * 65, 1]},
+    [1],
+], ids=["empty", "unknown", "unknown-beside-trust", "not-a-list", "no-revision",
+        "negative-revision", "huge-revision", "no-id", "long-id", "list"])
+def test_optional_parts_this_version_does_not_know_are_malformed(parts):
+    fields = msgpack.unpackb(encode(payload()))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, parts]))
+
+
+def test_version_1_never_had_optional_parts():
+    fields = msgpack.unpackb(version_1(payload()))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, {"t": [bytes.fromhex(TRUST_ID), 1]}]))
+
+
+def test_trustor_revision_that_could_not_be_decoded_cannot_be_encoded():
+    with pytest.raises(ValueError):
+        encode(trust_payload(trustor_revision=-1))
+
+
+@pytest.mark.parametrize("audit_ids", [1, 2], ids=["by-password", "by-token"])
+def test_a_trust_scoped_fernet_token_stays_under_keystones_255_characters(tmp_path, audit_ids):
+    """A trust token made by a login (one audit id) or with a token of the trustee's (two);
+    made with a rescoped token (three) it is 268 characters."""
+    from keystone_lite.token import key_repository
+    from keystone_lite.token.providers.fernet import FernetProvider
+
+    key_repository.setup(str(tmp_path / "keys"))
+    token = FernetProvider(str(tmp_path / "keys")).issue(trust_payload(
+        methods=("token", "external", "password"), user_revision=127, project_revision=127,
+        trustor_revision=127, audit_ids=tuple(new_audit_id() for _ in range(audit_ids))))
+    assert len(token) < 255
