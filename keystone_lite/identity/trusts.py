@@ -157,12 +157,7 @@ class TrustHooks(Hooks):
         body["roles"] = role_ids = list(dict.fromkeys(role_ids))
         parent = _redelegated_from(call)
         if parent is None:
-            held = held_role_ids(session, values["trustor_user_id"], parsing.load(
-                session, models.Project, values["project_id"], "project").id) \
-                if values["project_id"] is not None else set()
-            for role_id in role_ids:
-                if role_id not in held:
-                    raise errors.NotFound(f"Could not find role: {role_id}.")
+            _check_held(session, values, role_ids)
         values["expires_at"] = parse_expiry(body.get("expires_at"), now_us())
         values["redelegation_count"] = _redelegation_count(values, body, parent)
         if parent is not None:
@@ -201,6 +196,18 @@ def _role(session, reference: dict):
     if role is None:
         raise errors.NotFound(f"Could not find role: {reference.get('id', reference.get('name'))}.")
     return role
+
+
+def _check_held(session, values: dict, role_ids: list[str]) -> None:
+    """The trustor holds every role on the project (directly, through a group or implied);
+    Keystone answers another (any, without a project) 404, as an unknown role."""
+    held = set()
+    if values["project_id"] is not None:
+        project = parsing.load(session, models.Project, values["project_id"], "project")
+        held = held_role_ids(session, values["trustor_user_id"], project.id)
+    for role_id in role_ids:
+        if role_id not in held:
+            raise errors.NotFound(f"Could not find role: {role_id}.")
 
 
 def _redelegated_from(call):

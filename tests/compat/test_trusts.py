@@ -15,7 +15,7 @@ import pytest
 import webtest
 
 from compat_clients import require
-from test_openstackclient import home, run, run_json  # noqa: F401 - home is a fixture
+from test_openstackclient import run, run_json
 
 from builders import ADMIN_PASSWORD, password_auth, post_token
 
@@ -25,6 +25,12 @@ ks_session = require("keystoneauth1.session")
 
 pytestmark = pytest.mark.compat
 TRUSTOR_PASSWORD, TRUSTEE_PASSWORD = "trustor-compat-secret", "trustee-compat-secret"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> str:
+    """An empty HOME for the ``openstack`` command (as test_openstackclient's)."""
+    return str(tmp_path_factory.mktemp("openstack-home"))
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +66,13 @@ def trustor_env(keystone, parties) -> dict:
             "OS_PROJECT_DOMAIN_ID": "default", "OS_INTERFACE": "admin"}
 
 
-def create_trust(home, env, parties, *options) -> dict:  # noqa: F811 - home is the fixture's
+def create_trust(home, env, parties, *options) -> dict:
     return run_json(home, env, "trust", "create", "--project", parties["project_id"],
                     "--role", parties["member_id"], *options, parties["trustor_id"],
                     parties["trustee_id"])
 
 
-def test_openstack_trust_create_list_show_and_delete(http_keystone, home, parties):  # noqa: F811
+def test_openstack_trust_create_list_show_and_delete(http_keystone, home, parties):
     env = trustor_env(http_keystone, parties)
 
     created = create_trust(home, env, parties, "--impersonate",
@@ -86,7 +92,7 @@ def test_openstack_trust_create_list_show_and_delete(http_keystone, home, partie
     assert created["id"] not in [trust["ID"] for trust in after]
 
 
-def test_the_administrator_lists_every_trust_the_trustee_its_own(http_keystone, home,  # noqa: F811
+def test_the_administrator_lists_every_trust_the_trustee_its_own(http_keystone, home,
                                                                 parties):
     created = create_trust(home, trustor_env(http_keystone, parties), parties)
     admin = {"OS_AUTH_URL": f"{http_keystone.main}/v3", "OS_AUTH_TYPE": "password",
@@ -105,7 +111,7 @@ def test_the_administrator_lists_every_trust_the_trustee_its_own(http_keystone, 
 
 
 @pytest.mark.parametrize("impersonation", [True, False], ids=["impersonation", "as-trustee"])
-def test_trust_scoped_keystoneauth1_session_calls_an_api(http_keystone, home, parties,  # noqa: F811
+def test_trust_scoped_keystoneauth1_session_calls_an_api(http_keystone, home, parties,
                                                          impersonation):
     options = ["--impersonate"] if impersonation else []
     trust = create_trust(home, trustor_env(http_keystone, parties), parties, *options)
@@ -128,7 +134,7 @@ def test_trust_scoped_keystoneauth1_session_calls_an_api(http_keystone, home, pa
     assert project["name"] == parties["project"]
 
 
-def test_a_deleted_trust_leaves_its_session_unauthorized(http_keystone, home,  # noqa: F811
+def test_a_deleted_trust_leaves_its_session_unauthorized(http_keystone, home,
                                                          parties):
     env = trustor_env(http_keystone, parties)
     trust = create_trust(home, env, parties)
