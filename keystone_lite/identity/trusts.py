@@ -69,6 +69,8 @@ def parse_expiry(text: str | None, now: int) -> int | None:
         moment = datetime.datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=datetime.timezone.utc)
+        # OverflowError past the end of year 9999 in UTC, which could not be printed back.
+        moment = moment.astimezone(datetime.timezone.utc)
         microseconds = (moment - _EPOCH) // datetime.timedelta(microseconds=1)
     except (ValueError, OverflowError):
         raise errors.ValidationError(f"Timestamp not in expected format. {_BAD_REQUEST}") from None
@@ -293,7 +295,8 @@ TRUSTS = Resource(
         Field("trustee_user_id", USER_ID, required=True, filter=True),
         Field("impersonation", BOOLEAN, required=True),
         Field("project_id", NULLABLE_ID),
-        Field("remaining_uses", {"type": ["integer", "null"], "minimum": 1}),
+        Field("remaining_uses", {"type": ["integer", "null"], "minimum": 1,
+                                 "maximum": 2**31 - 1}),  # the column's INTEGER
         Field("expires_at", {"type": ["string", "null"]}, column=False),
         Field("allow_redelegation", {"type": ["boolean", "null"]}, column=False),
         Field("redelegation_count", {"type": ["integer", "null"], "minimum": 0}, column=False),

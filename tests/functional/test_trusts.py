@@ -257,7 +257,9 @@ def test_only_the_trustor_creates_its_trust(world):
     ({"trustee_user_id": "nobody"}, 404, "Could not find user: nobody."),
     ({"expires_at": "bad.123Z"}, 400, "Timestamp not in expected format"),
     ({"expires_at": "2000-01-01T00:00:00Z"}, 400, "The 'expires_at' must not be before now"),
+    ({"expires_at": "9999-12-31T23:00:00-05:00"}, 400, "Timestamp not in expected format"),
     ({"remaining_uses": 0}, 400, "remaining_uses"),
+    ({"remaining_uses": 2**31}, 400, "remaining_uses"),  # past the column's INTEGER
     ({"impersonation": "yes"}, 400, "impersonation"),
     ({"roles": [{"id": "x", "name": "member"}]}, 400, "roles"),
     ({"roles": [{"nick": "member"}]}, 400, "roles"),
