@@ -6,7 +6,7 @@ builds its controllers once from the shared Services; nothing is configured per 
 from __future__ import annotations
 
 from keystone_lite import discovery, services
-from keystone_lite.identity import credentials, password_change
+from keystone_lite.identity import credentials, password_change, trusts
 from keystone_lite.identity.controller import IdentityController
 from keystone_lite.oauth1.delegation import DelegationController
 from keystone_lite.router import Router
@@ -22,9 +22,10 @@ def versions_factory(global_conf, **local_conf):
 def _v3(global_conf, admin: bool):
     built = services.for_paste(global_conf)
     routes = [(r"/", {"GET": discovery.v3})] + TokenController(built).routes()
-    # Self-service: a user's own password change and credentials are served by both apps
-    # (docs/compatibility.md).
-    routes += password_change.routes(built) + credentials.routes(built)
+    # Self-service: a user's own password change, credentials and trusts are served by both
+    # apps (docs/compatibility.md).
+    routes += (password_change.routes(built) + credentials.routes(built)
+               + trusts.routes(built))
     # OAuth1's flow and a user's own delegations, as the password change (consumers: admin).
     routes += DelegationController(built).routes()
     if admin:

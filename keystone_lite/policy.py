@@ -193,6 +193,9 @@ CREDENTIAL_WRITE = any_of(admin_required, owner("credential.user_id"))
 
 def has_user(creds, target):
     return creds.user_id is not None
+TRUSTOR = owner("trust.trustor_user_id")
+TRUSTEE = owner("trust.trustee_user_id")
+TRUST_READ = any_of(SYSTEM_READER, TRUSTOR, TRUSTEE)
 
 
 def grant_in_domain(role_name):
@@ -360,6 +363,16 @@ RULES = {
     "identity:create_limits": admin_required,
     "identity:update_limit": admin_required,
     "identity:delete_limit": admin_required,
+    # Trusts (keystone/common/policies/trust.py; the deprecated rules, still or'ed in by
+    # Keystone 30, add only admin_required to the list of all trusts).
+    "identity:create_trust": TRUSTOR,
+    "identity:list_trusts": ADMIN_OR_SYSTEM_READER,
+    "identity:list_trusts_for_trustor": any_of(SYSTEM_READER, TRUSTOR),
+    "identity:list_trusts_for_trustee": any_of(SYSTEM_READER, TRUSTEE),
+    "identity:get_trust": TRUST_READ,
+    "identity:list_roles_for_trust": TRUST_READ,
+    "identity:get_role_for_trust": TRUST_READ,
+    "identity:delete_trust": any_of(system("admin"), TRUSTOR),
     # Tokens (GET, HEAD and DELETE of /v3/auth/tokens and /v2.0/tokens/{id}).
     "identity:validate_token": any_of(admin_required, SYSTEM_READER, role("service"),
                                       owner("token.user_id")),

@@ -199,6 +199,37 @@ class Credential(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # as User.extra
     unsnapshotted = ("encrypted_blob", "extra")
+class Trust(Base):
+    """A trust (Keystone's OS-TRUST): the trustor lets the trustee act with some of its roles
+    on a project (see migration 0015). Goes with its trustor, trustee, project or the trust it
+    was redelegated from (explicitly: see identity/trusts.py; ON DELETE CASCADE too)."""
+
+    __tablename__ = "trusts"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # µs; None: never
+    # Tokens that may still be issued with it; None: no limit.
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redelegated_trust_id: Mapped[str | None] = mapped_column(
+        ForeignKey("trusts.id", ondelete="CASCADE"), nullable=True, index=True)
+    # How many more times it may be redelegated; 0: not at all.
+    redelegation_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrustRole(Base):
+    """A role a trust delegates; goes with the trust or the role."""
+
+    __tablename__ = "trust_roles"
+    trust_id: Mapped[str] = mapped_column(
+        ForeignKey("trusts.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Region(Base):

@@ -3,9 +3,9 @@
 Special: tags (project_tags.py) and the hierarchy (project_tree.py); a project created with
 ``is_domain: true`` is a domain (keystone_lite keeps domains apart from projects: the domain is
 created with the project's id, name, description and enabled; project_domains.py answers for
-it under /v3/projects in Keystone's project form); deleting a project deletes the grants on it
-and its tags. Disabling or enabling a project kills the tokens scoped to it for good
-(store.update moves the project's revision).
+it under /v3/projects in Keystone's project form); deleting a project deletes the grants on it,
+its trusts and its tags. Disabling or enabling a project kills the tokens scoped to it for
+good (store.update moves the project's revision).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from keystone_lite.db import models
 from keystone_lite.identity import project_domains, project_tags, project_tree, render, store
 from keystone_lite.identity.resources import (BOOLEAN, NULLABLE_ID, TEXT, Field, Hooks,
                                               Resource, name)
+from keystone_lite.identity.trusts import delete_trusts
 from keystone_lite.identity.users import default_domain
 
 
@@ -80,10 +81,12 @@ class ProjectHooks(Hooks):
 
 
 def delete_grants_on(session, project_ids: list[str]) -> None:
-    """The grants, to users and to groups, on these projects."""
+    """The grants on these projects: to users, to groups, and the trusts delegating roles on
+    them (as Keystone)."""
     for model in (models.RoleAssignment, models.GroupAssignment):
         session.execute(delete(model).where(model.target_type == "project",
                                             model.target_id.in_(project_ids)))
+    delete_trusts(session, models.Trust.project_id.in_(project_ids))
 
 
 PROJECTS = Resource(

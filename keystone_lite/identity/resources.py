@@ -79,6 +79,11 @@ class Hooks:
         other rules for some rows (domain-specific roles)."""
         return resource.rule(action)
 
+    def list_target(self, params: dict) -> dict | None:
+        """The policy target of a list with these query parameters (trusts: the trustor or
+        trustee it asks for)."""
+        return None
+
     def filtering(self, call, params: dict, filters: dict) -> None:
         """Complete a list's ``{column: value}`` filters (a value None selects NULL)."""
 
@@ -116,13 +121,14 @@ class Hooks:
         """Complete rendered bodies with what lives in other tables (one query for a list)."""
 
     def showing_one(self, call, row, body: dict) -> None:
-        """Complete the body of a GET of one row (a project's ``?parents_as_ids``)."""
+        """Complete the body of one row shown on its own, by its GET or its create (a
+        project's ``?parents_as_ids``, a trust's roles)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """A declaration: ``name`` is the body key and policy noun (``user``), ``collection`` the
-    URL segment and list key (``users``), after ``prefix`` (an extension's ``OS-OAUTH1/``)."""
+    URL segment and list key (``users``), after ``prefix`` (an extension's ``/OS-TRUST``)."""
 
     name: str
     collection: str
@@ -294,7 +300,8 @@ class ResourceController(AdminController):
     def list(self, req, session):
         resource = self.resource
         params = parsing.query(req)
-        base = self.authorize(req, resource.hooks.rule(resource, "list", params))
+        base = self.authorize(req, resource.hooks.rule(resource, "list", params),
+                              resource.hooks.list_target(params))
         filters = {}
         for field in resource.fields:
             if field.filter and field.name in params:
@@ -346,7 +353,9 @@ class ResourceController(AdminController):
         ensure_unique(call.session, resource, values)
         row = insert(call.session, resource, values)
         shown_once = resource.hooks.created(call, row, body) or {}
-        return {**self.show(call, [row])[0], **shown_once}
+        shown = self.show(call, [row])[0]
+        resource.hooks.showing_one(call, row, shown)
+        return {**shown, **shown_once}
 
     def get(self, req, session, **path):
         resource = self.resource

@@ -2,9 +2,9 @@
 
 Special: the password is hashed (never stored or echoed as sent) and may expire; Keystone's
 user options live in their own table; a new password, or enabling, ends a lockout; deleting a
-user deletes its grants, group memberships and uuid tokens. Disabling or enabling a user, or
-giving it a new password, kills its existing tokens for good (store.update moves the user's
-revision).
+user deletes its grants, group memberships, trusts and uuid tokens. Disabling or enabling a
+user, or giving it a new password, kills its existing tokens for good (store.update moves the
+user's revision).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, passwords, render, store
+from keystone_lite.identity.trusts import delete_trusts
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, TEXT, Field, Hooks,
@@ -82,12 +83,15 @@ class UserHooks(Hooks):
 
 
 def delete_dependents(session, user_ids: list[str]) -> None:
-    """What goes with users: their grants, group memberships and uuid tokens (options and
-    failure counts go by their foreign keys' ON DELETE CASCADE)."""
+    """What goes with users: their grants, group memberships, trusts (as trustor or trustee,
+    as Keystone) and uuid tokens (options and failure counts go by their foreign keys' ON
+    DELETE CASCADE)."""
     session.execute(delete(models.RoleAssignment).where(
         models.RoleAssignment.user_id.in_(user_ids)))
     session.execute(delete(models.GroupMembership).where(
         models.GroupMembership.user_id.in_(user_ids)))
+    delete_trusts(session, models.Trust.trustor_user_id.in_(user_ids)
+                  | models.Trust.trustee_user_id.in_(user_ids))
     session.execute(delete(models.Token).where(models.Token.user_id.in_(user_ids)))
 
 

@@ -44,7 +44,8 @@ def user_of(session, access_token):
 
 def scope_of(access_token, requested):
     """The access token's project: a token made with it has no other scope."""
-    if requested is not None and (requested.kind, requested.id) != (
+    # A trust scope (token.body.TrustScope) has no kind: refused too.
+    if requested is not None and (getattr(requested, "kind", None), requested.id) != (
             "project", access_token.project_id):
         raise errors.Forbidden("An OAuth1 access token gives a token on its own project only.")
     return access_token.project_id

@@ -17,6 +17,7 @@ from keystone_lite.token.service import Scope
 
 # An explicitly unscoped request: no scope, and no default project either.
 UNSCOPED = Scope("unscoped", "")
+TRUST = "OS-TRUST:trust"  # the scope key of a trust
 
 
 def field(document: dict, key: str, kind, where: str, required: bool = True):
@@ -54,7 +55,15 @@ class NamedScope:
     domain: dict | None = None  # store.find_domain's keyword arguments
 
 
-def parse_scope(auth: dict) -> Scope | NamedScope | None:
+@dataclasses.dataclass(frozen=True)
+class TrustScope:
+    """A trust scope (``{"OS-TRUST:trust": {"id": ...}}``), not yet looked up: see
+    keystone_lite.token.trust_scope."""
+
+    id: str
+
+
+def parse_scope(auth: dict) -> Scope | NamedScope | TrustScope | None:
     """The requested scope, checked for shape only: nothing is looked up.
 
     None when no scope is asked for (the user's default project may then apply); UNSCOPED
@@ -66,14 +75,17 @@ def parse_scope(auth: dict) -> Scope | NamedScope | None:
     scope = field(auth, "scope", dict, "auth", required=False)
     if scope is None:
         return None
-    kinds = [kind for kind in ("project", "domain", "system", "unscoped") if kind in scope]
+    kinds = [kind for kind in ("project", "domain", "system", TRUST, "unscoped")
+             if kind in scope]
     if len(kinds) != 1:
         raise errors.ValidationError("auth.scope must name exactly one of project, domain, "
-                                     "system or unscoped.")
+                                     f"system, {TRUST} or unscoped.")
     kind = kinds[0]
     if kind == "unscoped":
         return UNSCOPED
     target = field(scope, kind, dict, "auth.scope")
+    if kind == TRUST:
+        return TrustScope(field(target, "id", str, f"auth.scope.{TRUST}"))
     if kind == "system":
         if target.get("all") is not True:
             raise errors.ValidationError("auth.scope.system must be {\"all\": true}.")
@@ -89,7 +101,8 @@ def parse_scope(auth: dict) -> Scope | NamedScope | None:
                       domain=domain_reference(domain_ref, "auth.scope.project.domain"))
 
 
-def resolve_scope(find, requested: Scope | NamedScope | None) -> Scope | None:
+def resolve_scope(find, requested: Scope | NamedScope | TrustScope | None
+                  ) -> Scope | TrustScope | None:
     """The Scope a parsed request names; 401 when its project or domain does not exist.
 
     ``find`` runs a store read (see keystone_lite.token.lookups). Call it only for an

@@ -14,9 +14,9 @@ from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.router import json_bytes, json_response, no_content, outside_transaction
-from keystone_lite.token import render
+from keystone_lite.token import render, trust_scope
 from keystone_lite.token.authentication import Authenticator
-from keystone_lite.token.body import UNSCOPED, field, parse_scope, resolve_scope
+from keystone_lite.token.body import UNSCOPED, TrustScope, field, parse_scope, resolve_scope
 from keystone_lite.token.cache import GenerationCache
 from keystone_lite.token.lookups import Lookups
 from keystone_lite.token.service import Scope, ValidatedToken
@@ -69,12 +69,22 @@ class TokenController:
 
     def authenticate(self, req, session, find, identity, requested) -> ValidatedToken:
         """Authenticate the client (keystone_lite.token.authentication), then, and only then,
-        look up the scope it asks for (``requested``: see token.body.parse_scope) and issue."""
+        look up the scope it asks for (``requested``: see token.body.parse_scope) and issue.
+        A trust-scoped token is never the credential of another token; a trust scope
+        stands on the trust alone (keystone_lite.token.trust_scope), not on the scope of the
+        token that authenticates its trustee."""
         authenticated = self.authenticator.authenticate(req, session, find, identity)
         user, parent = authenticated.user, authenticated.parent
+        if parent is not None and parent.payload.trust_id is not None:
+            raise errors.Forbidden(trust_scope.REUSE_REFUSED)
         scope = resolve_scope(find, requested)
         if authenticated.access_token is not None:
             scope = Scope("project", oauth1_method.scope_of(authenticated.access_token, scope))
+        elif isinstance(scope, TrustScope):
+            trust = trust_scope.issuable(session, user.id, scope.id, self.tokens.clock())
+            return self.tokens.issue(session, self.stamp(req), user, authenticated.methods,
+                                     Scope("project", trust.project_id), parent,
+                                     trust_id=trust.id)
         elif parent is not None:
             scope = self.rescope(parent, scope)
         elif scope is None:
@@ -82,7 +92,7 @@ class TokenController:
         if scope == UNSCOPED:
             scope = None
         return self.tokens.issue(session, self.stamp(req), user, authenticated.methods, scope,
-                                 parent, authenticated.access_token)
+                                 parent, access_token=authenticated.access_token)
 
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:

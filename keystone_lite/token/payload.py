@@ -9,11 +9,15 @@ Version 2 (``_VERSION``): ``[header, user id, scope id, issued_at, expires_at, a
 revision, project revision]``, where the header packs the method mask, the scope kind and the
 version into one byte (``mask << 4 | scope << 2 | 2``). The two revisions cost two bytes and the
 header saves two, so tokens are as long as in version 1 while revisions stay under 128 (a
-msgpack int that small is one byte). A token made with an OAuth1 access token (method
-``oauth1``, whose mask bit takes the header past one byte) carries the access token's id as a
-ninth element; tokens without one are unchanged. Version 1 (``[1, mask, user id, scope, scope
-id, issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
+msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
+issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
 revisions 0: the revision every user and project had when they were added (migration 0003).
+
+What only some tokens carry comes after, in one msgpack map of optional parts, absent when
+empty (so every token made before stays as it was, and decodes): ``"t": [trust id, trustor
+revision]`` for a trust-scoped token, ``"o": access token id`` for one made with an OAuth1
+access token (method ``oauth1``, whose mask bit takes the header past one byte). A part this
+version does not know is refused.
 """
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ _MAX_ID = 64
 _MAX_AUDIT_IDS = 3
 _MAX_REVISION = 2**63 - 1  # BIGINT
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
+# The keys of the optional parts.
+_TRUST = "t"  # a trust-scoped token's
+_OAUTH1 = "o"  # an oauth1 token's
 
 
 class MalformedPayload(ValueError):
@@ -60,6 +67,10 @@ class TokenPayload:
     # the stored revision, and validation refuses a token whose revisions are not current.
     user_revision: int = 0
     project_revision: int = 0
+    # A trust-scoped token's trust (its user is the trustee), and the revision the trustor had
+    # when the token was earned: as user_revision, for the user it stands on (token.trust_scope).
+    trust_id: str | None = None
+    trustor_revision: int = 0
     # The OAuth1 access token an ``oauth1`` token was made with (keystone_lite.oauth1.method).
     access_token_id: str | None = None
 
@@ -98,8 +109,8 @@ def encode(payload: TokenPayload) -> bytes:
         raise ValueError("a payload needs a method, an audit id, and a scope id with its scope")
     if ("oauth1" in payload.methods) != (payload.access_token_id is not None):
         raise ValueError("an oauth1 token, and only one, names its access token")
-    if not all(_is_revision(revision) for revision in (payload.user_revision,
-                                                      payload.project_revision)):
+    if not all(_is_revision(revision) for revision in (
+            payload.user_revision, payload.project_revision, payload.trustor_revision)):
         raise ValueError("a revision is an integer from 0 to 2**63 - 1")
     fields = [
         mask << 4 | scope << 2 | _VERSION, _pack_id(payload.user_id),
@@ -108,8 +119,13 @@ def encode(payload: TokenPayload) -> bytes:
         [_b64decode(audit_id) for audit_id in payload.audit_ids],
         payload.user_revision, payload.project_revision,
     ]
+    optional = {}
+    if payload.trust_id is not None:
+        optional[_TRUST] = [_pack_id(payload.trust_id), payload.trustor_revision]
     if payload.access_token_id is not None:
-        fields.append(_pack_id(payload.access_token_id))
+        optional[_OAUTH1] = _pack_id(payload.access_token_id)
+    if optional:
+        fields.append(optional)
     return msgpack.packb(fields)
 
 
@@ -117,15 +133,15 @@ def decode(data: bytes) -> TokenPayload:
     """Inverse of ``encode``, and reads version 1; raises MalformedPayload for anything else."""
     try:
         fields = msgpack.unpackb(data)
-        if not isinstance(fields, list) or len(fields) not in (8, 9) \
-                or not _is_int(fields[0]):
+        if not isinstance(fields, list) or len(fields) not in (8, 9) or not _is_int(fields[0]):
             raise MalformedPayload("unknown payload layout")
-        if fields[0] == _VERSION_1 and len(fields) == 8:
+        optional = _optional_parts(fields.pop() if len(fields) == 9 else None)
+        if fields[0] == _VERSION_1 and not optional:  # version 1 had no optional parts
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
-        elif 0 <= fields[0] and fields[0] & 3 == _VERSION:
+        elif fields[0] >= 0 and fields[0] & 3 == _VERSION:
             (header, user_id, scope_id, issued_at, expires_at, audits, user_revision,
-             project_revision) = fields[:8]
+             project_revision) = fields
             mask, scope = header >> 4, header >> 2 & 3
         else:
             raise MalformedPayload("unknown payload layout")
@@ -135,7 +151,7 @@ def decode(data: bytes) -> TokenPayload:
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
                 or not isinstance(audits, list) or not 0 < len(audits) <= _MAX_AUDIT_IDS \
                 or not _is_revision(user_revision) or not _is_revision(project_revision) \
-                or bool(mask & 1 << METHODS.index("oauth1")) != (len(fields) == 9):
+                or bool(mask & 1 << METHODS.index("oauth1")) != ("access_token_id" in optional):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),
@@ -147,12 +163,30 @@ def decode(data: bytes) -> TokenPayload:
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
             user_revision=user_revision,
             project_revision=project_revision,
-            access_token_id=_unpack_id(fields[8]) if len(fields) == 9 else None,
+            **optional,
         )
     except MalformedPayload:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise MalformedPayload(str(exc)) from None
+
+
+def _optional_parts(parts) -> dict:
+    """The TokenPayload attributes the map of optional parts gives (None: the token has none;
+    ``encode`` never writes an empty map)."""
+    if parts is None:
+        return {}
+    if not isinstance(parts, dict) or not parts or set(parts) - {_TRUST, _OAUTH1}:
+        raise MalformedPayload("unknown optional parts")
+    attributes = {}
+    if _TRUST in parts:
+        trust = parts[_TRUST]
+        if not isinstance(trust, list) or len(trust) != 2 or not _is_revision(trust[1]):
+            raise MalformedPayload("unknown trust part")
+        attributes.update(trust_id=_unpack_id(trust[0]), trustor_revision=trust[1])
+    if _OAUTH1 in parts:
+        attributes["access_token_id"] = _unpack_id(parts[_OAUTH1])
+    return attributes
 
 
 def _is_int(value) -> bool:

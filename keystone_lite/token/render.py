@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from keystone_lite.identity.render import password_expires_at
+from keystone_lite.token import trust_scope
 from keystone_lite.token.service import ValidatedToken
 
 
@@ -34,12 +35,7 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
     payload = token.payload
     body = {
         "methods": list(payload.methods),
-        "user": {
-            "domain": {"id": token.user_domain.id, "name": token.user_domain.name},
-            "id": token.user.id,
-            "name": token.user.name,
-            "password_expires_at": password_expires_at(token.user.password_expires_at),
-        },
+        "user": _user(token.user, token.user_domain),
         "audit_ids": payload.shown_audit_ids,
         "expires_at": isotime(payload.expires_at),
         "issued_at": isotime(payload.issued_at),
@@ -60,11 +56,22 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
     if token.principal.oauth1 is not None:  # made with an OAuth1 access token
         body["OS-OAUTH1"] = {"access_token_id": token.principal.oauth1.access_token_id,
                              "consumer_id": token.principal.oauth1.consumer_id}
+    if token.principal.trust is not None:
+        trust_scope.render_into(body, token, _user)
     # Stated explicitly on every token: clients treat a missing flag as "admin project".
     body["is_admin_project"] = is_admin_project
     if catalog is not None and payload.scope_kind is not None:
         body["catalog"] = v3_catalog(catalog)
     return {"token": body}
+
+
+def _user(user, domain) -> dict:
+    return {
+        "domain": {"id": domain.id, "name": domain.name},
+        "id": user.id,
+        "name": user.name,
+        "password_expires_at": password_expires_at(user.password_expires_at),
+    }
 
 
 def v2_access(token: ValidatedToken, catalog=None) -> dict:

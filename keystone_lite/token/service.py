@@ -21,7 +21,7 @@ from keystone_lite import errors
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
-from keystone_lite.token import key_repository, revocation
+from keystone_lite.token import key_repository, revocation, trust_scope
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
@@ -46,6 +46,7 @@ class Principal:
     project: Any = None
     domain: Any = None  # the project's domain, or the scoped domain
     oauth1: Any = None  # the access token of an ``oauth1`` token (keystone_lite.oauth1.method)
+    trust: trust_scope.Delegation | None = None  # what a trust-scoped token stands on
 
 
 @dataclasses.dataclass
@@ -124,7 +125,7 @@ class TokenService:
 
     def issue(self, session: Session, stamp: tuple, user, methods: list[str],
               scope: Scope | None, parent: ValidatedToken | None = None,
-              access_token=None) -> ValidatedToken:
+              access_token=None, trust_id: str | None = None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
         ``user`` is the row (or its snapshot) the credential was checked against: the token
@@ -133,10 +134,11 @@ class TokenService:
         token (``parent`` given) keeps the parent's revisions (the parent's project revision
         too when it keeps the scope) and expiry, and joins its audit chain (see ``chained``).
         A token made with an OAuth1 ``access_token`` carries only what it delegates, and ends
-        with it at the latest.
+        with it at the latest. A trust-scoped token (``trust_id``, on the trust's project:
+        token.trust_scope) ends no later than its trust.
         """
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
-                                   scope.id if scope else None)
+                                   scope.id if scope else None, trust_id)
         if principal is None:
             raise errors.Unauthorized()
         issued_at = self.clock()
@@ -145,6 +147,9 @@ class TokenService:
         used = set(methods)
         user_revision = user.revision
         project_revision = principal.project.revision if principal.project else 0
+        trust = principal.trust and principal.trust.trust
+        if trust is not None and trust.expires_at is not None:
+            expires_at = min(expires_at, trust.expires_at)
         if parent is not None:
             expires_at = min(expires_at, parent.payload.expires_at)
             audit_ids = chained(audit_ids[0], parent.payload.audit_ids)
@@ -162,7 +167,9 @@ class TokenService:
             expires_at=expires_at, audit_ids=audit_ids,
             scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None,
             user_revision=user_revision, project_revision=project_revision,
-            access_token_id=access_token.id if access_token is not None else None)
+            access_token_id=access_token.id if access_token is not None else None,
+            trust_id=trust and trust.id,
+            trustor_revision=principal.trust.trustor.revision if trust else 0)
         principal = self._delegated(session, stamp, payload, principal)
         if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
@@ -198,7 +205,8 @@ class TokenService:
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
         principal = self._delegated(session, stamp, payload, self.principal(
-            session, stamp, payload.user_id, payload.scope_kind, payload.scope_id))
+            session, stamp, payload.user_id, payload.scope_kind, payload.scope_id,
+            payload.trust_id))
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
@@ -250,13 +258,15 @@ class TokenService:
         return catalog
 
     def principal(self, session: Session, stamp: tuple, user_id: str, scope_kind: str | None,
-                  scope_id: str | None) -> Principal | None:
-        """The user on that scope, or None if the user or the scope is no longer valid."""
-        key = (user_id, scope_kind, scope_id)
+                  scope_id: str | None, trust_id: str | None = None) -> Principal | None:
+        """The user on that scope (through that trust), or None if the user, the scope or the
+        trust is no longer valid."""
+        key = (user_id, scope_kind, scope_id, trust_id)
         cacheable = generation.cacheable(session)
         principal = self._principals.get(stamp, key) if cacheable else None
         if principal is None:
-            principal = _load_principal(session, user_id, scope_kind, scope_id) or _INVALID
+            principal = _load_principal(session, user_id, scope_kind, scope_id,
+                                        trust_id) or _INVALID
             if cacheable:
                 self._principals.put(stamp, key, principal)
         return None if principal is _INVALID else principal
@@ -330,15 +340,19 @@ _INVALID = Principal(user=None, user_domain=None)  # "no such principal", rememb
 
 def _revisions_current(payload: TokenPayload, principal: Principal) -> bool:
     """Whether no change that kills tokens was made to the user (or the project of a project
-    scope) since the token was earned: its revisions are still the stored ones."""
+    scope, or the trustor of a trust) since the token was earned: its revisions are still the
+    stored ones."""
     return principal.user.revision == payload.user_revision and (
-        principal.project is None or principal.project.revision == payload.project_revision)
+        principal.project is None or principal.project.revision == payload.project_revision
+    ) and (principal.trust is None
+           or principal.trust.trustor.revision == payload.trustor_revision)
 
 
 def _load_principal(session: Session, user_id: str, scope_kind: str | None,
-                    scope_id: str | None) -> Principal | None:
+                    scope_id: str | None, trust_id: str | None) -> Principal | None:
     """Read the user and scope; None if either is gone or disabled, or the scope gives the
-    user no role (a scoped token is only as good as the roles behind it)."""
+    user no role (a scoped token is only as good as the roles behind it). Through a trust, the
+    roles are the trust's, while it stands (token.trust_scope)."""
     user = session.get(models.User, user_id)
     if user is None or not user.enabled:
         return None
@@ -357,12 +371,21 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
         domain = session.get(models.Domain, scope_id)
     if scope_kind != "system" and (domain is None or not domain.enabled):
         return None
-    roles = store.roles_on(session, user.id, scope_kind, scope_id)
-    # With the roles they imply, less domain-specific ones (one query more, only when the
-    # user holds roles there).
-    roles = roles and store.expand_implied(session, roles)
+    delegation = None
+    if trust_id is not None:
+        try:
+            delegation, roles = trust_scope.standing(session, user.id, trust_id)
+        except errors.KeystoneError:
+            return None
+        if delegation.trust.project_id != scope_id or scope_kind != "project":
+            return None
+    else:
+        roles = store.roles_on(session, user.id, scope_kind, scope_id)
+        # With the roles they imply, less domain-specific ones (one query more, only when the
+        # user holds roles there).
+        roles = roles and store.expand_implied(session, roles)
     if not roles:
         return None
     return Principal(user.snapshot(), user_domain.snapshot(),
                      tuple(role.snapshot() for role in roles),
-                     project and project.snapshot(), domain and domain.snapshot())
+                     project and project.snapshot(), domain and domain.snapshot(), delegation)

@@ -77,6 +77,11 @@ class V2TokenController:
     def subject(self, req, stamp, token_id, session=None):
         policy.require_caller(req)
         subject = self.tokens.validate(stamp, token_id, session=session)
+        if subject.payload.trust_id is not None:
+            # As Keystone's v2.0 did: v2.0 has no form that tells a trust's token from the
+            # trustee's or trustor's own.
+            raise errors.TokenNotFound("Unable to validate trust-scoped tokens using version "
+                                       "v2.0 API.")
         policy.enforce(req, self.services.settings, policy.TOKEN_RULES[req.method],
                        {"token.user_id": subject.user.id})
         belongs_to = req.GET.get("belongsTo")

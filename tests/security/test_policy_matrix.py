@@ -1,4 +1,5 @@
-"""Persona × scope × endpoint: every admin API call, and the token calls, in both policy modes.
+"""Persona × scope × endpoint: every admin API call, the trust calls and the token calls, in both
+policy modes.
 
 The expected answers are written from Keystone's published policy defaults
 (keystone/common/policies/*.py with the domain manager persona), not from keystone_lite's
@@ -25,7 +26,7 @@ import re
 import pytest
 
 import policy_world
-from builders import in_store
+from builders import in_store, post_token
 from keystone_lite import policy
 from keystone_lite.db import models
 from keystone_lite.identity import credentials, store
@@ -47,6 +48,12 @@ ANYONE = ("YYYYYYYYYY", "YYYYYYYYYY")
 VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
 # Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
 TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
+# Keystone's trust.py on a trust none of the personas is party to (the victim's): system
+# readers read it, a system admin deletes it, and only its trustor could have made it.
+SYSTEM_READERS = ("YY--------", "YY--------")
+SYSTEM_ADMIN = ("Y---------", "Y---------")
+NOBODY = ("----------", "----------")
+TRUSTS = "/v3/OS-TRUST/trusts"
 
 EP = "/v3/OS-EP-FILTER"
 
@@ -367,6 +374,22 @@ CALLS = [
     ("update_limit", "admin", "PATCH", "/v3/limits/{fresh_limit}",
      {"limit": {"resource_limit": 4}}, 200, CLOUD_ADMIN),
     ("delete_limit", "admin", "DELETE", "/v3/limits/{fresh_limit}", None, 204, CLOUD_ADMIN),
+    ("create_trust", "main", "POST", TRUSTS, {"trust": {
+        "trustor_user_id": "{victim}", "trustee_user_id": "{victim}", "project_id": "{project}",
+        "impersonation": False, "roles": [{"name": "member"}]}}, 201, NOBODY),
+    ("list_trusts", "main", "GET", TRUSTS, None, 200, CLOUD_READERS),
+    ("list_trusts_for_trustor", "main", "GET", TRUSTS + "?trustor_user_id={victim}", None,
+     200, SYSTEM_READERS),
+    ("list_trusts_for_trustee", "admin", "GET", TRUSTS + "?trustee_user_id={victim}", None,
+     200, SYSTEM_READERS),
+    ("get_trust", "main", "GET", TRUSTS + "/{fresh_trust}", None, 200, SYSTEM_READERS),
+    ("list_roles_for_trust", "main", "GET", TRUSTS + "/{fresh_trust}/roles", None, 200,
+     SYSTEM_READERS),
+    ("get_role_for_trust", "main", "GET", TRUSTS + "/{fresh_trust}/roles/{member}", None, 200,
+     SYSTEM_READERS),
+    ("get_role_for_trust", "admin", "HEAD", TRUSTS + "/{fresh_trust}/roles/{member}", None,
+     200, SYSTEM_READERS),
+    ("delete_trust", "main", "DELETE", TRUSTS + "/{fresh_trust}", None, 204, SYSTEM_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -491,6 +514,16 @@ def fresh(deployment, world, name: str) -> str:
                                 actor=actor, inherited=True)
         in_store(deployment, regrant_inherited)
         return world.roles["reader"]
+    if name == "fresh_trust":  # the victim's, to itself, on its project "op"
+        victim = post_token(deployment.main, {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "id": world.victim, "password": policy_world.VICTIM_PASSWORD}}},
+            "scope": {"project": {"id": world.project}}}}).headers["X-Subject-Token"]
+        return deployment.main.post_json(TRUSTS, {"trust": {
+            "trustor_user_id": world.victim, "trustee_user_id": world.victim,
+            "project_id": world.project, "impersonation": False,
+            "roles": [{"name": "member"}]}}, headers={"X-Auth-Token": victim},
+            status=201).json["trust"]["id"]
     if name == "fresh_tag":
         tag = f"t-{store.new_id()}"
         admin.put(f"/v3/projects/{world.project}/tags/{tag}", headers=ADMIN, status=201)
@@ -521,7 +554,8 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_policy", "configured_domain", "fresh_credential", "fresh_consumer",
                  "fresh_request_token", "fresh_access_token", "fresh_endpoint_group",
                  "fresh_group_association", "fresh_endpoint_association",
-                 "fresh_limited_service", "fresh_registered_limit", "fresh_limit"):
+                 "fresh_limited_service", "fresh_registered_limit", "fresh_limit",
+                 "fresh_trust"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):

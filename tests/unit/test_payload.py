@@ -237,7 +237,7 @@ def test_deeply_nested_input_is_malformed_not_a_crash():
         decode(b"\x91" * 100_000)
 
 
-# -- oauth1 tokens (keystone_lite.oauth1.method): the access token travels as a ninth element --
+# -- oauth1 tokens (keystone_lite.oauth1.method): the access token is the optional part "o" ---
 
 def oauth1_payload(**changes) -> TokenPayload:
     return payload(methods=("oauth1",), scope_kind="project", scope_id=PROJECT_ID,
@@ -248,9 +248,9 @@ def test_an_oauth1_payload_round_trips_with_its_access_token_in_16_bytes():
     original = oauth1_payload()
     encoded = encode(original)
     assert decode(encoded) == original
-    assert msgpack.unpackb(encoded)[8] == bytes.fromhex(original.access_token_id)
-    # One byte more for the header, 18 for the id: still far under Keystone's 255 characters.
-    assert len(encoded) <= len(encode(payload(scope_kind="project", scope_id=PROJECT_ID))) + 19
+    assert msgpack.unpackb(encoded)[8] == {"o": bytes.fromhex(original.access_token_id)}
+    # One byte more for the header, 21 for the map and the id: far under Keystone's 255.
+    assert len(encoded) <= len(encode(payload(scope_kind="project", scope_id=PROJECT_ID))) + 22
 
 
 @pytest.mark.parametrize("changes", [
@@ -265,12 +265,90 @@ def test_an_access_token_goes_with_the_oauth1_method_only(changes):
 @pytest.mark.parametrize("fields", [
     lambda fields: fields[:8],  # the oauth1 method bit, but no access token
     lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:]],  # no bit
-    lambda fields: [*fields[:8], None],
-    lambda fields: [*fields[:8], b"\x01" * 33],
+    lambda fields: [*fields[:8], {"o": None}],
+    lambda fields: [*fields[:8], {"o": b"\x01" * 33}],
+    lambda fields: [*fields[:8], b"\x01" * 16],  # the id, not in the map
     lambda fields: [*fields, b"\x01"],  # a tenth element
-    lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:8], None],
-], ids=["no-access-token", "no-method-bit", "none", "too-long", "ten-elements",
-        "none-without-method-bit"])
+    lambda fields: [fields[0] & ~(1 << 4 + METHODS.index("oauth1")), *fields[1:8],
+                    {"t": [b"\x01" * 16, 1]}],  # another part, and no bit
+], ids=["no-access-token", "no-method-bit", "none", "too-long", "not-in-the-map",
+        "ten-elements", "trust-without-method-bit"])
 def test_an_oauth1_payload_with_a_missing_or_wrong_access_token_is_malformed(fields):
     with pytest.raises(MalformedPayload):
         decode(msgpack.packb(fields(msgpack.unpackb(encode(oauth1_payload())))))
+
+
+# -- trust-scoped tokens -----------------------------------------------------------------------
+
+TRUST_ID = uuid.uuid4().hex
+
+
+def trust_payload(**changes) -> TokenPayload:
+    return payload(**{"scope_kind": "project", "scope_id": PROJECT_ID, "trust_id": TRUST_ID,
+                      "trustor_revision": 5, **changes})
+
+
+def test_trust_and_trustor_revision_round_trip():
+    original = trust_payload()
+    assert decode(encode(original)) == original
+    assert decode(encode(dataclasses.replace(original, trust_id="a-trust-id"))).trust_id == \
+        "a-trust-id"
+
+
+def test_a_payload_without_a_trust_is_encoded_as_before_trusts():
+    """Tokens made before trusts existed decode unchanged, and tokens without a trust are
+    still made in their layout: eight fields."""
+    plain = payload(scope_kind="project", scope_id=PROJECT_ID, user_revision=4)
+    fields = msgpack.unpackb(encode(plain))
+    assert len(fields) == 8
+    assert decode(msgpack.packb(fields)) == plain
+    assert (plain.trust_id, plain.trustor_revision) == (None, 0)
+
+
+@pytest.mark.parametrize("parts", [
+    {},  # never encoded
+    {"a": [b"x", 1]},  # a part this version does not know
+    {"t": [b"x" * 16, 1], "a": 1},
+    {"t": b"x" * 16},  # trust part of the wrong shape
+    {"t": [b"x" * 16]},
+    {"t": [b"x" * 16, -1]},
+    {"t": [b"x" * 16, 2 ** 63]},
+    {"t": [None, 1]},
+    {"t": ["x" * 65, 1]},
+    [1],
+], ids=["empty", "unknown", "unknown-beside-trust", "not-a-list", "no-revision",
+        "negative-revision", "huge-revision", "no-id", "long-id", "list"])
+def test_optional_parts_this_version_does_not_know_are_malformed(parts):
+    fields = msgpack.unpackb(encode(payload()))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, parts]))
+
+
+def test_version_1_never_had_optional_parts():
+    fields = msgpack.unpackb(version_1(payload()))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, {"t": [bytes.fromhex(TRUST_ID), 1]}]))
+
+
+def test_trustor_revision_that_could_not_be_decoded_cannot_be_encoded():
+    with pytest.raises(ValueError):
+        encode(trust_payload(trustor_revision=-1))
+
+
+@pytest.mark.parametrize("audit_ids", [1, 2], ids=["by-password", "by-token"])
+def test_a_trust_scoped_fernet_token_stays_under_keystones_255_characters(tmp_path, audit_ids):
+    """A trust token made by a login (one audit id) or with a token of the trustee's (two);
+    made with a rescoped token (three) it is 268 characters."""
+    from keystone_lite.token import key_repository
+    from keystone_lite.token.providers.fernet import FernetProvider
+
+    key_repository.setup(str(tmp_path / "keys"))
+    token = FernetProvider(str(tmp_path / "keys")).issue(trust_payload(
+        methods=("token", "external", "password"), user_revision=127, project_revision=127,
+        trustor_revision=127, audit_ids=tuple(new_audit_id() for _ in range(audit_ids))))
+    assert len(token) < 255
+
+
+def test_a_trust_scoped_oauth1_payload_round_trips_with_both_parts():
+    both = trust_payload(methods=("oauth1",), access_token_id=uuid.uuid4().hex)
+    assert decode(encode(both)) == both
