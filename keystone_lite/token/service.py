@@ -388,4 +388,5 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
         return None
     return Principal(user.snapshot(), user_domain.snapshot(),
                      tuple(role.snapshot() for role in roles),
-                     project and project.snapshot(), domain and domain.snapshot(), delegation)
+                     project and project.snapshot(), domain and domain.snapshot(),
+                     trust=delegation)
