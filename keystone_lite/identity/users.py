@@ -14,7 +14,7 @@ from sqlalchemy import delete
 
 from keystone_lite import errors
 from keystone_lite.db import models
-from keystone_lite.identity import parsing, passwords, render, store
+from keystone_lite.identity import application_credential_store, parsing, passwords, render, store
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, TEXT, Field, Hooks,
@@ -82,8 +82,10 @@ class UserHooks(Hooks):
 
 
 def delete_dependents(session, user_ids: list[str]) -> None:
-    """What goes with users: their grants, group memberships and uuid tokens (options and
-    failure counts go by their foreign keys' ON DELETE CASCADE)."""
+    """What goes with users: their grants, group memberships, application credentials, access
+    rules and uuid tokens (options and failure counts go by their foreign keys' ON DELETE
+    CASCADE)."""
+    application_credential_store.remove_for_users(session, user_ids)
     session.execute(delete(models.RoleAssignment).where(
         models.RoleAssignment.user_id.in_(user_ids)))
     session.execute(delete(models.GroupMembership).where(

@@ -1,5 +1,6 @@
-"""Who the client is: the ``external`` (certificate), ``password`` and ``token`` methods of a
-v3 ``auth.identity`` document.
+"""Who the client is: the ``external`` (certificate), ``password``, ``token`` and
+``application_credential`` (keystone_lite.token.application_credential) methods of a v3
+``auth.identity`` document.
 
 This runs before anything else the request names (its scope) is looked up: see
 keystone_lite.token.body. A failed authentication is a bare 401, the same whatever failed.
@@ -18,12 +19,13 @@ from keystone_lite import errors
 from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
+from keystone_lite.token import application_credential
 from keystone_lite.token.body import domain_reference, field
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
-METHODS = ("external", "password", "token")
+METHODS = ("external", "password", "token", application_credential.METHOD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Authenticated:
     user: object  # a snapshot (see Base.snapshot) or a row of the request's session
     methods: list[str]
     parent: ValidatedToken | None  # the token presented by the ``token`` method
+    # The credential of the ``application_credential`` method (a snapshot), if used.
+    application_credential: object = None
 
 
 def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
@@ -72,13 +76,18 @@ class Authenticator:
         be the certificate's user when the web server verified one. 401 otherwise."""
         context = get_context(req.environ)
         methods = parse_methods(identity, context["remote_user"])
-        users, parent = [], None
+        users, parent, credential = [], None, None
         for method in methods:
             if method == "external":
                 users.append(self.external_user(find, context))
             elif method == "password":
                 users.append(self.password_user(session, find, field(
                     identity, "password", dict, "auth.identity")))
+            elif method == application_credential.METHOD:
+                verified = application_credential.authenticate(self.services, session, find, field(
+                    identity, application_credential.METHOD, dict, "auth.identity"))
+                users.append(verified.user)
+                credential = verified.credential
             else:
                 parent = self.parent_token(context, session, field(identity, "token", dict,
                                                                    "auth.identity"))
@@ -89,7 +98,7 @@ class Authenticator:
             users.append(self.external_user(find, context))
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
-        return Authenticated(users[0], methods, parent)
+        return Authenticated(users[0], methods, parent, credential)
 
     def external_user(self, find, context):
         name = context["remote_user"]

@@ -12,6 +12,11 @@ header saves two, so tokens are as long as in version 1 while revisions stay und
 msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
 issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
 revisions 0: the revision every user and project had when they were added (migration 0003).
+
+A version-2 payload may carry a ninth element: a map of *extensions*, small integer keys to
+values, for what only some tokens carry (``EXTENSIONS``: the application credential a token was
+earned with). Tokens without them are encoded as before, byte for byte; a key this version does
+not know makes the payload malformed, so that no token validates without what restricts it.
 """
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ import time
 
 import msgpack
 
-# Rendering order too: Keystone lists "token" before the methods it was rescoped from.
-METHODS = ("token", "external", "password")
+# Rendering order too: Keystone lists "token" before the methods it was rescoped from. New
+# methods go last: a method's bit is its index here.
+METHODS = ("token", "external", "password", "application_credential")
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 2
 _VERSION_1 = 1
@@ -36,6 +42,9 @@ _MAX_ID = 64
 _MAX_AUDIT_IDS = 3
 _MAX_REVISION = 2**63 - 1  # BIGINT
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
+_HEADER_MAX = 255  # four method bits: an application credential's header takes two bytes
+# Extension keys (see the module docstring) -> the TokenPayload attribute holding an id.
+EXTENSIONS = {1: "application_credential_id"}
 
 
 class MalformedPayload(ValueError):
@@ -58,6 +67,8 @@ class TokenPayload:
     # the stored revision, and validation refuses a token whose revisions are not current.
     user_revision: int = 0
     project_revision: int = 0
+    # The application credential the token was earned with (or its parent was), if any.
+    application_credential_id: str | None = None
 
     @property
     def project_id(self) -> str | None:
@@ -95,28 +106,36 @@ def encode(payload: TokenPayload) -> bytes:
     if not all(_is_revision(revision) for revision in (payload.user_revision,
                                                       payload.project_revision)):
         raise ValueError("a revision is an integer from 0 to 2**63 - 1")
-    return msgpack.packb([
+    fields = [
         mask << 4 | scope << 2 | _VERSION, _pack_id(payload.user_id),
         _pack_id(payload.scope_id) if payload.scope_id else None,
         payload.issued_at, payload.expires_at,
         [_b64decode(audit_id) for audit_id in payload.audit_ids],
         payload.user_revision, payload.project_revision,
-    ])
+    ]
+    extensions = {key: _pack_id(getattr(payload, attribute))
+                  for key, attribute in EXTENSIONS.items() if getattr(payload, attribute)}
+    if extensions:
+        fields.append(extensions)
+    return msgpack.packb(fields)
 
 
 def decode(data: bytes) -> TokenPayload:
     """Inverse of ``encode``, and reads version 1; raises MalformedPayload for anything else."""
     try:
-        fields = msgpack.unpackb(data)
-        if not isinstance(fields, list) or len(fields) != 8 or not _is_int(fields[0]):
+        fields = msgpack.unpackb(data, strict_map_key=False)
+        if not isinstance(fields, list) or len(fields) not in (8, 9) \
+                or not _is_int(fields[0]):
             raise MalformedPayload("unknown payload layout")
-        if fields[0] == _VERSION_1:
+        extensions = {}
+        if fields[0] == _VERSION_1 and len(fields) == 8:
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
-        elif 0 <= fields[0] < 128 and fields[0] & 3 == _VERSION:
+        elif 0 <= fields[0] <= _HEADER_MAX and fields[0] & 3 == _VERSION:
             (header, user_id, scope_id, issued_at, expires_at, audits, user_revision,
-             project_revision) = fields
+             project_revision, *extended) = fields
             mask, scope = header >> 4, header >> 2 & 3
+            extensions = _unpack_extensions(extended)
         else:
             raise MalformedPayload("unknown payload layout")
         if not all(_is_int(field) for field in (mask, scope, issued_at, expires_at)) \
@@ -136,11 +155,22 @@ def decode(data: bytes) -> TokenPayload:
             scope_id=_unpack_id(scope_id) if scope_id is not None else None,
             user_revision=user_revision,
             project_revision=project_revision,
+            **extensions,
         )
     except MalformedPayload:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise MalformedPayload(str(exc)) from None
+
+
+def _unpack_extensions(extended: list) -> dict:
+    """The TokenPayload attributes of a ninth element; {} without one."""
+    if not extended:
+        return {}
+    found = extended[0]
+    if not isinstance(found, dict) or not found or not set(found) <= set(EXTENSIONS):
+        raise MalformedPayload("unknown payload extension")
+    return {EXTENSIONS[key]: _unpack_id(value) for key, value in found.items()}
 
 
 def _is_int(value) -> bool:

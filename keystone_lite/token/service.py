@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
 from keystone_lite.db import generation, models, session as db_session
-from keystone_lite.identity import store
+from keystone_lite.identity import application_credential_store, store
 from keystone_lite.token import key_repository, revocation
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
@@ -44,6 +44,8 @@ class Principal:
     roles: tuple = ()
     project: Any = None
     domain: Any = None  # the project's domain, or the scoped domain
+    # The application credential the token stands on (with its ``access_rules``), if any.
+    application_credential: Any = None
 
 
 @dataclasses.dataclass
@@ -76,6 +78,10 @@ class ValidatedToken:
     @property
     def domain(self):
         return self.principal.domain
+
+    @property
+    def application_credential(self):
+        return self.principal.application_credential
 
     @property
     def role_names(self) -> set[str]:
@@ -119,7 +125,8 @@ class TokenService:
     # -- issue -----------------------------------------------------------------------------
 
     def issue(self, session: Session, stamp: tuple, user, methods: list[str],
-              scope: Scope | None, parent: ValidatedToken | None = None) -> ValidatedToken:
+              scope: Scope | None, parent: ValidatedToken | None = None,
+              application_credential=None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
         ``user`` is the row (or its snapshot) the credential was checked against: the token
@@ -127,13 +134,21 @@ class TokenService:
         in, so a change committed while the login was under way kills the token. A rescoped
         token (``parent`` given) keeps the parent's revisions (the parent's project revision
         too when it keeps the scope) and expiry, and joins its audit chain (see ``chained``).
+
+        A token earned with an ``application_credential`` (the credential's snapshot), or
+        rescoped from one, stands on that credential: it carries only its roles, never outlives
+        it, and dies with it (see application_credential_store.for_token).
         """
+        credential_id = application_credential.id if application_credential is not None \
+            else parent.payload.application_credential_id if parent is not None else None
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
-                                   scope.id if scope else None)
+                                   scope.id if scope else None, credential_id)
         if principal is None:
             raise errors.Unauthorized()
         issued_at = self.clock()
         expires_at = issued_at + self.expiration_us
+        if application_credential is not None and application_credential.expires_at is not None:
+            expires_at = min(expires_at, application_credential.expires_at)
         audit_ids = (new_audit_id(),)
         used = set(methods)
         user_revision = user.revision
@@ -152,7 +167,8 @@ class TokenService:
             user_id=user.id, methods=methods, issued_at=issued_at,
             expires_at=expires_at, audit_ids=audit_ids,
             scope_kind=scope.kind if scope else None, scope_id=scope.id if scope else None,
-            user_revision=user_revision, project_revision=project_revision)
+            user_revision=user_revision, project_revision=project_revision,
+            application_credential_id=credential_id)
         if not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
         token_id = self._call_provider(self.provider.issue, payload, session)
@@ -187,7 +203,7 @@ class TokenService:
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
         principal = self.principal(session, stamp, payload.user_id, payload.scope_kind,
-                                   payload.scope_id)
+                                   payload.scope_id, payload.application_credential_id)
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
@@ -213,13 +229,16 @@ class TokenService:
         return catalog
 
     def principal(self, session: Session, stamp: tuple, user_id: str, scope_kind: str | None,
-                  scope_id: str | None) -> Principal | None:
-        """The user on that scope, or None if the user or the scope is no longer valid."""
-        key = (user_id, scope_kind, scope_id)
+                  scope_id: str | None, application_credential_id: str | None = None
+                  ) -> Principal | None:
+        """The user on that scope (through that application credential, if given), or None if
+        the user, the scope or the credential is no longer valid."""
+        key = (user_id, scope_kind, scope_id, application_credential_id)
         cacheable = generation.cacheable(session)
         principal = self._principals.get(stamp, key) if cacheable else None
         if principal is None:
-            principal = _load_principal(session, user_id, scope_kind, scope_id) or _INVALID
+            principal = _load_principal(session, user_id, scope_kind, scope_id,
+                                        application_credential_id) or _INVALID
             if cacheable:
                 self._principals.put(stamp, key, principal)
         return None if principal is _INVALID else principal
@@ -284,9 +303,11 @@ def _revisions_current(payload: TokenPayload, principal: Principal) -> bool:
 
 
 def _load_principal(session: Session, user_id: str, scope_kind: str | None,
-                    scope_id: str | None) -> Principal | None:
+                    scope_id: str | None, application_credential_id: str | None = None
+                    ) -> Principal | None:
     """Read the user and scope; None if either is gone or disabled, or the scope gives the
-    user no role (a scoped token is only as good as the roles behind it)."""
+    user no role (a scoped token is only as good as the roles behind it), or the application
+    credential given is no longer valid there."""
     user = session.get(models.User, user_id)
     if user is None or not user.enabled:
         return None
@@ -305,12 +326,20 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
         domain = session.get(models.Domain, scope_id)
     if scope_kind != "system" and (domain is None or not domain.enabled):
         return None
-    roles = store.roles_on(session, user.id, scope_kind, scope_id)
-    # With the roles they imply, less domain-specific ones (one query more, only when the
-    # user holds roles there).
-    roles = roles and store.expand_implied(session, roles)
+    credential = None
+    if application_credential_id is not None:
+        found = project and application_credential_store.for_token(
+            session, application_credential_id, user.id, project.id)
+        if not found:
+            return None
+        credential, roles = found
+    else:
+        roles = store.roles_on(session, user.id, scope_kind, scope_id)
+        # With the roles they imply, less domain-specific ones (one query more, only when the
+        # user holds roles there).
+        roles = roles and store.expand_implied(session, roles)
     if not roles:
         return None
     return Principal(user.snapshot(), user_domain.snapshot(),
                      tuple(role.snapshot() for role in roles),
-                     project and project.snapshot(), domain and domain.snapshot())
+                     project and project.snapshot(), domain and domain.snapshot(), credential)
