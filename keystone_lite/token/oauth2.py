@@ -19,10 +19,9 @@ Keystone's statuses: 400 ``invalid_request`` / ``unsupported_grant_type``, 401
 from __future__ import annotations
 
 import base64
-import binascii
 import http
 import logging
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
@@ -134,7 +133,7 @@ def _basic_credentials(req) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
         raise invalid_client() from None
     client_id, colon, client_secret = decoded.partition(":")
     client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
@@ -144,14 +143,18 @@ def _basic_credentials(req) -> tuple[str, str] | None:
 
 
 def _form(req) -> dict:
-    """The form fields (last value wins); 400 ``invalid_request`` when not UTF-8 or holding
-    a NUL (which PostgreSQL refuses in a query)."""
+    """The fields of an ``application/x-www-form-urlencoded`` body (last value wins; {} for
+    another type), which RFC 6749 says is UTF-8 whatever the charset parameter claims; 400
+    ``invalid_request`` when it is not, or when a field holds a NUL (which PostgreSQL refuses
+    in a query)."""
+    if req.content_type != "application/x-www-form-urlencoded":
+        return {}
     try:
-        form = dict(req.POST.items())
-    except UnicodeDecodeError:
+        form = dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True,
+                              errors="strict"))
+    except (UnicodeDecodeError, ValueError):
         form = None
-    if form is None or not all(isinstance(value, str) and "\x00" not in key + value
-                               for key, value in form.items()):  # a file: multipart
+    if form is None or any("\x00" in key + value for key, value in form.items()):
         raise OAuth2Error(400, "invalid_request", "The request body is not a valid form.")
     return form
 

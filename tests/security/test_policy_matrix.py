@@ -25,7 +25,7 @@ import re
 import pytest
 
 import policy_world
-from builders import in_store
+from builders import in_store, post_token
 from keystone_lite import policy
 from keystone_lite.identity import store
 from keystone_lite.identity.controller import IdentityController
@@ -46,6 +46,11 @@ ANYONE = ("YYYYYYYYYY", "YYYYYYYYYY")
 VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
 # Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
 TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
+# Only the user itself (never a persona here): creating an application credential.
+NOBODY = ("----------", "----------")
+# Keystone's access_rule.py: the system's reader or admin, or the user (no admin_required).
+SYSTEM_READERS = ("YY--------", "YY--------")
+SYSTEM_ADMIN = ("Y---------", "Y---------")
 
 # (rule, app, method, path, body, success status, (off row, on row)); {names} are filled in
 # from the world, {fresh_*} with an object made for the call, {subject} with a new token.
@@ -209,6 +214,23 @@ CALLS = [
     ("update_region", "admin", "PATCH", "/v3/regions/{fresh_region}",
      {"region": {"description": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_region", "admin", "DELETE", "/v3/regions/{fresh_region}", None, 204, CLOUD_ADMIN),
+    # A user's application credentials and access rules (keystone/common/policies/
+    # application_credential.py with its deprecated admin_or_owner; access_rule.py).
+    ("list_application_credentials", "admin", "GET",
+     "/v3/users/{victim}/application_credentials", None, 200, CLOUD_READERS),
+    ("get_application_credential", "main", "GET",
+     "/v3/users/{victim}/application_credentials/{fresh_app_cred}", None, 200, CLOUD_READERS),
+    ("create_application_credential", "main", "POST",
+     "/v3/users/{victim}/application_credentials",
+     {"application_credential": {"name": "{persona}"}}, 201, NOBODY),
+    ("delete_application_credential", "admin", "DELETE",
+     "/v3/users/{victim}/application_credentials/{fresh_app_cred}", None, 204, CLOUD_ADMIN),
+    ("list_access_rules", "main", "GET", "/v3/users/{victim}/access_rules", None, 200,
+     SYSTEM_READERS),
+    ("get_access_rule", "admin", "GET", "/v3/users/{victim}/access_rules/{fresh_access_rule}",
+     None, 200, SYSTEM_READERS),
+    ("delete_access_rule", "admin", "DELETE",
+     "/v3/users/{victim}/access_rules/{fresh_access_rule}", None, 204, SYSTEM_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -269,6 +291,23 @@ def fresh(deployment, world, name: str) -> str:
                 store.grant(session, world.victim, kind, target, world.roles["reader"])
         in_store(deployment, regrant)
         return world.roles["reader"]
+    if name in ("fresh_app_cred", "fresh_access_rule"):
+        # Made by the victim (only a user creates its own); the rule is left unused.
+        victim = post_token(deployment.main, {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "id": world.victim, "password": policy_world.VICTIM_PASSWORD}}},
+            "scope": {"project": {"id": world.project}}}}).headers["X-Subject-Token"]
+        credential = deployment.main.post_json(
+            f"/v3/users/{world.victim}/application_credentials", {"application_credential": {
+                "name": f"c-{store.new_id()}", "access_rules": [{
+                    "service": "compute", "method": "GET", "path": f"/{store.new_id()}"}]}},
+            headers={"X-Auth-Token": victim}, status=201).json["application_credential"]
+        if name == "fresh_app_cred":
+            return credential["id"]
+        deployment.main.delete(f"/v3/users/{world.victim}/application_credentials/"
+                               f"{credential['id']}", headers={"X-Auth-Token": victim},
+                               status=204)
+        return credential["access_rules"][0]["id"]
     if name == "fresh_tag":
         tag = f"t-{store.new_id()}"
         admin.put(f"/v3/projects/{world.project}/tags/{tag}", headers=ADMIN, status=201)
@@ -295,7 +334,8 @@ def call(deployment, world, persona, app, method, path, body):
     for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_domain_role", "fresh_rule",
                  "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
                  "fresh_reader_grant", "fresh_group", "fresh_membership",
-                 "fresh_group_reader_grant", "fresh_tag"):
+                 "fresh_group_reader_grant", "fresh_tag", "fresh_app_cred",
+                 "fresh_access_rule"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
