@@ -1,6 +1,7 @@
 """Application credentials with the real clients: keystoneauth1's ``v3.ApplicationCredential``,
 the ``openstack application credential`` commands and ``OS_AUTH_TYPE=v3applicationcredential``,
-and keystonemiddleware enforcing (or not needing) access rules from the token body.
+keystonemiddleware enforcing (or not needing) access rules from the token body, and the
+walk-through of docs/application-credentials.md with its ``openstack`` commands.
 
 The credentials belong to a password user of project ``demo`` made for the module; the calls
 go to ``/main`` (where the catalog's public endpoint points), as a user's would.
@@ -8,11 +9,13 @@ go to ``/main`` (where the catalog's public endpoint points), as a user's would.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 
 import pytest
 import webtest
 
+import walkthrough
 from compat_clients import require, require_executable
 from conftest import CERT_PROJECT
 from test_keystonemiddleware import assert_rejected, protected
@@ -181,3 +184,12 @@ def test_keystonemiddleware_enforces_the_access_rules_of_the_token(http_keystone
     # Without service_type the middleware cannot enforce them, and refuses the token.
     assert_rejected(protected(http_keystone).get(
         "/allowed/thing", headers={"X-Auth-Token": token}, expect_errors=True), http_keystone)
+
+
+# -- the walk-through ---------------------------------------------------------------------------
+
+def test_the_walkthrough_with_the_openstack_command(tmp_path):
+    """docs/application-credentials.md as written, its ``openstack`` commands included."""
+    if shutil.which("curl") is None:
+        pytest.skip("needs the curl binary")
+    walkthrough.application_credentials(tmp_path, with_openstack=True)
