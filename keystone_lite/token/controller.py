@@ -96,7 +96,7 @@ class TokenController:
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
         """A token may gain a scope once; a scoped token keeps its scope (no widening), or
         gives it up when the request is explicitly unscoped, unless it stands on an
-        application credential.
+        application credential (it then keeps its scope, and is rescoped once at most).
 
         "Once" holds for the whole audit chain: an unscoped token that was itself rescoped
         (it may come from a scoped one) cannot gain a scope, or project A → unscoped →
@@ -104,10 +104,16 @@ class TokenController:
         """
         payload = parent.payload
         current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
-        if payload.application_credential_id is not None and scope not in (None, current):
-            # Unscoped, it would be the user's own token, free of the credential's limits.
-            raise errors.Forbidden("A token made with an application credential keeps the "
-                                   "credential's project.")
+        if payload.application_credential_id is not None:
+            if scope not in (None, current):
+                # Unscoped, it would be the user's own token, free of the credential's limits.
+                raise errors.Forbidden("A token made with an application credential keeps the "
+                                       "credential's project.")
+            if len(payload.audit_ids) > 1:
+                # It would gain nothing, and a third audit id takes it past 255 characters.
+                raise errors.Forbidden("A token made with an application credential is "
+                                       "rescoped once at most; authenticate with the "
+                                       "credential again.")
         if current is None and scope not in (None, UNSCOPED) and len(payload.audit_ids) > 1:
             raise errors.Forbidden("A rescoped token cannot gain a scope; rescope the token "
                                    "it came from, or authenticate again.")

@@ -401,6 +401,17 @@ def test_unrestricted_credential_may_create_credentials(deployment):
     create(deployment.main, issued.headers["X-Subject-Token"], owner, name="child")
 
 
+def test_credential_tokens_stay_under_255_characters_and_rescope_once(make_deployment):
+    deployment = make_deployment({"token": {"provider": "fernet"}})
+    owner, token = alice(deployment)
+    credential = create(deployment.main, token, owner).json["application_credential"]
+    issued = login(deployment.main, credential).headers["X-Subject-Token"]
+    rescoped = deployment.main.post_json("/v3/auth/tokens", token_auth(issued)).headers[
+        "X-Subject-Token"]
+    assert len(issued) < 255 and len(rescoped) < 255, (len(issued), len(rescoped))
+    deployment.main.post_json("/v3/auth/tokens", token_auth(rescoped), status=403)
+
+
 @pytest.mark.parametrize("scope", ["other", None], ids=["another-project", "unscoped"])
 def test_credential_token_cannot_be_rescoped_elsewhere(deployment, scope):
     owner, token = alice(deployment)
