@@ -12,6 +12,7 @@ once.
 """
 from __future__ import annotations
 
+import base64
 import datetime
 
 import pytest
@@ -101,10 +102,11 @@ def assert_like_golden(response, name: str, additions=frozenset()) -> None:
             same_shape(body, response.json, additions=additions)
 
 
-# -- the API, as Keystone answers it ----------------------------------------------------------------
+# -- the API, as Keystone answers it ---------------------------------------------------------------
 
 def test_create_list_show_delete_match_keystones_answers(deployment):
-    owner, token = alice(deployment, "admin")  # admin ⇒ manager ⇒ member ⇒ reader, as recorded
+    # Admin on demo, as in the recording: admin ⇒ manager ⇒ member ⇒ reader.
+    owner, token = alice(deployment, "admin")
     base = f"/v3/users/{owner}/application_credentials"
     headers = {"X-Auth-Token": token}
 
@@ -371,7 +373,7 @@ def test_deleting_the_project_deletes_its_credentials(deployment):
                                 headers=ADMIN).json["application_credentials"] == []
 
 
-# -- a restricted credential cannot escalate --------------------------------------------------------
+# -- a restricted credential cannot escalate -------------------------------------------------------
 
 def test_restricted_credential_cannot_create_or_delete_credentials(deployment):
     owner, token = alice(deployment)
@@ -435,7 +437,7 @@ def test_credential_and_token_methods_together_are_refused(deployment):
     deployment.main.post_json("/v3/auth/tokens", body, status=401)
 
 
-# -- creating: who, which roles, which names --------------------------------------------------------
+# -- creating: who, which roles, which names -------------------------------------------------------
 
 def test_roles_must_be_the_tokens(deployment):
     owner, token = alice(deployment)
@@ -597,13 +599,12 @@ def test_token_with_access_rules_is_shown_only_to_validators_that_enforce_them(d
     validate(deployment, login(deployment.main, plain).headers["X-Subject-Token"])
 
 
-# -- OAuth 2.0 client credentials (client_secret_basic) ---------------------------------------------
+# -- OAuth 2.0 client credentials (client_secret_basic) --------------------------------------------
 
 def oauth2(app, form: str, status: int, credentials: tuple[str, str] | None = None,
            **kwargs):
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if credentials is not None:
-        import base64
         headers["Authorization"] = "Basic " + base64.b64encode(
             ":".join(credentials).encode()).decode()
     return app.post("/v3/OS-OAUTH2/token", form, headers=headers, status=status, **kwargs)
