@@ -95,10 +95,10 @@ def parse_expiry(value: str | None) -> int | None:
         return None
     try:
         moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: past year 9999 once in UTC
         raise errors.ValidationError(TIMESTAMP_REFUSED) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     expires_at = (moment - datetime.datetime(1970, 1, 1)) // datetime.timedelta(microseconds=1)
     if expires_at <= now_us():
         raise errors.ValidationError(PAST_REFUSED)

@@ -502,6 +502,7 @@ def test_others_see_the_credentials_as_keystones_policy_says(deployment):
      "access_rules"),
     ({"name": "x", "expires_at": "tomorrow"}, 400, "Timestamp not in expected format"),
     ({"name": "x", "expires_at": "2001-01-01T00:00:00"}, 400, "must not be before now"),
+    ({"name": "x", "expires_at": "9999-12-31T23:00:00-05:00"}, 400, "Timestamp not in"),
     ({"name": "x", "secret": 42}, 400, "secret"),
 ])
 def test_bad_bodies_are_400_as_keystone_words_them(deployment, attributes, status, mentions):
