@@ -6,10 +6,12 @@ builds its controllers once from the shared Services; nothing is configured per 
 from __future__ import annotations
 
 from keystone_lite import discovery, services
-from keystone_lite.identity import credentials, password_change, trusts
+from keystone_lite.identity import (application_credentials, credentials, password_change,
+                                    trusts)
 from keystone_lite.identity.controller import IdentityController
 from keystone_lite.oauth1.delegation import DelegationController
 from keystone_lite.router import Router
+from keystone_lite.token import oauth2
 from keystone_lite.token.controller import TokenController
 from keystone_lite.token.v2_controller import V2TokenController
 
@@ -22,10 +24,12 @@ def versions_factory(global_conf, **local_conf):
 def _v3(global_conf, admin: bool):
     built = services.for_paste(global_conf)
     routes = [(r"/", {"GET": discovery.v3})] + TokenController(built).routes()
-    # Self-service: a user's own password change, credentials and trusts are served by both
-    # apps (docs/compatibility.md).
+    # Self-service: a user's own password change, credentials, trusts and application
+    # credentials, and the OAuth 2.0 token endpoint, are served by both apps
+    # (docs/compatibility.md).
     routes += (password_change.routes(built) + credentials.routes(built)
-               + trusts.routes(built))
+               + trusts.routes(built) + application_credentials.routes(built)
+               + oauth2.routes(built))
     # OAuth1's flow and a user's own delegations, as the password change (consumers: admin).
     routes += DelegationController(built).routes()
     if admin:

@@ -27,6 +27,10 @@ class KeystoneError(Exception):
     def headers(self, req: webob.Request) -> list[tuple[str, str]]:
         return []
 
+    def document(self) -> dict:
+        """The response body (the OAuth2 endpoint's errors have their own shape)."""
+        return {"error": {"code": self.code, "title": self.title, "message": self.message}}
+
 
 class ValidationError(KeystoneError):
     code = 400
@@ -146,13 +150,12 @@ def base_url(req: webob.Request) -> str:
 
 
 def render(error: KeystoneError, req: webob.Request) -> webob.Response:
-    """Return the Keystone-shaped JSON response for ``error``."""
-    body = {"error": {"code": error.code, "title": error.title, "message": error.message}}
+    """Return the JSON response for ``error`` (Keystone's shape: ``KeystoneError.document``)."""
     response = webob.Response(
         status=error.code,
         content_type="application/json",
         charset=None,
-        body=json.dumps(body).encode(),  # webob drops the body of a HEAD response itself
+        body=json.dumps(error.document()).encode(),  # webob drops a HEAD response's body
     )
     for name, value in error.headers(req):
         response.headers[name] = value

@@ -373,6 +373,19 @@ RULES = {
     "identity:list_roles_for_trust": TRUST_READ,
     "identity:get_role_for_trust": TRUST_READ,
     "identity:delete_trust": any_of(system("admin"), TRUSTOR),
+    # A user's application credentials (keystone/common/policies/application_credential.py,
+    # with its deprecated admin_or_owner) and access rules (access_rule.py: no deprecated
+    # rule). Creating is the owner's alone.
+    "identity:list_application_credentials": any_of(admin_required, SYSTEM_READER,
+                                                    owner("user.id")),
+    "identity:get_application_credential": any_of(admin_required, SYSTEM_READER,
+                                                  owner("user.id")),
+    "identity:create_application_credential": owner("user.id"),
+    "identity:delete_application_credential": any_of(admin_required, system("admin"),
+                                                     owner("user.id")),
+    "identity:list_access_rules": any_of(SYSTEM_READER, owner("user.id")),
+    "identity:get_access_rule": any_of(SYSTEM_READER, owner("user.id")),
+    "identity:delete_access_rule": any_of(system("admin"), owner("user.id")),
     # Tokens (GET, HEAD and DELETE of /v3/auth/tokens and /v2.0/tokens/{id}).
     "identity:validate_token": any_of(admin_required, SYSTEM_READER, role("service"),
                                       owner("token.user_id")),

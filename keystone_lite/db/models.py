@@ -9,7 +9,8 @@ from __future__ import annotations
 import types
 
 from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Text, UniqueConstraint, false, inspect, select)
+                        MetaData, PrimaryKeyConstraint, String, Text, UniqueConstraint, false,
+                        inspect, select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING = {
@@ -458,6 +459,67 @@ class LoginFailure(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[int] = mapped_column(BigInteger)  # µs since the epoch
+
+
+class ApplicationCredential(Base):
+    """A user's application credential (see migration 0016): a secret standing for the user on
+    one project with some of the user's roles there, until ``expires_at`` (µs; None: never)."""
+
+    __tablename__ = "application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name",
+                                       name="uq_application_credentials_user_id_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
+                                            index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Hashed as passwords are (argon2id PHC string); the secret itself is never stored.
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # None when the creator left it out (Keystone shows null): restricted, as false.
+    unrestricted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    unsnapshotted = ("secret_hash",)
+
+
+class ApplicationCredentialRole(Base):
+    """A role an application credential carries. No foreign key to ``roles``: a deleted role
+    stays named here, so the credential (and its tokens) fail instead of silently shrinking."""
+
+    __tablename__ = "application_credential_roles"
+    application_credential_id: Mapped[str] = mapped_column(
+        ForeignKey("application_credentials.id", ondelete="CASCADE",
+                   name="fk_app_cred_roles_app_cred"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class AccessRule(Base):
+    """An access rule of a user (Keystone's: one service, method and path glob), shared by the
+    user's application credentials that name it."""
+
+    __tablename__ = "access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method",
+                                       name="uq_access_rules_user_id_service_path_method"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(ID)
+    path: Mapped[str] = mapped_column(NAME)
+    method: Mapped[str] = mapped_column(String(16))
+
+
+class ApplicationCredentialAccessRule(Base):
+    """An access rule an application credential is limited to; a rule in use is not deleted."""
+
+    # Names of their own: the conventional ones exceed PostgreSQL's 63 characters.
+    __tablename__ = "application_credential_access_rules"
+    __table_args__ = (PrimaryKeyConstraint("application_credential_id", "access_rule_id",
+                                           name="pk_app_cred_access_rules"),
+                      Index("ix_app_cred_access_rules_access_rule_id", "access_rule_id"))
+    application_credential_id: Mapped[str] = mapped_column(ForeignKey(
+        "application_credentials.id", ondelete="CASCADE",
+        name="fk_app_cred_access_rules_app_cred"))
+    access_rule_id: Mapped[str] = mapped_column(ForeignKey(
+        "access_rules.id", name="fk_app_cred_access_rules_access_rule"))
 
 
 class Generation(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import delete
 
 from keystone_lite import errors
 from keystone_lite.db import models
-from keystone_lite.identity import parsing, passwords, render, store
+from keystone_lite.identity import application_credential_store, parsing, passwords, render, store
 from keystone_lite.identity.trusts import delete_trusts
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.lockout import Lockout
@@ -84,8 +84,9 @@ class UserHooks(Hooks):
 
 def delete_dependents(session, user_ids: list[str]) -> None:
     """What goes with users: their grants, group memberships, trusts (as trustor or trustee,
-    as Keystone) and uuid tokens (options and failure counts go by their foreign keys' ON
-    DELETE CASCADE)."""
+    as Keystone), application credentials, access rules and uuid tokens (options and failure
+    counts go by their foreign keys' ON DELETE CASCADE)."""
+    application_credential_store.remove_for_users(session, user_ids)
     session.execute(delete(models.RoleAssignment).where(
         models.RoleAssignment.user_id.in_(user_ids)))
     session.execute(delete(models.GroupMembership).where(

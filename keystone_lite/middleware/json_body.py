@@ -4,7 +4,8 @@ The body must be UTF-8 JSON whose top level is an object, with finite numbers, n
 surrogate escapes (text that could not be stored or sent back as UTF-8) and no NUL characters
 (U+0000: PostgreSQL cannot store or even compare them, and no Keystone field has one);
 anything else is a 400 before any controller runs, the same on every database backend. No body
-leaves ``context['json']`` as None.
+leaves ``context['json']`` as None, and so does a body posted to ``FORM_PATHS`` (as Keystone,
+which leaves its OAuth 2.0 forms alone).
 """
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ import webob
 from keystone_lite import errors
 from keystone_lite.context import get_context
 
+# Paths (below /v3) whose bodies are forms, not JSON: Keystone's OAuth 2.0 token endpoint.
+FORM_PATHS = ("/OS-OAUTH2/",)
+
+
 class JsonBodyMiddleware:
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH"):
+        if environ.get("REQUEST_METHOD") in ("POST", "PUT", "PATCH") and not \
+                environ.get("PATH_INFO", "").startswith(FORM_PATHS):
             req = webob.Request(environ)
             if req.content_length:
                 get_context(environ)["json"] = parse(req.body)

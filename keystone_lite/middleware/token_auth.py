@@ -4,6 +4,10 @@ The configured admin token (bootstrap only) is compared in constant time and set
 ``context['is_admin_token']``. An invalid token does not stop the request here: endpoints that
 need a caller answer 401 with ``WWW-Authenticate``; endpoints that do not (issuing a token) ignore
 it, as Keystone does.
+
+A token standing on an application credential with access rules is the caller only of the
+requests its rules let through for service type ``identity``, as keystonemiddleware configured
+with that service type would decide (validating a token, ``GET /v3/auth/tokens``, always is).
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import hmac
 
 from keystone_lite import errors, services
 from keystone_lite.context import get_context
+from keystone_lite.token.application_credential import allows
 
 HEADER = "X-Auth-Token"
 _ENVIRON_KEY = "HTTP_X_AUTH_TOKEN"
@@ -33,10 +38,28 @@ class TokenAuthMiddleware:
             else:
                 tokens = self.services.tokens
                 try:
-                    context["caller"] = tokens.validate(tokens.stamp(context), token_id)
+                    caller = tokens.validate(tokens.stamp(context), token_id)
                 except errors.TokenNotFound:
                     context["caller_token_invalid"] = True
+                else:
+                    if _within_access_rules(caller, environ):
+                        context["caller"] = caller
+                    else:
+                        context["caller_token_invalid"] = True
         return self.app(environ, start_response)
+
+
+def _within_access_rules(caller, environ) -> bool:
+    credential = caller.application_credential
+    if credential is None or not credential.access_rules:
+        return True
+    # The path as the identity service's catalog URL ends: ``/v3/...`` below the mount point.
+    mount = environ.get("keystone_lite.mount_script_name", "")
+    path = environ.get("SCRIPT_NAME", "")[len(mount):] + environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "")
+    if method == "GET" and path.endswith("/v3/auth/tokens"):
+        return True
+    return allows(credential.access_rules, "identity", method, path)
 
 
 def filter_factory(global_conf, **local_conf):

@@ -1,5 +1,6 @@
-"""Who the client is: the ``external`` (certificate), ``password`` and ``token`` methods of a
-v3 ``auth.identity`` document, and ``oauth1`` (keystone_lite.oauth1.method).
+"""Who the client is: the ``external`` (certificate), ``password``, ``token`` and
+``application_credential`` (keystone_lite.token.application_credential) methods of a v3
+``auth.identity`` document, and ``oauth1`` (keystone_lite.oauth1.method).
 
 This runs before anything else the request names (its scope) is looked up: see
 keystone_lite.token.body. A failed authentication is a bare 401, the same whatever failed.
@@ -19,12 +20,13 @@ from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
+from keystone_lite.token import application_credential
 from keystone_lite.token.body import domain_reference, field
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
-METHODS = ("external", "password", "token", oauth1_method.METHOD)
+METHODS = ("external", "password", "token", oauth1_method.METHOD, application_credential.METHOD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Authenticated:
     methods: list[str]
     parent: ValidatedToken | None  # the token presented by the ``token`` method
     access_token: object | None = None  # the OAuth1 access token of the ``oauth1`` method
+    # The credential of the ``application_credential`` method (a snapshot), if used.
+    application_credential: object = None
 
 
 def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
@@ -76,13 +80,18 @@ class Authenticator:
         methods = parse_methods(identity, context["remote_user"])
         if oauth1_method.METHOD in methods:
             return self.oauth1(req, session, methods)
-        users, parent = [], None
+        users, parent, credential = [], None, None
         for method in methods:
             if method == "external":
                 users.append(self.external_user(find, context))
             elif method == "password":
                 users.append(self.password_user(session, find, field(
                     identity, "password", dict, "auth.identity")))
+            elif method == application_credential.METHOD:
+                verified = application_credential.authenticate(self.services, session, find, field(
+                    identity, application_credential.METHOD, dict, "auth.identity"))
+                users.append(verified.user)
+                credential = verified.credential
             else:
                 parent = self.parent_token(context, session, field(identity, "token", dict,
                                                                    "auth.identity"))
@@ -93,7 +102,7 @@ class Authenticator:
             users.append(self.external_user(find, context))
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
-        return Authenticated(users[0], methods, parent)
+        return Authenticated(users[0], methods, parent, application_credential=credential)
 
     def external_user(self, find, context):
         name = context["remote_user"]
@@ -175,4 +184,4 @@ class Authenticator:
             raise errors.ValidationError("The oauth1 method cannot be combined with others.")
         access_token = oauth1_method.authenticate(req, session)
         return Authenticated(oauth1_method.user_of(session, access_token), methods, None,
-                             access_token)
+                             access_token=access_token)

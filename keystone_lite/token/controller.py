@@ -14,7 +14,7 @@ from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.router import json_bytes, json_response, no_content, outside_transaction
-from keystone_lite.token import render, trust_scope
+from keystone_lite.token import application_credential, render, trust_scope
 from keystone_lite.token.authentication import Authenticator
 from keystone_lite.token.body import UNSCOPED, TrustScope, field, parse_scope, resolve_scope
 from keystone_lite.token.cache import GenerationCache
@@ -22,6 +22,9 @@ from keystone_lite.token.lookups import Lookups
 from keystone_lite.token.service import Scope, ValidatedToken
 
 SUBJECT_HEADER = "X-Subject-Token"
+# Sent by validators that enforce access rules (keystonemiddleware: "1"); Keystone answers a
+# token whose application credential has access rules only to them.
+ACCESS_RULES_HEADER = "OpenStack-Identity-Access-Rules"
 # A response carrying a token (in X-Subject-Token or the body) is for its caller alone: no cache
 # may store it, and none may answer another caller or another subject token with it.
 TOKEN_RESPONSE_HEADERS = {"Cache-Control": "no-store", "Vary": "X-Auth-Token, X-Subject-Token"}
@@ -77,10 +80,21 @@ class TokenController:
         user, parent = authenticated.user, authenticated.parent
         if parent is not None and parent.payload.trust_id is not None:
             raise errors.Forbidden(trust_scope.REUSE_REFUSED)
+        credential = authenticated.application_credential
+        if credential is not None:
+            # As Keystone: the credential is the scope, and no token stands on two credentials.
+            if requested is not None:
+                raise errors.Unauthorized(application_credential.SCOPE_REFUSED)
+            if parent is not None:
+                raise errors.Unauthorized()
+            requested = Scope("project", credential.project_id)
         scope = resolve_scope(find, requested)
         if authenticated.access_token is not None:
             scope = Scope("project", oauth1_method.scope_of(authenticated.access_token, scope))
         elif isinstance(scope, TrustScope):
+            if parent is not None and parent.payload.application_credential_id is not None:
+                # Its roles are the credential's, not the trustee's to hand on.
+                raise errors.Forbidden(trust_scope.APPLICATION_CREDENTIAL_REFUSED)
             trust = trust_scope.issuable(session, user.id, scope.id, self.tokens.clock())
             return self.tokens.issue(session, self.stamp(req), user, authenticated.methods,
                                      Scope("project", trust.project_id), parent,
@@ -92,12 +106,14 @@ class TokenController:
         if scope == UNSCOPED:
             scope = None
         return self.tokens.issue(session, self.stamp(req), user, authenticated.methods, scope,
-                                 parent, access_token=authenticated.access_token)
+                                 parent, access_token=authenticated.access_token,
+                                 application_credential=credential)
 
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
         """A token may gain a scope once; a scoped token keeps its scope (no widening), or
-        gives it up when the request is explicitly unscoped.
+        gives it up when the request is explicitly unscoped, unless it stands on an
+        application credential (it then keeps its scope, and is rescoped once at most).
 
         "Once" holds for the whole audit chain: an unscoped token that was itself rescoped
         (it may come from a scoped one) cannot gain a scope, or project A → unscoped →
@@ -105,6 +121,16 @@ class TokenController:
         """
         payload = parent.payload
         current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
+        if payload.application_credential_id is not None:
+            if scope not in (None, current):
+                # Unscoped, it would be the user's own token, free of the credential's limits.
+                raise errors.Forbidden("A token made with an application credential keeps the "
+                                       "credential's project.")
+            if len(payload.audit_ids) > 1:
+                # It would gain nothing, and a third audit id takes it past 255 characters.
+                raise errors.Forbidden("A token made with an application credential is "
+                                       "rescoped once at most; authenticate with the "
+                                       "credential again.")
         if current is None and scope not in (None, UNSCOPED) and len(payload.audit_ids) > 1:
             raise errors.Forbidden("A rescoped token cannot gain a scope; rescope the token "
                                    "it came from, or authenticate again.")
@@ -155,6 +181,8 @@ class TokenController:
         # GET validates, HEAD checks, DELETE revokes: each its own rule (policy.TOKEN_RULES).
         policy.enforce(req, self.settings, policy.TOKEN_RULES[req.method],
                        {"token.user_id": subject.user.id})
+        if req.method != "DELETE" and not understands_access_rules(req, subject):
+            raise errors.TokenNotFound()
         return subject
 
     def token_response(self, req, token: ValidatedToken, *, session, status=200):
@@ -208,6 +236,18 @@ class TokenController:
         return json_response(identity_render.collection(
             "system", [{"all": True}] if has_role else [],
             f"{errors.base_url(req)}/v3/auth/system"))
+
+
+def understands_access_rules(req, subject: ValidatedToken) -> bool:
+    """False for a validator that would not enforce the subject's access rules (it does not
+    send ACCESS_RULES_HEADER 1 or later), as Keystone decides."""
+    credential = subject.application_credential
+    if credential is None or not credential.access_rules:
+        return True
+    try:
+        return float(req.headers.get(ACCESS_RULES_HEADER, "")) >= 1.0
+    except ValueError:
+        return False
 
 
 def parse_flag(req, name: str) -> bool:

@@ -16,8 +16,10 @@ revisions 0: the revision every user and project had when they were added (migra
 What only some tokens carry comes after, in one msgpack map of optional parts, absent when
 empty (so every token made before stays as it was, and decodes): ``"t": [trust id, trustor
 revision]`` for a trust-scoped token, ``"o": access token id`` for one made with an OAuth1
-access token (method ``oauth1``, whose mask bit takes the header past one byte). A part this
-version does not know is refused.
+access token (method ``oauth1``), ``"a": application credential id`` for one earned with an
+application credential (or rescoped from one). A part this version does not know is refused, so
+that no token validates without what restricts it. Methods past the third take the header past
+one byte.
 """
 from __future__ import annotations
 
@@ -29,8 +31,11 @@ import time
 
 import msgpack
 
-# Rendering order too: Keystone lists "token" before the methods it was rescoped from.
-METHODS = ("token", "external", "password", "oauth1")
+# Rendering order too: Keystone lists "token" before the methods it was rescoped from. New
+# methods go last: a method's bit is its index here.
+METHODS = ("token", "external", "password", "oauth1", "application_credential", "ec2credential")
+# The method of a token made from an EC2 or S3 signature (keystone_lite.ec2.tokens).
+EC2_CREDENTIAL = "ec2credential"
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 2
 _VERSION_1 = 1
@@ -45,6 +50,7 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 # The keys of the optional parts.
 _TRUST = "t"  # a trust-scoped token's
 _OAUTH1 = "o"  # an oauth1 token's
+_APPLICATION_CREDENTIAL = "a"  # an application credential's token's
 
 
 class MalformedPayload(ValueError):
@@ -73,6 +79,8 @@ class TokenPayload:
     trustor_revision: int = 0
     # The OAuth1 access token an ``oauth1`` token was made with (keystone_lite.oauth1.method).
     access_token_id: str | None = None
+    # The application credential the token was earned with (or its parent was), if any.
+    application_credential_id: str | None = None
 
     @property
     def project_id(self) -> str | None:
@@ -124,6 +132,8 @@ def encode(payload: TokenPayload) -> bytes:
         optional[_TRUST] = [_pack_id(payload.trust_id), payload.trustor_revision]
     if payload.access_token_id is not None:
         optional[_OAUTH1] = _pack_id(payload.access_token_id)
+    if payload.application_credential_id is not None:
+        optional[_APPLICATION_CREDENTIAL] = _pack_id(payload.application_credential_id)
     if optional:
         fields.append(optional)
     return msgpack.packb(fields)
@@ -176,7 +186,8 @@ def _optional_parts(parts) -> dict:
     ``encode`` never writes an empty map)."""
     if parts is None:
         return {}
-    if not isinstance(parts, dict) or not parts or set(parts) - {_TRUST, _OAUTH1}:
+    if not isinstance(parts, dict) or not parts \
+            or set(parts) - {_TRUST, _OAUTH1, _APPLICATION_CREDENTIAL}:
         raise MalformedPayload("unknown optional parts")
     attributes = {}
     if _TRUST in parts:
@@ -186,6 +197,8 @@ def _optional_parts(parts) -> dict:
         attributes.update(trust_id=_unpack_id(trust[0]), trustor_revision=trust[1])
     if _OAUTH1 in parts:
         attributes["access_token_id"] = _unpack_id(parts[_OAUTH1])
+    if _APPLICATION_CREDENTIAL in parts:
+        attributes["application_credential_id"] = _unpack_id(parts[_APPLICATION_CREDENTIAL])
     return attributes
 
 

@@ -62,6 +62,13 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
     body["is_admin_project"] = is_admin_project
     if catalog is not None and payload.scope_kind is not None:
         body["catalog"] = v3_catalog(catalog)
+    credential = token.application_credential
+    if credential is not None:
+        # What keystonemiddleware enforces access rules from: shown exactly, when there are any.
+        body["application_credential"] = {"id": credential.id, "name": credential.name,
+                                          "restricted": not credential.unrestricted}
+        if credential.access_rules:
+            body["application_credential"]["access_rules"] = list(credential.access_rules)
     return {"token": body}
 
 

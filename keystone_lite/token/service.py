@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
 from keystone_lite.db import generation, models, session as db_session
-from keystone_lite.identity import store
+from keystone_lite.identity import application_credential_store, store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token import key_repository, revocation, trust_scope
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
@@ -47,6 +47,8 @@ class Principal:
     domain: Any = None  # the project's domain, or the scoped domain
     oauth1: Any = None  # the access token of an ``oauth1`` token (keystone_lite.oauth1.method)
     trust: trust_scope.Delegation | None = None  # what a trust-scoped token stands on
+    # The application credential the token stands on (with its ``access_rules``), if any.
+    application_credential: Any = None
 
 
 @dataclasses.dataclass
@@ -79,6 +81,10 @@ class ValidatedToken:
     @property
     def domain(self):
         return self.principal.domain
+
+    @property
+    def application_credential(self):
+        return self.principal.application_credential
 
     @property
     def role_names(self) -> set[str]:
@@ -125,7 +131,8 @@ class TokenService:
 
     def issue(self, session: Session, stamp: tuple, user, methods: list[str],
               scope: Scope | None, parent: ValidatedToken | None = None,
-              access_token=None, trust_id: str | None = None) -> ValidatedToken:
+              access_token=None, trust_id: str | None = None,
+              application_credential=None) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
         ``user`` is the row (or its snapshot) the credential was checked against: the token
@@ -136,13 +143,21 @@ class TokenService:
         A token made with an OAuth1 ``access_token`` carries only what it delegates, and ends
         with it at the latest. A trust-scoped token (``trust_id``, on the trust's project:
         token.trust_scope) ends no later than its trust.
+
+        A token earned with an ``application_credential`` (the credential's snapshot), or
+        rescoped from one, stands on that credential: it carries only its roles, never outlives
+        it, and dies with it (see application_credential_store.for_token).
         """
+        credential_id = application_credential.id if application_credential is not None \
+            else parent.payload.application_credential_id if parent is not None else None
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
-                                   scope.id if scope else None, trust_id)
+                                   scope.id if scope else None, trust_id, credential_id)
         if principal is None:
             raise errors.Unauthorized()
         issued_at = self.clock()
         expires_at = issued_at + self.expiration_us
+        if application_credential is not None and application_credential.expires_at is not None:
+            expires_at = min(expires_at, application_credential.expires_at)
         audit_ids = (new_audit_id(),)
         used = set(methods)
         user_revision = user.revision
@@ -169,7 +184,8 @@ class TokenService:
             user_revision=user_revision, project_revision=project_revision,
             access_token_id=access_token.id if access_token is not None else None,
             trust_id=trust and trust.id,
-            trustor_revision=principal.trust.trustor.revision if trust else 0)
+            trustor_revision=principal.trust.trustor.revision if trust else 0,
+            application_credential_id=credential_id)
         principal = self._delegated(session, stamp, payload, principal)
         if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
@@ -206,7 +222,7 @@ class TokenService:
             raise errors.TokenNotFound()
         principal = self._delegated(session, stamp, payload, self.principal(
             session, stamp, payload.user_id, payload.scope_kind, payload.scope_id,
-            payload.trust_id))
+            payload.trust_id, payload.application_credential_id))
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
         token = ValidatedToken(token_id, payload, principal)
@@ -258,15 +274,16 @@ class TokenService:
         return catalog
 
     def principal(self, session: Session, stamp: tuple, user_id: str, scope_kind: str | None,
-                  scope_id: str | None, trust_id: str | None = None) -> Principal | None:
-        """The user on that scope (through that trust), or None if the user, the scope or the
-        trust is no longer valid."""
-        key = (user_id, scope_kind, scope_id, trust_id)
+                  scope_id: str | None, trust_id: str | None = None,
+                  application_credential_id: str | None = None) -> Principal | None:
+        """The user on that scope (through that trust or application credential, if given), or
+        None if the user, the scope, the trust or the credential is no longer valid."""
+        key = (user_id, scope_kind, scope_id, trust_id, application_credential_id)
         cacheable = generation.cacheable(session)
         principal = self._principals.get(stamp, key) if cacheable else None
         if principal is None:
             principal = _load_principal(session, user_id, scope_kind, scope_id,
-                                        trust_id) or _INVALID
+                                        trust_id, application_credential_id) or _INVALID
             if cacheable:
                 self._principals.put(stamp, key, principal)
         return None if principal is _INVALID else principal
@@ -349,10 +366,12 @@ def _revisions_current(payload: TokenPayload, principal: Principal) -> bool:
 
 
 def _load_principal(session: Session, user_id: str, scope_kind: str | None,
-                    scope_id: str | None, trust_id: str | None) -> Principal | None:
+                    scope_id: str | None, trust_id: str | None = None,
+                    application_credential_id: str | None = None) -> Principal | None:
     """Read the user and scope; None if either is gone or disabled, or the scope gives the
     user no role (a scoped token is only as good as the roles behind it). Through a trust, the
-    roles are the trust's, while it stands (token.trust_scope)."""
+    roles are the trust's, while it stands (token.trust_scope); through an application
+    credential, the credential's, while it is valid there."""
     user = session.get(models.User, user_id)
     if user is None or not user.enabled:
         return None
@@ -379,6 +398,13 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
             return None
         if delegation.trust.project_id != scope_id or scope_kind != "project":
             return None
+    credential = None
+    if application_credential_id is not None:
+        found = project and application_credential_store.for_token(
+            session, application_credential_id, user.id, project.id)
+        if not found:
+            return None
+        credential, roles = found
     else:
         roles = store.roles_on(session, user.id, scope_kind, scope_id)
         # With the roles they imply, less domain-specific ones (one query more, only when the
@@ -389,4 +415,4 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
     return Principal(user.snapshot(), user_domain.snapshot(),
                      tuple(role.snapshot() for role in roles),
                      project and project.snapshot(), domain and domain.snapshot(),
-                     trust=delegation)
+                     trust=delegation, application_credential=credential)

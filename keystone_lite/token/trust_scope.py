@@ -31,6 +31,8 @@ from keystone_lite.identity import store
 MAX_REDELEGATION_COUNT = 3
 REUSE_REFUSED = ("You are not authorized to perform the requested action: Using trust-scoped "
                  "token to create another token. Create a new trust-scoped token instead.")
+APPLICATION_CREDENTIAL_REFUSED = ("A token made with an application credential cannot be used "
+                                  "to consume a trust.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -84,6 +84,9 @@ class V2TokenController:
                                        "v2.0 API.")
         policy.enforce(req, self.services.settings, policy.TOKEN_RULES[req.method],
                        {"token.user_id": subject.user.id})
+        credential = subject.application_credential
+        if credential is not None and credential.access_rules:
+            raise errors.TokenNotFound()  # v2.0 cannot show the rules its validators enforce
         belongs_to = req.GET.get("belongsTo")
         if belongs_to is not None and (subject.project is None or
                                        subject.project.id != belongs_to):

@@ -3,8 +3,9 @@ strategies that build hostile requests, and the invariants every response must k
 
 Invariants (``check_response``): never a 5xx; no traceback, password, password hash, key or
 (in an error) token in the body; every error is Keystone's ``{"error": {"code", "title",
-"message"}}`` with ``code`` equal to the HTTP status; a rejected request leaves every table of
-the database exactly as it was.
+"message"}}`` with ``code`` equal to the HTTP status (the OAuth 2.0 token endpoint's own are
+RFC 6749's ``{"error", "error_description"}``, as Keystone's); a rejected request leaves every
+table of the database exactly as it was.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class FuzzContext:
     victims: dict[str, list[str]]  # path parameter name -> real ids that may be changed
     tokens: dict[str, str]  # name -> token that validates
     revoked: str
+    credential: dict  # the victim's application credential: id, secret, access rule id
     secrets: list[bytes]  # never in any response body
     token_secrets: list[bytes]  # never in an error body
     database: dict = dataclasses.field(default_factory=dict)  # snapshot after the last request
@@ -117,7 +119,7 @@ def build_context(deployment) -> FuzzContext:
     _admin(admin, "PUT", f"/v3/projects/{projects['victim-project']}/groups/{group}/roles/"
            f"{roles['member']}")
     # A credential of the victim's (its blob is shown to admins: not a secret of the fuzzers).
-    credential = _admin(admin, "POST", "/v3/credentials", {"credential": {
+    stored_credential = _admin(admin, "POST", "/v3/credentials", {"credential": {
         "user_id": users["victim"], "project_id": projects["victim-project"], "type": "ec2",
         "blob": json.dumps({"access": "victim-access", "secret": "victim-secret"})}}
         ).json["credential"]["id"]
@@ -144,13 +146,26 @@ def build_context(deployment) -> FuzzContext:
     }
     tokens["victim-rescoped"] = post_token(main, token_auth(
         tokens["victim-unscoped"], "victim-project")).headers["X-Subject-Token"]
+    # The victim's application credential, and another one limited by an access rule (whose
+    # tokens validate only for validators that enforce the rules).
+    made, limited = (main.post_json(
+        f"/v3/users/{users['victim']}/application_credentials", {"application_credential": body},
+        headers={"X-Auth-Token": tokens["victim-project"]}).json["application_credential"]
+        for body in ({"name": "victim-credential"}, {"name": "victim-limited", "access_rules": [
+            {"service": "identity", "method": "GET", "path": "/v3/users/*"}]}))
+    credential = {"id": made["id"], "secret": made["secret"],
+                  "rule_id": limited["access_rules"][0]["id"]}
+    tokens["victim-credential"] = post_token(main, {"auth": {"identity": {
+        "methods": ["application_credential"], "application_credential": {
+            "id": credential["id"], "secret": credential["secret"]}}}}).headers[
+        "X-Subject-Token"]
     revoked = issue(main, "victim", "victim-project")
     admin.delete("/v3/auth/tokens", headers=subject_headers(revoked), status=204)
     oauth1 = _oauth1_delegation(deployment, projects["victim-project"], users["victim"],
                                 roles["member"])
 
     secrets = [ADMIN_PASSWORD, VICTIM_PASSWORD, TEMPLATE_PASSWORD, ADMIN_TOKEN, "$argon2",
-               *oauth1["secrets"]]
+               *oauth1["secrets"], credential["secret"], limited["secret"]]
     for key_dir in (os.path.join(deployment.data_dir, repository)
                     for repository in ("fernet-keys", "credential-keys")):
         for name in (os.listdir(key_dir) if os.path.isdir(key_dir) else ()):
@@ -167,7 +182,8 @@ def build_context(deployment) -> FuzzContext:
              "service_id": services, "endpoint_id": endpoints, "region_id": regions,
              "token_id": list(tokens.values()), "group_id": [group],
              "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"],
-             "credential_id": [credential], **oauth1["ids"]},
+             "credential_id": [stored_credential, credential["id"], limited["id"]],
+             "rule_id": [credential["rule_id"]], **oauth1["ids"]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "prior_role_id": [created["role"], created["domain_role"]],
@@ -178,9 +194,10 @@ def build_context(deployment) -> FuzzContext:
                  "endpoint_id": [created["endpoint"]], "region_id": ["victim-region"],
                  "group_id": [group], "actor_id": [users["victim"], group],
                  "token_id": [tokens["victim-project"], tokens["victim-rescoped"]],
-                 "tag": ["victim-tag", "fuzz-tag"], "credential_id": [credential],
-                 **oauth1["ids"]},
-        tokens=tokens, revoked=revoked,
+                 "tag": ["victim-tag", "fuzz-tag"],
+                 "credential_id": [stored_credential, credential["id"], limited["id"]],
+                 "rule_id": [credential["rule_id"]], **oauth1["ids"]},
+        tokens=tokens, revoked=revoked, credential=credential,
         secrets=[secret.encode() for secret in secrets],
         token_secrets=[token.encode() for token in [*tokens.values(), revoked]])
 
@@ -251,6 +268,8 @@ KNOWN_KEYS = [
     "username", "userId", "tenantName", "tenantId", "enabled", "description", "domain_id",
     "default_project_id", "is_domain", "parent_id", "type", "service_id", "interface", "url",
     "region_id", "region", "parent_region_id", "role", "roles", "users", "catalog", "group",
+    "application_credential", "secret", "access_rules", "unrestricted", "expires_at",
+    "service", "method", "path",
 ]
 
 
@@ -602,6 +621,15 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
             "id": ctx.tokens["admin-project"]}, "password": {"user": password_user}},
             "scope": {"unscoped": {}}}},
         {"auth": {"identity": {"methods": ["oauth1"], "oauth1": {}}}},
+        {"auth": {"identity": {"methods": ["application_credential"],
+                               "application_credential": {
+                                   "id": ctx.credential["id"],
+                                   "secret": ctx.credential["secret"]}}}},
+        {"auth": {"identity": {"methods": ["application_credential"],
+                               "application_credential": {
+                                   "name": "victim-credential",
+                                   "user": {"name": "victim", "domain": {"id": "default"}},
+                                   "secret": ctx.credential["secret"]}}}},
     ]
     v2 = [
         {"auth": {"passwordCredentials": {"username": "admin", "password": ADMIN_PASSWORD},
@@ -662,6 +690,12 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
         ("PATCH", "/v3/OS-OAUTH1/consumers/{consumer_id}"): [{"consumer": {"description": ""}}],
         ("PUT", "/v3/OS-OAUTH1/authorize/{request_token_id}"): [
             {"roles": [{"name": "member"}]}, {"roles": [{"id": ctx.victims["role_id"][1]}]}],
+        ("POST", "/v3/users/{user_id}/application_credentials"): [{"application_credential": {
+            "name": "fuzz-credential", "description": "d", "secret": "fuzz-secret",
+            "expires_at": "2099-01-01T00:00:00.000000", "roles": [{"name": "member"}],
+            "unrestricted": False, "access_rules": [
+                {"service": "compute", "method": "GET", "path": "/servers/*"},
+                {"id": ctx.credential["rule_id"]}]}}],
     }
     return table.get((method, template), [{}])
 
@@ -678,6 +712,9 @@ def exercise(ctx: FuzzContext, request: FuzzRequest, target: str, lint: bool = T
     RESPONSES[target, f"{response.status_int // 100}xx"] += 1
     check_response(response, request, ctx, before, ctx.database)
     return response
+
+
+OAUTH2_PATH = "/v3/OS-OAUTH2/token"
 
 
 def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, after) -> None:
@@ -700,7 +737,13 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
     else:
         assert response.content_type == "application/json", "not JSON" + where
         document = json.loads(body)
-        if status >= 400:
+        if status >= 400 and urllib.parse.urlsplit(request.url).path.endswith(OAUTH2_PATH) \
+                and isinstance(document.get("error"), str):
+            # The endpoint's own errors; the filters before it (body size, a refused
+            # certificate) answer in Keystone's shape, checked below.
+            assert set(document) == {"error", "error_description"}, "not OAuth2's" + where
+            assert all(isinstance(value, str) and value for value in document.values()), where
+        elif status >= 400:
             assert set(document) == {"error"}, "not a Keystone error" + where
             error = document["error"]
             assert set(error) == {"code", "title", "message"}, "not a Keystone error" + where

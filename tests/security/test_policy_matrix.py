@@ -49,7 +49,9 @@ VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
 # Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
 TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
 # Keystone's trust.py on a trust none of the personas is party to (the victim's): system
-# readers read it, a system admin deletes it, and only its trustor could have made it.
+# readers read it, a system admin deletes it, and only its trustor could have made it. The same
+# rows are Keystone's access_rule.py (the system's reader or admin, or the user); only the user
+# itself (never a persona here) creates an application credential.
 SYSTEM_READERS = ("YY--------", "YY--------")
 SYSTEM_ADMIN = ("Y---------", "Y---------")
 NOBODY = ("----------", "----------")
@@ -390,6 +392,23 @@ CALLS = [
     ("get_role_for_trust", "admin", "HEAD", TRUSTS + "/{fresh_trust}/roles/{member}", None,
      200, SYSTEM_READERS),
     ("delete_trust", "main", "DELETE", TRUSTS + "/{fresh_trust}", None, 204, SYSTEM_ADMIN),
+    # A user's application credentials and access rules (keystone/common/policies/
+    # application_credential.py with its deprecated admin_or_owner; access_rule.py).
+    ("list_application_credentials", "admin", "GET",
+     "/v3/users/{victim}/application_credentials", None, 200, CLOUD_READERS),
+    ("get_application_credential", "main", "GET",
+     "/v3/users/{victim}/application_credentials/{fresh_app_cred}", None, 200, CLOUD_READERS),
+    ("create_application_credential", "main", "POST",
+     "/v3/users/{victim}/application_credentials",
+     {"application_credential": {"name": "{persona}"}}, 201, NOBODY),
+    ("delete_application_credential", "admin", "DELETE",
+     "/v3/users/{victim}/application_credentials/{fresh_app_cred}", None, 204, CLOUD_ADMIN),
+    ("list_access_rules", "main", "GET", "/v3/users/{victim}/access_rules", None, 200,
+     SYSTEM_READERS),
+    ("get_access_rule", "admin", "GET", "/v3/users/{victim}/access_rules/{fresh_access_rule}",
+     None, 200, SYSTEM_READERS),
+    ("delete_access_rule", "admin", "DELETE",
+     "/v3/users/{victim}/access_rules/{fresh_access_rule}", None, 204, SYSTEM_ADMIN),
     ("validate_token", "main", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("validate_token", "admin", "GET", "/v3/auth/tokens", None, 200, VALIDATE),
     ("check_token", "admin", "HEAD", "/v3/auth/tokens", None, 200, CLOUD_READERS),
@@ -514,16 +533,30 @@ def fresh(deployment, world, name: str) -> str:
                                 actor=actor, inherited=True)
         in_store(deployment, regrant_inherited)
         return world.roles["reader"]
-    if name == "fresh_trust":  # the victim's, to itself, on its project "op"
+    if name in ("fresh_trust", "fresh_app_cred", "fresh_access_rule"):
+        # Made by the victim (only a user makes its own): a trust to itself on its project
+        # "op"; an application credential, or its access rule, left unused.
         victim = post_token(deployment.main, {"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "id": world.victim, "password": policy_world.VICTIM_PASSWORD}}},
             "scope": {"project": {"id": world.project}}}}).headers["X-Subject-Token"]
-        return deployment.main.post_json(TRUSTS, {"trust": {
-            "trustor_user_id": world.victim, "trustee_user_id": world.victim,
-            "project_id": world.project, "impersonation": False,
-            "roles": [{"name": "member"}]}}, headers={"X-Auth-Token": victim},
-            status=201).json["trust"]["id"]
+        if name == "fresh_trust":
+            return deployment.main.post_json(TRUSTS, {"trust": {
+                "trustor_user_id": world.victim, "trustee_user_id": world.victim,
+                "project_id": world.project, "impersonation": False,
+                "roles": [{"name": "member"}]}}, headers={"X-Auth-Token": victim},
+                status=201).json["trust"]["id"]
+        credential = deployment.main.post_json(
+            f"/v3/users/{world.victim}/application_credentials", {"application_credential": {
+                "name": f"c-{store.new_id()}", "access_rules": [{
+                    "service": "compute", "method": "GET", "path": f"/{store.new_id()}"}]}},
+            headers={"X-Auth-Token": victim}, status=201).json["application_credential"]
+        if name == "fresh_app_cred":
+            return credential["id"]
+        deployment.main.delete(f"/v3/users/{world.victim}/application_credentials/"
+                               f"{credential['id']}", headers={"X-Auth-Token": victim},
+                               status=204)
+        return credential["access_rules"][0]["id"]
     if name == "fresh_tag":
         tag = f"t-{store.new_id()}"
         admin.put(f"/v3/projects/{world.project}/tags/{tag}", headers=ADMIN, status=201)
@@ -555,7 +588,7 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_request_token", "fresh_access_token", "fresh_endpoint_group",
                  "fresh_group_association", "fresh_endpoint_association",
                  "fresh_limited_service", "fresh_registered_limit", "fresh_limit",
-                 "fresh_trust"):
+                 "fresh_trust", "fresh_app_cred", "fresh_access_rule"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):

@@ -6,12 +6,15 @@ statement echo switched on (``sqlalchemy.engine`` at INFO, as an operator debugg
 last-resort handler's tracebacks, and stdout/stderr of the CLI. It then runs the main flows of
 both apps with both token providers — issue by password and by certificate, validate, check,
 revoke, rescope, v2.0, admin CRUD with password set and change, credentials (an owner's and
-an admin's, with key rotation and migration), OAuth1 delegation, key rotation — plus an error
+an admin's, with key rotation and migration), OAuth1 delegation, application credentials (made,
+used by the application_credential method and the OAuth 2.0 grant, refused, listed), key
+rotation — plus an error
 of every class (400 401 403 404 405 409 413 503) and forced 500s, one of which fails with the
 new password hash among its statement's parameters, and scans the lot for every secret used.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -236,6 +239,45 @@ def oauth1_flow(deployment, secrets: Secrets, alice_token: str) -> None:
     admin.get("/v3/auth/tokens", headers=subject_headers(secrets.token(response)))
 
 
+def application_credential_flows(deployment, secrets: Secrets) -> None:
+    """Made (secret generated, then chosen), used, refused; listed and shown without their
+    secrets (which only the create response carries)."""
+    main, admin = deployment.main, deployment.admin
+    alice = user_id(deployment, "alice")
+    token = secrets.token(post_token(main, external_auth("demo"), user="alice"))
+    url = f"/v3/users/{alice}/application_credentials"
+    headers = {"X-Auth-Token": token}
+    generated = main.post_json(url, {"application_credential": {"name": "cron"}},
+                               headers=headers, status=201).json["application_credential"]
+    secrets.add(generated["secret"])
+    chosen = secrets.password("appcred")
+    main.post_json(url, {"application_credential": {"name": "ci", "secret": chosen}},
+                   headers=headers, status=201)
+    wrong = secrets.password("appcred-wrong")
+    main.post_json(url, {"application_credential": {"name": 7, "secret": wrong}},
+                   headers=headers, status=400)
+    main.post_json(url, {"application_credential": {"name": "x", "secret": [wrong]}},
+                   headers=headers, status=400)
+
+    def auth(secret, **by):
+        return {"auth": {"identity": {"methods": ["application_credential"],
+                                      "application_credential": {**by, "secret": secret}}}}
+    used = secrets.token(post_token(main, auth(generated["secret"], id=generated["id"])))
+    secrets.token(post_token(main, auth(chosen, name="ci", user={"id": alice})))
+    post_token(main, auth(wrong, id=generated["id"]), status=401)
+    admin.get("/v3/auth/tokens", headers=subject_headers(used))
+    basic = base64.b64encode(f"{generated['id']}:{generated['secret']}".encode()).decode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    oauth2 = main.post("/v3/OS-OAUTH2/token", "grant_type=client_credentials",
+                       headers={**form, "Authorization": f"Basic {basic}"}).json
+    secrets.add(oauth2["access_token"])
+    main.post("/v3/OS-OAUTH2/token", f"grant_type=client_credentials&client_id="
+              f"{generated['id']}&client_secret={wrong}", headers=form, status=401)
+    shown = [main.get(url, headers=headers).text,
+             main.get(f"{url}/{generated['id']}", headers=headers).text]
+    assert secrets.leaked_in("\n".join(shown)) == []
+
+
 def errors_of_every_class(deployment, secrets: Secrets) -> int:
     """Returns how many 503s it caused."""
     main, admin = deployment.main, deployment.admin
@@ -345,7 +387,8 @@ def password_hashes(deployment) -> set[str]:
     """The salt and digest parts of every stored hash (the "$argon2id$v=19$m=..." head is not
     secret and is the same for all)."""
     hashes = in_store(deployment, lambda session: list(session.scalars(
-        select(models.User.password_hash).where(models.User.password_hash.is_not(None)))))
+        select(models.User.password_hash).where(models.User.password_hash.is_not(None)))) + list(
+        session.scalars(select(models.ApplicationCredential.secret_hash))))
     return {part for value in hashes for part in value.split("$")[-2:]}
 
 
@@ -369,6 +412,7 @@ def test_no_secret_reaches_any_log_line_or_cli_output(make_deployment, all_logs,
     secrets.values.update(fernet_keys(deployment, "credential-keys"))
 
     main_flows(deployment, secrets)
+    application_credential_flows(deployment, secrets)
     outages = errors_of_every_class(deployment, secrets)
     forced_500s(deployment, secrets, monkeypatch)
     secrets.values.update(password_hashes(deployment))

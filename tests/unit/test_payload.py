@@ -151,8 +151,9 @@ def test_garbage_bytes_are_malformed(data):
         decode(data)
 
 
-@pytest.mark.parametrize("header", [0, 3, 1 | 1 << 4, 2 | 8 << 4],
-                         ids=["version-0", "version-3", "version-1-bits-with-a-mask", "byte-2"])
+@pytest.mark.parametrize("header", [0, 3, 1 | 1 << 4, 2 | 16 << 4],
+                         ids=["version-0", "version-3", "version-1-bits-with-a-mask",
+                              "beyond-a-byte"])
 def test_wrong_version_is_malformed(header):
     fields = msgpack.unpackb(encode(payload()))
     fields[0] = header
@@ -218,6 +219,27 @@ def test_revision_that_could_not_be_decoded_cannot_be_encoded():
 def test_extra_field_is_malformed():
     with pytest.raises(MalformedPayload):
         decode(msgpack.packb([*msgpack.unpackb(encode(payload())), "extra"]))
+
+
+@pytest.mark.parametrize("credential_id", [uuid.uuid4().hex, "chosen-by-keystone"])
+def test_round_trip_keeps_the_application_credential(credential_id):
+    original = payload(methods=("token", "application_credential"), scope_kind="project",
+                       scope_id=PROJECT_ID, application_credential_id=credential_id)
+    assert decode(encode(original)) == original
+
+
+def test_token_without_an_application_credential_keeps_the_eight_fields():
+    assert len(msgpack.unpackb(encode(payload()))) == 8
+
+
+@pytest.mark.parametrize("extensions", [
+    {}, {2: b"x" * 16}, {1: b"x" * 16, 9: b"y"}, {1: None}, {1: 7}, {"1": b"x" * 16}, [1],
+], ids=["empty", "unknown-key", "unknown-beside-known", "none", "integer", "string-key",
+        "not-a-map"])
+def test_extension_this_version_does_not_know_is_malformed(extensions):
+    fields = msgpack.unpackb(encode(payload(scope_kind="project", scope_id=PROJECT_ID)))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, extensions]))
 
 
 def test_every_truncation_is_malformed():

@@ -1,0 +1,153 @@
+"""The store of application credentials and access rules (tables of migration 0009).
+
+As keystone_lite.identity.store: every function takes the request's session and only adds and
+flushes. Kept apart from the API module so that token validation (keystone_lite.token.service)
+can read credentials without importing the admin API.
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from keystone_lite.db import models
+from keystone_lite.identity import store
+
+CREDENTIAL = models.ApplicationCredential
+RULE = models.AccessRule
+CREDENTIAL_RULE = models.ApplicationCredentialAccessRule
+
+
+def find(session: Session, credential_id: str) -> models.ApplicationCredential | None:
+    return session.get(CREDENTIAL, credential_id)
+
+
+def find_by_name(session: Session, user_id: str, name: str
+                 ) -> models.ApplicationCredential | None:
+    return session.scalar(select(CREDENTIAL).where(CREDENTIAL.user_id == user_id,
+                                                   CREDENTIAL.name == name))
+
+
+def list_for_user(session: Session, user_id: str, name: str | None = None
+                  ) -> list[models.ApplicationCredential]:
+    query = select(CREDENTIAL).where(CREDENTIAL.user_id == user_id).order_by(CREDENTIAL.name)
+    if name is not None:
+        query = query.where(CREDENTIAL.name == name)
+    return list(session.scalars(query))
+
+
+def role_ids(session: Session, credential_ids: list[str]) -> dict[str, list[str]]:
+    """``{credential id: [role id, ...]}`` (by role id, as Keystone lists them), one query."""
+    found: dict[str, list[str]] = {credential_id: [] for credential_id in credential_ids}
+    if credential_ids:
+        role = models.ApplicationCredentialRole
+        for row in session.scalars(select(role).where(
+                role.application_credential_id.in_(credential_ids)).order_by(role.role_id)):
+            found[row.application_credential_id].append(row.role_id)
+    return found
+
+
+def access_rules(session: Session, credential_ids: list[str]) -> dict[str, list]:
+    """``{credential id: [AccessRule, ...]}`` for the credentials that have rules, one query."""
+    found: dict[str, list] = {}
+    if credential_ids:
+        for credential_id, rule in session.execute(
+                select(CREDENTIAL_RULE.application_credential_id, RULE)
+                .join(RULE, RULE.id == CREDENTIAL_RULE.access_rule_id)
+                .where(CREDENTIAL_RULE.application_credential_id.in_(credential_ids))
+                .order_by(RULE.service, RULE.path, RULE.method)):
+            found.setdefault(credential_id, []).append(rule)
+    return found
+
+
+def create(session: Session, values: dict, role_ids_: list[str], rules: list
+           ) -> models.ApplicationCredential:
+    """Insert the credential (``values``: its columns, the secret already hashed) with its
+    roles and its access rules (AccessRule rows of the same user, new or already stored)."""
+    credential = models.ApplicationCredential(**values)
+    session.add(credential)
+    session.flush()
+    for role_id in role_ids_:
+        session.add(models.ApplicationCredentialRole(application_credential_id=credential.id,
+                                                     role_id=role_id))
+    for rule in rules:
+        if rule not in session:
+            session.add(rule)
+        session.add(CREDENTIAL_RULE(application_credential_id=credential.id,
+                                    access_rule_id=rule.id))
+    session.flush()
+    return credential
+
+
+def remove(session: Session, credential: models.ApplicationCredential) -> None:
+    """Delete the credential with its roles and links to rules (the rules stay, as Keystone's)."""
+    for model in (models.ApplicationCredentialRole, CREDENTIAL_RULE):
+        session.execute(delete(model).where(model.application_credential_id == credential.id))
+    session.delete(credential)
+    session.flush()
+
+
+def remove_for_users(session: Session, user_ids: list[str]) -> None:
+    """What goes with deleted users: their credentials and access rules (explicitly, as
+    identity.users.delete_dependents does for the rest)."""
+    credential_ids = select(CREDENTIAL.id).where(CREDENTIAL.user_id.in_(user_ids))
+    for model in (models.ApplicationCredentialRole, CREDENTIAL_RULE):
+        session.execute(delete(model).where(model.application_credential_id.in_(
+            credential_ids)))
+    session.execute(delete(CREDENTIAL).where(CREDENTIAL.user_id.in_(user_ids)))
+    session.execute(delete(RULE).where(RULE.user_id.in_(user_ids)))
+
+
+# -- access rules --------------------------------------------------------------------------------
+
+def find_rule(session: Session, rule_id: str) -> models.AccessRule | None:
+    return session.get(RULE, rule_id)
+
+
+def find_same_rule(session: Session, user_id: str, service: str, path: str, method: str
+                   ) -> models.AccessRule | None:
+    return session.scalar(select(RULE).where(RULE.user_id == user_id, RULE.service == service,
+                                             RULE.path == path, RULE.method == method))
+
+
+def list_rules(session: Session, user_id: str, filters: dict) -> list[models.AccessRule]:
+    """The user's rules whose columns equal ``filters`` (``service``, ``path``, ``method``)."""
+    query = select(RULE).where(RULE.user_id == user_id).order_by(RULE.service, RULE.path,
+                                                                 RULE.method)
+    for column, value in filters.items():
+        query = query.where(getattr(RULE, column) == value)
+    return list(session.scalars(query))
+
+
+def rule_in_use(session: Session, rule_id: str) -> bool:
+    return session.scalar(select(CREDENTIAL_RULE.application_credential_id).where(
+        CREDENTIAL_RULE.access_rule_id == rule_id).limit(1)) is not None
+
+
+# -- token validation ----------------------------------------------------------------------------
+
+def for_token(session: Session, credential_id: str, user_id: str, project_id: str):
+    """``(credential, roles)`` for a token of ``user_id`` on ``project_id`` earned with this
+    credential: a snapshot with its ``access_rules`` (dicts as tokens show them) and the roles
+    the token carries (the credential's and those they imply). None when the credential is gone
+    or is not that user's on that project, or when the user no longer holds every role it
+    carries (Keystone would drop the missing role; here the credential is only as good as all
+    of its roles)."""
+    credential = find(session, credential_id)
+    if credential is None or credential.user_id != user_id or \
+            credential.project_id != project_id:
+        return None
+    carried = set(role_ids(session, [credential_id])[credential_id])
+    held = store.roles_on(session, user_id, "project", project_id)
+    held = held and store.expand_implied(session, held)
+    if not carried or not carried <= {role.id for role in held}:
+        return None
+    roles = store.expand_implied(session, [role for role in held if role.id in carried])
+    snapshot = credential.snapshot()
+    snapshot.access_rules = tuple(
+        {"id": rule.id, "service": rule.service, "path": rule.path, "method": rule.method}
+        for rule in access_rules(session, [credential_id]).get(credential_id, ()))
+    return snapshot, roles
+
+
+def expired(credential, now_us: int) -> bool:
+    return credential.expires_at is not None and credential.expires_at <= now_us
