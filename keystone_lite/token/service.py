@@ -390,7 +390,7 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
         domain = session.get(models.Domain, scope_id)
     if scope_kind != "system" and (domain is None or not domain.enabled):
         return None
-    delegation = None
+    delegation = credential = None
     if trust_id is not None:
         try:
             delegation, roles = trust_scope.standing(session, user.id, trust_id)
@@ -398,8 +398,7 @@ def _load_principal(session: Session, user_id: str, scope_kind: str | None,
             return None
         if delegation.trust.project_id != scope_id or scope_kind != "project":
             return None
-    credential = None
-    if application_credential_id is not None:
+    elif application_credential_id is not None:
         found = project and application_credential_store.for_token(
             session, application_credential_id, user.id, project.id)
         if not found:

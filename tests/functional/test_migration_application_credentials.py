@@ -34,7 +34,7 @@ def test_upgrade_to_application_credentials_keeps_existing_rows(migration_engine
 
     with Session(engine) as session, session.begin():
         assert session.get(models.User, "u1").revision == 3
-        assert session.get(models.RoleAssignment, ("u1", "project", "p1", "r1")) is not None
+        assert session.get(models.RoleAssignment, ("u1", "project", "p1", "r1", False)) is not None
         session.add(models.ApplicationCredential(id="c1", user_id="u1", project_id="p1",
                                                  name="cron", secret_hash="$argon2id$x"))
         session.add(models.AccessRule(id="a1", user_id="u1", service="compute",

@@ -151,9 +151,9 @@ def test_garbage_bytes_are_malformed(data):
         decode(data)
 
 
-@pytest.mark.parametrize("header", [0, 3, 1 | 1 << 4, 2 | 16 << 4],
+@pytest.mark.parametrize("header", [0, 3, 1 | 1 << 4, 2 | 1 << 4 + len(METHODS)],
                          ids=["version-0", "version-3", "version-1-bits-with-a-mask",
-                              "beyond-a-byte"])
+                              "an-unknown-method-bit"])
 def test_wrong_version_is_malformed(header):
     fields = msgpack.unpackb(encode(payload()))
     fields[0] = header
