@@ -6,6 +6,7 @@ builds its controllers once from the shared Services; nothing is configured per 
 from __future__ import annotations
 
 from keystone_lite import discovery, services
+from keystone_lite.ec2 import credentials as ec2_credentials, tokens as ec2_tokens
 from keystone_lite.identity import credentials, password_change
 from keystone_lite.identity.controller import IdentityController
 from keystone_lite.router import Router
@@ -20,10 +21,12 @@ def versions_factory(global_conf, **local_conf):
 
 def _v3(global_conf, admin: bool):
     built = services.for_paste(global_conf)
-    routes = [(r"/", {"GET": discovery.v3})] + TokenController(built).routes()
-    # Self-service: a user's own password change and credentials are served by both apps
-    # (docs/compatibility.md).
+    tokens = TokenController(built)
+    routes = [(r"/", {"GET": discovery.v3})] + tokens.routes()
+    # Self-service: a user's own password change and credentials (EC2 ones too), and what
+    # services call (ec2tokens, s3tokens), are served by both apps (docs/compatibility.md).
     routes += password_change.routes(built) + credentials.routes(built)
+    routes += ec2_credentials.routes(built) + ec2_tokens.routes(built, tokens)
     if admin:
         routes += IdentityController(built).routes()
     return Router(built, routes)

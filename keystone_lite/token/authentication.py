@@ -19,7 +19,7 @@ from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
 from keystone_lite.token.body import domain_reference, field
-from keystone_lite.token.payload import now_us
+from keystone_lite.token.payload import EC2_CREDENTIAL, now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -155,6 +155,11 @@ class Authenticator:
     def parent_token(self, context, session, token_doc) -> ValidatedToken:
         token_id = field(token_doc, "id", str, "auth.identity.token")
         try:
-            return self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
+            parent = self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
         except errors.TokenNotFound:
             raise errors.Unauthorized() from None
+        if EC2_CREDENTIAL in parent.payload.methods:
+            # As Keystone: it stands on a signature, and must not become another token.
+            raise errors.Forbidden("A token made from an EC2 or S3 signature cannot be "
+                                   "exchanged for another token.")
+        return parent

@@ -9,7 +9,8 @@ Version 2 (``_VERSION``): ``[header, user id, scope id, issued_at, expires_at, a
 revision, project revision]``, where the header packs the method mask, the scope kind and the
 version into one byte (``mask << 4 | scope << 2 | 2``). The two revisions cost two bytes and the
 header saves two, so tokens are as long as in version 1 while revisions stay under 128 (a
-msgpack int that small is one byte). Version 1 (``[1, mask, user id, scope, scope id,
+msgpack int that small is one byte); the header of a token with the fourth method
+(``ec2credential``) takes two. Version 1 (``[1, mask, user id, scope, scope id,
 issued_at, expires_at, audit ids]``, made before revisions existed) still decodes, with both
 revisions 0: the revision every user and project had when they were added (migration 0003).
 """
@@ -23,8 +24,11 @@ import time
 
 import msgpack
 
-# Rendering order too: Keystone lists "token" before the methods it was rescoped from.
-METHODS = ("token", "external", "password")
+# Rendering order too: Keystone lists "token" before the methods it was rescoped from. New
+# methods go last: a method's bit is its index here.
+METHODS = ("token", "external", "password", "ec2credential")
+# The method of a token made from an EC2 or S3 signature (keystone_lite.ec2.tokens).
+EC2_CREDENTIAL = "ec2credential"
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 2
 _VERSION_1 = 1
@@ -113,7 +117,7 @@ def decode(data: bytes) -> TokenPayload:
         if fields[0] == _VERSION_1:
             _, mask, user_id, scope, scope_id, issued_at, expires_at, audits = fields
             user_revision = project_revision = 0
-        elif 0 <= fields[0] < 128 and fields[0] & 3 == _VERSION:
+        elif 0 <= fields[0] and fields[0] & 3 == _VERSION:
             (header, user_id, scope_id, issued_at, expires_at, audits, user_revision,
              project_revision) = fields
             mask, scope = header >> 4, header >> 2 & 3
