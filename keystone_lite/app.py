@@ -6,6 +6,7 @@ builds its controllers once from the shared Services; nothing is configured per 
 from __future__ import annotations
 
 from keystone_lite import discovery, services
+from keystone_lite.ec2 import credentials as ec2_credentials, tokens as ec2_tokens
 from keystone_lite.identity import (application_credentials, credentials, password_change,
                                     trusts)
 from keystone_lite.identity.controller import IdentityController
@@ -23,13 +24,15 @@ def versions_factory(global_conf, **local_conf):
 
 def _v3(global_conf, admin: bool):
     built = services.for_paste(global_conf)
-    routes = [(r"/", {"GET": discovery.v3})] + TokenController(built).routes()
-    # Self-service: a user's own password change, credentials, trusts and application
-    # credentials, and the OAuth 2.0 token endpoint, are served by both apps
-    # (docs/compatibility.md).
+    tokens = TokenController(built)
+    routes = [(r"/", {"GET": discovery.v3})] + tokens.routes()
+    # Self-service: a user's own password change, credentials (EC2 ones too), trusts and
+    # application credentials, the OAuth 2.0 token endpoint, and what services call
+    # (ec2tokens, s3tokens) are served by both apps (docs/compatibility.md).
     routes += (password_change.routes(built) + credentials.routes(built)
                + trusts.routes(built) + application_credentials.routes(built)
                + oauth2.routes(built))
+    routes += ec2_credentials.routes(built) + ec2_tokens.routes(built, tokens)
     # OAuth1's flow and a user's own delegations, as the password change (consumers: admin).
     routes += DelegationController(built).routes()
     if admin:

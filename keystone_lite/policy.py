@@ -30,6 +30,7 @@ import dataclasses
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
+from keystone_lite.token.payload import EC2_CREDENTIAL
 
 # Roles a domain manager may grant and revoke inside the domain (Keystone's default).
 MANAGED_ROLES = frozenset({"manager", "member", "reader"})
@@ -294,6 +295,16 @@ RULES = {
     "identity:list_role_assignments_for_tree": any_of(
         admin_required, SYSTEM_READER, in_domain("reader", "project.domain_id"),
         all_of(role("admin"), on_project("project.id"))),
+    # EC2 credentials (keystone/common/policies/ec2_credential.py): lists and creates check
+    # the path's user, gets and deletes the credential's.
+    "identity:ec2_list_credentials": any_of(admin_required, SYSTEM_READER, owner("user_id")),
+    "identity:ec2_get_credential": CREDENTIAL_READ,
+    "identity:ec2_create_credential": any_of(admin_required, owner("user_id")),
+    "identity:ec2_delete_credential": CREDENTIAL_WRITE,
+    # Signatures for a token (ec2tokens.py, s3tokens.py: rule:service_or_admin since Keystone's
+    # fix of CVE-2025-65073).
+    "identity:ec2tokens_validate": any_of(admin_required, role("service")),
+    "identity:s3tokens_validate": any_of(admin_required, role("service")),
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,
     "identity:create_service": admin_required,
@@ -399,13 +410,19 @@ TOKEN_RULES = {"GET": "identity:validate_token", "HEAD": "identity:check_token",
 
 
 def require_caller(req):
-    """The caller's validated token; None for the admin token; 401 when there is neither."""
+    """The caller's validated token; None for the admin token; 401 when there is neither, 403
+    for a token made from an EC2 or S3 signature (keystone_lite.ec2.tokens: it is for the
+    other services, never a credential of the identity API)."""
     context = get_context(req.environ)
     if context["is_admin_token"]:
         return None
-    if context["caller"] is None:
+    caller = context["caller"]
+    if caller is None:
         raise errors.Unauthorized()
-    return context["caller"]
+    if EC2_CREDENTIAL in caller.payload.methods:
+        raise errors.Forbidden("A token made from an EC2 or S3 signature is not accepted by "
+                               "the identity API.")
+    return caller
 
 
 def credentials_of(req, settings) -> Credentials:

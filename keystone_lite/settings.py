@@ -40,6 +40,7 @@ class Settings:
     key_repository: str
     max_active_keys: int
     credential_key_repository: str  # Fernet keys of credential blobs (identity/credential_keys)
+    credential_auth_ttl: int  # minutes an EC2 or S3 signature stays usable (ec2/tokens.py)
     user_attribute: str
     trusted_issuers: tuple[str, ...]
     default_domain_id: str
@@ -155,6 +156,7 @@ _SCHEMA = {
     ("fernet_tokens", "max_active_keys"): ("max_active_keys", _int(2), "3"),
     # Unset: "credential-keys" beside the token keys (Keystone's /etc/keystone/credential-keys).
     ("credential", "key_repository"): ("credential_key_repository", _optional_text, ""),
+    ("credential", "auth_ttl"): ("credential_auth_ttl", _int(1, 1440), "15"),
     ("cert_auth", "user_attribute"): ("user_attribute", _text, "SSL_CLIENT_S_DN_UID"),
     ("cert_auth", "trusted_issuers"): ("trusted_issuers", _lines, ""),
     ("identity", "default_domain_id"): ("default_domain_id", _text, "default"),

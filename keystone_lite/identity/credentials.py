@@ -97,6 +97,15 @@ def of_user(session, keys, user_id: str, credential_type: str | None = None
             for row in session.scalars(query.order_by(models.Credential.id))]
 
 
+def ec2_of_access(session, keys, access: str) -> tuple[models.Credential, dict] | None:
+    """The ec2 credential whose blob has this ``access``, with its parsed blob; None when
+    there is none."""
+    row = session.get(models.Credential, ec2_id(access))
+    if row is None or not is_ec2(row.type):
+        return None
+    return row, ec2_blob(credential_keys.decrypt(keys, row.encrypted_blob))
+
+
 # -- the API ------------------------------------------------------------------------------------
 
 def render(row, base: str) -> dict:

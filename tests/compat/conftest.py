@@ -1,9 +1,9 @@
 """Fixtures of the compat tests: keystone_lite served over real HTTP and real TLS on 127.0.0.1.
 
 An installation is made the way an operator makes one: a config file, then keystone-lite-manage
-``db_sync``, ``fernet_setup`` and ``bootstrap`` (with a password and the public, internal and
-admin URLs of the server that will serve it), then the ``main`` and ``admin`` apps loaded from
-the shipped paste ini. ``http_keystone`` serves them with cheroot on plain HTTP,
+``db_sync``, ``fernet_setup``, ``credential_setup`` and ``bootstrap`` (with a password and the
+public, internal and admin URLs of the server that will serve it), then the ``main`` and
+``admin`` apps loaded from the shipped paste ini. ``http_keystone`` serves them with cheroot on plain HTTP,
 ``tls_keystone`` with the project's embedded server (``keystone_lite.server``: client
 certificates verified in the handshake, mod_ssl's environ keys). Both live for the whole session,
 in a thread, on a port the kernel chose; nothing sits between the clients and the server.
@@ -106,6 +106,7 @@ def installed(directory: str, httpd_for, scheme: str):
     keystone = Keystone(directory, config, "", {})
     keystone.cli("db_sync")
     keystone.cli("fernet_setup")
+    keystone.cli("credential_setup")
     keystone.apps = load_apps(config)
     httpd = httpd_for(keystone.apps)
     httpd.prepare()

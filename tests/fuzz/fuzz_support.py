@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from keystone_lite.db import models
 
+import aws_clients
 from builders import (ADMIN_PASSWORD, ADMIN_TOKEN, add_user, cert_environ, issue,
                       password_auth, post_token, subject_headers, token_auth)
 
@@ -52,6 +53,8 @@ RESPONSES: collections.Counter = collections.Counter()
 STATUSES = {200, 201, 204, 300, 400, 401, 403, 404, 405, 409, 413}
 VICTIM_PASSWORD = "victim-Pa55word-7e1f"
 TEMPLATE_PASSWORD = "template-Pa55word-c4a9"
+# The victim's EC2 credential (its secret is shown to admins: not a secret of the fuzzers).
+VICTIM_EC2 = {"access": "victim-access", "secret": "victim-secret"}
 
 # -- the data of a fuzz deployment ------------------------------------------------------------
 
@@ -121,8 +124,7 @@ def build_context(deployment) -> FuzzContext:
     # A credential of the victim's (its blob is shown to admins: not a secret of the fuzzers).
     stored_credential = _admin(admin, "POST", "/v3/credentials", {"credential": {
         "user_id": users["victim"], "project_id": projects["victim-project"], "type": "ec2",
-        "blob": json.dumps({"access": "victim-access", "secret": "victim-secret"})}}
-        ).json["credential"]["id"]
+        "blob": json.dumps(VICTIM_EC2)}}).json["credential"]["id"]
     endpoints = [endpoint["id"] for endpoint in
                  _admin(admin, "GET", "/v3/endpoints").json["endpoints"]]
     services = list(listed("services").values())
@@ -183,7 +185,8 @@ def build_context(deployment) -> FuzzContext:
              "token_id": list(tokens.values()), "group_id": [group],
              "actor_id": list(users.values()) + [group], "tag": ["victim-tag", "no-such-tag"],
              "credential_id": [stored_credential, credential["id"], limited["id"]],
-             "rule_id": [credential["rule_id"]], **oauth1["ids"]},
+             "rule_id": [credential["rule_id"]], "access": [VICTIM_EC2["access"]],
+             **oauth1["ids"]},
         victims={"user_id": [users["victim"]], "project_id": [projects["victim-project"]],
                  "role_id": [created["role"], roles["member"]],
                  "prior_role_id": [created["role"], created["domain_role"]],
@@ -196,7 +199,8 @@ def build_context(deployment) -> FuzzContext:
                  "token_id": [tokens["victim-project"], tokens["victim-rescoped"]],
                  "tag": ["victim-tag", "fuzz-tag"],
                  "credential_id": [stored_credential, credential["id"], limited["id"]],
-                 "rule_id": [credential["rule_id"]], **oauth1["ids"]},
+                 "rule_id": [credential["rule_id"]], "access": [VICTIM_EC2["access"]],
+                 **oauth1["ids"]},
         tokens=tokens, revoked=revoked, credential=credential,
         secrets=[secret.encode() for secret in secrets],
         token_secrets=[token.encode() for token in [*tokens.values(), revoked]])
@@ -696,6 +700,13 @@ def body_templates(method: str, template: str, ctx: FuzzContext) -> list:
             "unrestricted": False, "access_rules": [
                 {"service": "compute", "method": "GET", "path": "/servers/*"},
                 {"id": ctx.credential["rule_id"]}]}}],
+        ("POST", "/v3/users/{user_id}/credentials/OS-EC2"): [{"tenant_id": victim_project}],
+        # The victim's credential's signatures, as ec2-api and Swift send them.
+        ("POST", "/v3/ec2tokens"): [{"credentials": aws_clients.forwarded(
+            aws_clients.signed_ec2_request(VICTIM_EC2, how), VICTIM_EC2["access"])}
+            for how in ("v2", "v4", "v4-query")],
+        ("POST", "/v3/s3tokens"): [{"credentials": aws_clients.signed_s3_request(
+            VICTIM_EC2, how)} for how in ("v2", "v4")],
     }
     return table.get((method, template), [{}])
 

@@ -25,10 +25,12 @@ import re
 
 import pytest
 
+import aws_clients
 import policy_world
 from builders import in_store, post_token
 from keystone_lite import policy
 from keystone_lite.db import models
+from keystone_lite.ec2 import credentials as ec2_credentials
 from keystone_lite.identity import credentials, store
 from keystone_lite.identity.controller import IdentityController
 
@@ -46,6 +48,7 @@ CLOUD_ADMIN = ("Y-YY--Y---", "Y-Y-------")
 CLOUD_READERS = ("YYYY--Y---", "YYY-------")
 ANYONE = ("YYYYYYYYYY", "YYYYYYYYYY")
 VALIDATE = ("YYYY--Y-Y-", "YYY-----Y-")
+SERVICE_OR_ADMIN = ("Y-YY--Y-Y-", "Y-Y-----Y-")
 # Keystone's project_tag.py: admin of the system, of the project's domain or of the project.
 TAG_ADMINS = ("Y-YY--Y---", "Y-YY--Y---")
 # Keystone's trust.py on a trust none of the personas is party to (the victim's): system
@@ -255,6 +258,23 @@ CALLS = [
     ("list_role_assignments_for_tree", "admin", "GET",
      "/v3/role_assignments?include_subtree&scope.project.id={project}", None, 200,
      ("YYYYYYY---", "YYYYYYY---")),
+    # EC2 credentials (keystone/common/policies/ec2_credential.py): as credentials, on the
+    # victim's path.
+    ("ec2_list_credentials", "admin", "GET", "/v3/users/{victim}/credentials/OS-EC2", None, 200,
+     CLOUD_READERS),
+    ("ec2_list_credentials", "main", "GET", "/v3/users/{victim}/credentials/OS-EC2", None, 200,
+     CLOUD_READERS),
+    ("ec2_get_credential", "admin", "GET", "/v3/users/{victim}/credentials/OS-EC2/{fresh_ec2}",
+     None, 200, CLOUD_READERS),
+    ("ec2_create_credential", "admin", "POST", "/v3/users/{victim}/credentials/OS-EC2",
+     {"tenant_id": "{project}"}, 201, CLOUD_ADMIN),
+    ("ec2_delete_credential", "admin", "DELETE",
+     "/v3/users/{victim}/credentials/OS-EC2/{fresh_ec2}", None, 204, CLOUD_ADMIN),
+    # What services call with a signed request of the victim's (rule:service_or_admin).
+    ("ec2tokens_validate", "main", "POST", "/v3/ec2tokens", {"credentials": "{fresh_ec2_request}"},
+     200, SERVICE_OR_ADMIN),
+    ("s3tokens_validate", "main", "POST", "/v3/s3tokens", {"credentials": "{fresh_s3_request}"},
+     200, SERVICE_OR_ADMIN),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
     ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
     ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,
@@ -452,6 +472,15 @@ def fresh(deployment, world, name: str) -> str:
             "endpoint_group": {"name": "eg", "filters": {"interface": "admin"}}},
             headers=ADMIN),
     }
+    if name.startswith("fresh_ec2") or name == "fresh_s3_request":
+        ec2 = admin.post_json(f"/v3/users/{world.victim}/credentials/OS-EC2",
+                              {"tenant_id": world.project}, headers=ADMIN).json["credential"]
+        if name == "fresh_ec2_request":
+            return aws_clients.forwarded(aws_clients.signed_ec2_request(ec2, "v4"),
+                                         ec2["access"])
+        if name == "fresh_s3_request":
+            return aws_clients.signed_s3_request(ec2, "v2")
+        return ec2["access"]
     if name == "configured_domain":
         # The domain's configuration is this one again before each call.
         admin.put_json(f"/v3/domains/{world.domain}/config", {"config": {
@@ -565,11 +594,14 @@ def fresh(deployment, world, name: str) -> str:
 
 
 def _filled(template, values: dict):
-    """The body template with its ``{names}`` filled in, in strings at any depth."""
+    """The body template with its ``{names}`` filled in, in strings at any depth; a string
+    that is one ``{name}`` of a value that is no string becomes that value."""
     if isinstance(template, dict):
         return {key: _filled(value, values) for key, value in template.items()}
     if isinstance(template, list):
         return [_filled(value, values) for value in template]
+    if isinstance(template, str) and not isinstance(values.get(template[1:-1], ""), str):
+        return values[template[1:-1]]
     return template.format(**values) if isinstance(template, str) else template
 
 
@@ -588,7 +620,8 @@ def call(deployment, world, persona, app, method, path, body):
                  "fresh_request_token", "fresh_access_token", "fresh_endpoint_group",
                  "fresh_group_association", "fresh_endpoint_association",
                  "fresh_limited_service", "fresh_registered_limit", "fresh_limit",
-                 "fresh_trust", "fresh_app_cred", "fresh_access_rule"):
+                 "fresh_trust", "fresh_app_cred", "fresh_access_rule", "fresh_ec2",
+                 "fresh_ec2_request", "fresh_s3_request"):
         if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
             values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
@@ -628,7 +661,9 @@ def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
     called = {(method, re.sub(r"\{[^}]+\}", "x", path.split("?")[0]))
               for _r, app, method, path, *_ in CALLS if app == "admin" and path.startswith("/v3/")}
     built = deployment.services()
-    for pattern, methods in IdentityController(built).routes() + credentials.routes(built):
+    routes = IdentityController(built).routes() + credentials.routes(built) + \
+        ec2_credentials.routes(built)
+    for pattern, methods in routes:
         for method in methods:
             assert any(method == called_method and re.fullmatch(pattern, path[len("/v3"):])
                        for called_method, path in called), (method, pattern)

@@ -7,8 +7,8 @@ last-resort handler's tracebacks, and stdout/stderr of the CLI. It then runs the
 both apps with both token providers — issue by password and by certificate, validate, check,
 revoke, rescope, v2.0, admin CRUD with password set and change, credentials (an owner's and
 an admin's, with key rotation and migration), OAuth1 delegation, application credentials (made,
-used by the application_credential method and the OAuth 2.0 grant, refused, listed), key
-rotation — plus an error
+used by the application_credential method and the OAuth 2.0 grant, refused, listed), EC2
+credentials and their signatures exchanged for tokens, key rotation — plus an error
 of every class (400 401 403 404 405 409 413 503) and forced 500s, one of which fails with the
 new password hash among its statement's parameters, and scans the lot for every secret used.
 """
@@ -26,6 +26,7 @@ import sqlalchemy
 from oauthlib import oauth1
 from sqlalchemy import select
 
+import aws_clients
 from builders import (ADMIN_PASSWORD, ADMIN_TOKEN, add_user, admin_headers, admin_token_of,
                       cert_environ, external_auth, in_store, password_auth, post_token,
                       project_id, subject_headers, token_auth)
@@ -162,6 +163,7 @@ def main_flows(deployment, secrets: Secrets) -> None:
     admin.get("/v3/auth/tokens", headers=subject_headers(scoped))
 
     credential_flows(deployment, secrets, scoped)
+    ec2_flows(deployment, secrets, scoped)
 
 
 def credential_flows(deployment, secrets: Secrets, alice_token: str) -> None:
@@ -276,6 +278,47 @@ def application_credential_flows(deployment, secrets: Secrets) -> None:
     shown = [main.get(url, headers=headers).text,
              main.get(f"{url}/{generated['id']}", headers=headers).text]
     assert secrets.leaked_in("\n".join(shown)) == []
+
+
+def ec2_flows(deployment, secrets: Secrets, alice_token: str) -> None:
+    """EC2 credentials: made, listed and shown (their secret in the bodies), exchanged for
+    tokens by ec2tokens and s3tokens with botocore's signatures, refused with wrong ones,
+    deleted; every secret, signature and token is a secret."""
+    # botocore, the client here, logs what it signs at DEBUG: the client's log, not ours.
+    client_log = logging.getLogger("botocore")
+    client_log.setLevel(logging.INFO)
+    try:
+        _ec2_flows(deployment, secrets, alice_token)
+    finally:
+        client_log.setLevel(logging.NOTSET)
+
+
+def _ec2_flows(deployment, secrets: Secrets, alice_token: str) -> None:
+    main = deployment.main
+    alice = {"X-Auth-Token": alice_token}
+    path = f"/v3/users/{user_id(deployment, 'alice')}/credentials/OS-EC2"
+    ec2 = main.post_json(path, {"tenant_id": project_id(deployment, "demo")}, headers=alice,
+                         status=201).json["credential"]
+    secrets.add(ec2["secret"])
+    main.get(path, headers=alice)
+    main.get(f"{path}/{ec2['access']}", headers=alice)
+    wrong = {**ec2, "secret": secrets.add(random_secrets.token_hex(16))}
+    for how in ("v2", "v4", "v4-query"):
+        signed = aws_clients.forwarded(aws_clients.signed_ec2_request(ec2, how), ec2["access"])
+        secrets.add(signed["signature"])
+        secrets.token(main.post_json("/v3/ec2tokens", {"credentials": signed},
+                                     headers=admin_headers()))
+        refused = aws_clients.forwarded(aws_clients.signed_ec2_request(wrong, how),
+                                        ec2["access"])
+        main.post_json("/v3/ec2tokens", {"credentials": refused}, headers=admin_headers(),
+                       status=401)
+    for how in ("v2", "v4"):
+        signed = aws_clients.signed_s3_request(ec2, how)
+        secrets.add(signed["signature"])
+        main.post_json("/v3/s3tokens", {"credentials": signed}, headers=admin_headers())
+        main.post_json("/v3/s3tokens", {"credentials": aws_clients.signed_s3_request(
+            {**wrong, "access": ec2["access"]}, how)}, headers=admin_headers(), status=401)
+    main.delete(f"{path}/{ec2['access']}", headers=alice, status=204)
 
 
 def errors_of_every_class(deployment, secrets: Secrets) -> int:
