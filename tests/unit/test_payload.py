@@ -135,12 +135,12 @@ def test_project_scoped_payload_is_under_100_bytes():
     assert len(encoded) < 100
 
 
-def test_an_ec2credential_token_round_trips_one_byte_longer():
-    """The fourth method's bit takes the header past one byte (a msgpack uint8)."""
+def test_an_ec2credential_token_round_trips_two_bytes_longer():
+    """The sixth method's bit takes the header past 255 (a msgpack uint16: two bytes more)."""
     scoped = payload(scope_kind="project", scope_id=PROJECT_ID)
     ec2 = dataclasses.replace(scoped, methods=("ec2credential",))
     assert decode(encode(ec2)) == ec2
-    assert len(encode(ec2)) == len(encode(scoped)) + 1
+    assert len(encode(ec2)) == len(encode(scoped)) + 2
 
 
 @pytest.mark.parametrize("data", [
