@@ -7,6 +7,8 @@ the json_body filter refuses them, and lone surrogates).
 """
 from __future__ import annotations
 
+import copy
+
 from keystone_lite import errors
 from keystone_lite.context import get_context
 from keystone_lite.token.body import field
@@ -17,11 +19,13 @@ _FALSE = ("0", "false", "no")
 
 
 def entity(req, key: str) -> dict:
-    """The ``{key: {...}}`` object of the request body; 400 when absent or not an object."""
+    """A copy of the ``{key: {...}}`` object of the request body; 400 when absent or not an
+    object. A copy: hooks may rewrite it (a trust's role references become ids), and a request
+    retried after a lock conflict (db.session) must start again from what the client sent."""
     document = get_context(req.environ)["json"]
     if document is None:
         raise errors.ValidationError(f"Expecting to find {key} in request body.")
-    return field(document, key, dict, "request body")
+    return copy.deepcopy(field(document, key, dict, "request body"))
 
 
 def query(req) -> dict[str, str]:

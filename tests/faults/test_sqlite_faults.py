@@ -251,13 +251,25 @@ def test_revocation_waits_for_another_writers_lock_instead_of_failing(sqlite_dep
     assert project_description(deployment) == "written while locked"  # both writes landed
 
 
-@pytest.mark.parametrize("request_kind", ["uuid token issue", "user create", "user disable"])
+@pytest.mark.parametrize("request_kind", ["uuid token issue", "user create", "user disable",
+                                          "trust create"])
 def test_writes_of_every_kind_wait_for_another_writers_lock(make_deployment, request_kind):
     deployment = make_deployment({"token": {"provider": "uuid"}})
     add_user(deployment, "alice", "demo", "member")
     alice = deployment.admin.get("/v3/users?name=alice", headers=admin_headers()
                                  ).json["users"][0]["id"]
+    admin = deployment.admin.get("/v3/users?name=admin", headers=admin_headers()
+                                 ).json["users"][0]["id"]
+    demo = deployment.admin.get("/v3/projects?name=demo", headers=admin_headers()
+                                ).json["projects"][0]["id"]
+    alice_token = issue(deployment.main, "alice", "demo")
     requests = {
+        # Reads (the role by name), then writes: run again with the lock, from the body as
+        # the client sent it (the first run had rewritten the roles to their ids).
+        "trust create": lambda: deployment.main.post_json("/v3/OS-TRUST/trusts", {"trust": {
+            "trustor_user_id": alice, "trustee_user_id": admin, "project_id": demo,
+            "impersonation": False, "roles": [{"name": "member"}]}},
+            headers={"X-Auth-Token": alice_token}, status=201),
         "uuid token issue": lambda: post_token(deployment.main, password_auth(
             "admin", ADMIN_PASSWORD, "admin"), status=201),
         "user create": lambda: deployment.admin.post_json(
