@@ -29,7 +29,7 @@ from keystone_lite.identity import parsing, store
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.identity.roles import ROLES
 from keystone_lite.identity.users import USERS
-from keystone_lite.oauth1 import method, signatures
+from keystone_lite.oauth1 import method
 from keystone_lite.router import json_response, no_content
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.render import isotime
@@ -62,6 +62,7 @@ class DelegationController(AdminController):
     # -- the flow -----------------------------------------------------------------------------
 
     def create_request_token(self, req, session):
+        signatures = method.signatures()
         signatures.required(signatures.oauth_parameters(req), "oauth_consumer_key")
         project_id = req.headers.get("Requested-Project-Id")
         if not project_id:
@@ -99,12 +100,12 @@ class DelegationController(AdminController):
             raise errors.Unauthorized("authorizing user does not have role required")
         row.authorizing_user_id = caller.user.id
         row.role_ids = json.dumps(sorted(role_ids))
-        row.verifier = signatures.new_verifier()
+        row.verifier = method.signatures().new_verifier()
         session.flush()
         return json_response({"token": {"oauth_verifier": row.verifier}})
 
     def create_access_token(self, req, session):
-        request_token = signatures.check_access_token_request(req, session)
+        request_token = method.signatures().check_access_token_request(req, session)
         if _expired(request_token):
             raise errors.Unauthorized("Request token is expired")
         # Exchanged once: of two exchanges at the same time, the second deletes nothing.

@@ -20,15 +20,21 @@ from sqlalchemy import select
 from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import store
-from keystone_lite.oauth1 import signatures
 from keystone_lite.token.payload import now_us
 
 METHOD = "oauth1"
 
 
+def signatures():
+    """keystone_lite.oauth1.signatures, imported on first use: it loads oauthlib, which a
+    deployment without OAuth1 consumers never needs in its workers."""
+    from keystone_lite.oauth1 import signatures as module
+    return module
+
+
 def authenticate(req, session):
     """The access token that signed the request, as a snapshot; 401 otherwise."""
-    access_token = signatures.check_access_token_use(req, session)
+    access_token = signatures().check_access_token_use(req, session)
     if access_token.expires_at is not None and access_token.expires_at <= now_us():
         raise errors.Unauthorized("Access token is expired")
     return access_token.snapshot()
