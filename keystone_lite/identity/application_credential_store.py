@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import store
 
@@ -151,3 +152,14 @@ def for_token(session: Session, credential_id: str, user_id: str, project_id: st
 
 def expired(credential, now_us: int) -> bool:
     return credential.expires_at is not None and credential.expires_at <= now_us
+
+
+def require_unrestricted(caller, what: str) -> None:
+    """403 when ``caller`` (a ValidatedToken, or None for the admin token) stands on a
+    restricted application credential: such a token may not make delegations of its own
+    (Keystone's words: ``what`` is "managing additional application credentials", "managing
+    trusts")."""
+    credential = caller.application_credential if caller is not None else None
+    if credential is not None and not credential.unrestricted:
+        raise errors.Forbidden("You are not authorized to perform the requested action: Using "
+                               f"method 'application_credential' is not allowed for {what}.")

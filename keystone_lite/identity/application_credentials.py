@@ -26,6 +26,7 @@ from sqlalchemy import select
 from keystone_lite import errors, policy
 from keystone_lite.db import models
 from keystone_lite.identity import application_credential_store as credentials, parsing, store
+from keystone_lite.identity.application_credential_store import require_unrestricted
 from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.identity.render import password_expires_at as render_time
 from keystone_lite.identity.resources import (BOOLEAN, TEXT, Field, Resource, ensure_unique,
@@ -71,17 +72,6 @@ APPLICATION_CREDENTIALS = Resource(
 
 def routes(services) -> list:
     return ApplicationCredentialController(services).routes()
-
-
-def require_unrestricted(caller, what: str) -> None:
-    """403 when ``caller`` (a ValidatedToken, or None for the admin token) stands on a
-    restricted application credential: such a token may not make delegations of its own
-    (Keystone's words: ``what`` is "managing additional application credentials", "managing
-    trusts")."""
-    credential = caller.application_credential if caller is not None else None
-    if credential is not None and not credential.unrestricted:
-        raise errors.Forbidden("You are not authorized to perform the requested action: Using "
-                               f"method 'application_credential' is not allowed for {what}.")
 
 
 def new_secret() -> str:

@@ -25,6 +25,7 @@ from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, store
+from keystone_lite.identity.application_credential_store import require_unrestricted
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, Field, Hooks, Resource,
                                               ResourceController, name)
@@ -149,6 +150,7 @@ class TrustHooks(Hooks):
 
     def creating(self, call, values, body):
         """Keystone's checks, in its order; ``body["roles"]`` becomes the roles' ids."""
+        require_unrestricted(policy.require_caller(call.req), "managing trusts")
         session = call.session
         if values["project_id"] is not None and not body.get("roles"):
             raise forbidden("At least one role should be specified")
@@ -171,6 +173,7 @@ class TrustHooks(Hooks):
         call.session.flush()
 
     def deleting(self, call, row):
+        require_unrestricted(policy.require_caller(call.req), "managing trusts")
         delete_trusts(call.session, models.Trust.redelegated_trust_id == row.id)
         call.session.execute(delete(models.TrustRole).where(models.TrustRole.trust_id == row.id))
 

@@ -393,6 +393,34 @@ def test_restricted_credential_cannot_create_or_delete_credentials(deployment):
     create(deployment.main, rescoped.headers["X-Subject-Token"], owner, name="x", status=403)
 
 
+def test_restricted_credential_cannot_create_or_delete_trusts(deployment):
+    owner, token = alice(deployment)
+    trustee = deployment.admin.get("/v3/users?name=admin", headers=ADMIN).json["users"][0]["id"]
+    restricted, unrestricted = (
+        create(deployment.main, token, owner, name=name, unrestricted=flag).json[
+            "application_credential"] for name, flag in (("cron", False), ("ci", True)))
+    trust = {"trust": {"trustor_user_id": owner, "trustee_user_id": trustee,
+                       "project_id": restricted["project_id"], "impersonation": False,
+                       "roles": [{"name": restricted["roles"][0]["name"]}]}}
+    issued = login(deployment.main, restricted).headers["X-Subject-Token"]
+    refused = deployment.main.post_json("/v3/OS-TRUST/trusts", trust,
+                                        headers={"X-Auth-Token": issued}, status=403)
+    assert assert_keystone_error(refused, 403)["message"] == (
+        "You are not authorized to perform the requested action: Using method "
+        "'application_credential' is not allowed for managing trusts.")
+    # The user's own trust is not the restricted credential's to delete either.
+    made = deployment.main.post_json("/v3/OS-TRUST/trusts", trust,
+                                     headers={"X-Auth-Token": token}).json["trust"]
+    deployment.main.delete(f"/v3/OS-TRUST/trusts/{made['id']}",
+                           headers={"X-Auth-Token": issued}, status=403)
+    # An unrestricted credential may manage them, as in Keystone.
+    allowed = login(deployment.main, unrestricted).headers["X-Subject-Token"]
+    deployment.main.delete(f"/v3/OS-TRUST/trusts/{made['id']}",
+                           headers={"X-Auth-Token": allowed}, status=204)
+    deployment.main.post_json("/v3/OS-TRUST/trusts", trust,
+                              headers={"X-Auth-Token": allowed}, status=201)
+
+
 def test_unrestricted_credential_may_create_credentials(deployment):
     owner, token = alice(deployment)
     credential = create(deployment.main, token, owner, unrestricted=True).json[
