@@ -105,9 +105,10 @@ class Role(Base):
         ForeignKey("domains.id", ondelete="CASCADE"), nullable=True)
 
 
-# NULLs are distinct in a UNIQUE constraint: global names get their own partial index.
-Index("uq_roles_global_name", Role.name, unique=True, sqlite_where=Role.domain_id.is_(None),
-      postgresql_where=Role.domain_id.is_(None))
+# NULLs are distinct in a UNIQUE constraint: global names get their own partial index,
+# uq_roles_global_name (migration 0007). Partial indexes live in the migrations only: declared
+# here, their dialect options would load the PostgreSQL dialect (and asyncio) into every
+# process, SQLite ones too, ~20 ms of each start; nothing at run time reads index declarations.
 
 
 class ImpliedRole(Base):
@@ -382,10 +383,8 @@ class RegisteredLimit(Base):
 
 Index("uq_registered_limits_resource", RegisteredLimit.service_id, RegisteredLimit.region_id,
       RegisteredLimit.resource_name, unique=True)
-Index("uq_registered_limits_resource_no_region", RegisteredLimit.service_id,
-      RegisteredLimit.resource_name, unique=True,
-      sqlite_where=RegisteredLimit.region_id.is_(None),
-      postgresql_where=RegisteredLimit.region_id.is_(None))
+# Without a region: the partial index uq_registered_limits_resource_no_region (migration 0014;
+# see uq_roles_global_name above).
 
 
 class Limit(Base):

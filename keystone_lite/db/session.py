@@ -50,6 +50,17 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def conflict_insert(session: Session, table):
+    """An INSERT into ``table`` that can say ON CONFLICT, in the session's dialect (SQLite or
+    PostgreSQL). The dialect's module is imported on first use: a SQLite deployment never loads
+    the PostgreSQL dialect, which brings asyncpg's and asyncio with it (~20 ms of every start)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def sqlite_file(url: str) -> str | None:
     """The absolute path of a SQLite database file, None for anything else."""
     parsed = make_url(url)

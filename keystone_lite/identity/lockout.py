@@ -15,7 +15,6 @@ request's transaction is rolled back, and its failure must count all the same.
 from __future__ import annotations
 
 from sqlalchemy import case, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite.db import models, session as db_session
@@ -23,7 +22,6 @@ from keystone_lite.identity import store
 from keystone_lite.token.payload import now_us
 
 IGNORE_LOCKOUT = "ignore_lockout_failure_attempts"
-_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class Lockout:
@@ -59,7 +57,7 @@ class Lockout:
         locking = failures >= self.attempts
         if self.duration_us:
             locking = locking & (last_failure_at > now - self.duration_us)
-        insert = _INSERT[session.get_bind().dialect.name](table).values(
+        insert = db_session.conflict_insert(session, table).values(
             user_id=user_id, failures=1, last_failure_at=now)
         # One statement: concurrent failures all count (no read-modify-write race).
         session.execute(insert.on_conflict_do_update(

@@ -13,10 +13,9 @@ tokens issued before them, until they expire.
 from __future__ import annotations
 
 from sqlalchemy import and_, case, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from keystone_lite.db import models
+from keystone_lite.db import models, session as db_session
 from keystone_lite.token.payload import TokenPayload, now_us
 
 
@@ -30,15 +29,13 @@ def revoke(session: Session, kind: str, key: str, expires_at: int) -> None:
     # two threads) would both insert, and on PostgreSQL the loser's unique violation would be
     # a 409 for a revocation that did happen.
     table = models.RevocationEvent.__table__
-    insert = _INSERTS[session.get_bind().dialect.name](table).values(
+    insert = db_session.conflict_insert(session, table).values(
         kind=kind, key=key, revoked_at=expires_at, expires_at=expires_at)
     session.execute(insert.on_conflict_do_update(
         index_elements=[table.c.kind, table.c.key],
         set_={name: _greater(table.c[name], insert.excluded[name])
               for name in ("revoked_at", "expires_at")}))
 
-
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _greater(current, proposed):
