@@ -369,7 +369,7 @@ class ProjectEndpointGroup(Base):
 
 class RegisteredLimit(Base):
     """A unified limit's default for one resource of a service (in a region), see migration
-    0010. Unique per (service, region, resource name): checked before writing, and by the
+    0014. Unique per (service, region, resource name): checked before writing, and by the
     two indexes below (NULL regions are distinct in a UNIQUE constraint)."""
 
     __tablename__ = "registered_limits"

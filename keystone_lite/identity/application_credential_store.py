@@ -1,4 +1,4 @@
-"""The store of application credentials and access rules (tables of migration 0009).
+"""The store of application credentials and access rules (tables of migration 0016).
 
 As keystone_lite.identity.store: every function takes the request's session and only adds and
 flushes. Kept apart from the API module so that token validation (keystone_lite.token.service)
