@@ -4,7 +4,8 @@ Keys (set by the filters named):
 - ``request_id`` (request_id): ``req-<uuid>``, also sent back as ``X-Openstack-Request-Id``.
 - ``remote_user``, ``remote_domain`` (cert_auth): who the web server verified, or None.
 - ``cert`` (cert_auth): dict with ``subject_dn``, ``issuer_dn``, ``serial``, ``sha256`` of the
-  client certificate when the server exported them, else None.
+  client certificate when the server exported them, and ``presented`` (a
+  certificates.records.Presented, when it exported the certificate itself), else None.
 - ``caller`` (token_auth): the ValidatedToken behind ``X-Auth-Token``, or None.
 - ``caller_token_invalid`` (token_auth): True when an ``X-Auth-Token`` was sent but is not valid.
 - ``is_admin_token`` (token_auth): True when the caller presented the configured admin token.

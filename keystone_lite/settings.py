@@ -49,6 +49,7 @@ class Settings:
     public_endpoint: str | None
     admin_endpoint: str | None
     repeated_user_attribute: str
+    bind_tokens: bool  # tokens earned with a certificate may be presented over it only
     enforce_scope: bool  # False keeps Keystone's default policies (keystone_lite/policy.py)
     max_concurrent_password_hashes: int
     password_hash_wait: float
@@ -168,6 +169,7 @@ _SCHEMA = {
     ("DEFAULT", "admin_endpoint"): ("admin_endpoint", _endpoint, ""),
     ("cert_auth", "repeated_user_attribute"): (
         "repeated_user_attribute", _choice("refuse", "first"), "refuse"),
+    ("cert_auth", "bind_tokens"): ("bind_tokens", _bool, "false"),
     # Policy mode (keystone_lite/policy.py): off = Keystone's default policies, where admin on
     # any project administers the cloud; on = only system admins and admin-project admins do.
     ("oslo_policy", "enforce_scope"): ("enforce_scope", _bool, "false"),

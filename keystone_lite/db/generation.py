@@ -12,7 +12,8 @@ remembered under (at worst newer, which only costs a miss once the newer value i
 The counter is incremented inside the writing transaction, by a flush hook for ORM changes and
 an execute hook for bulk INSERT/UPDATE/DELETE statements, so no write path can forget it. New
 uuid token rows do not count (issuing a token changes no other token's answer); changed or
-deleted ones do. Failed-login counts (``login_failures``) do not count at all: no cached
+deleted ones do. New ``certificates`` rows do not count either (a certificate's first token
+changes no other answer). Failed-login counts (``login_failures``) do not count at all: no cached
 answer depends on them (the lockout reads them from the store on every password login), and an
 anonymous stream of wrong passwords must not empty every node's caches. OAuth1 request tokens
 do not count either: nothing cached depends on them (authorizing and exchanging one read it in
@@ -28,6 +29,8 @@ from keystone_lite.db import models
 
 _COUNTER = models.Generation.__table__.name
 _TOKENS = models.Token.__table__.name
+# Tables whose new rows change no cached answer (their changes and deletions do).
+_INSERTS_UNTRACKED = frozenset({_TOKENS, models.Certificate.__table__.name})
 _UNTRACKED = frozenset({_COUNTER, models.LoginFailure.__table__.name,
                         models.OAuth1RequestToken.__table__.name})
 COUNTER_SQL = "SELECT value FROM generation WHERE id = 1"  # see session.CounterReader
@@ -52,7 +55,7 @@ def _before_flush(session, flush_context, instances):
     changed = [obj.__table__.name for obj in (*session.dirty, *session.deleted)]
     added = [obj.__table__.name for obj in session.new]
     if any(_tracked(name) for name in changed) or any(
-            _tracked(name) and name != _TOKENS for name in added):
+            _tracked(name) and name not in _INSERTS_UNTRACKED for name in added):
         _bump(session)
 
 
@@ -60,7 +63,7 @@ def _on_execute(state):
     if state.is_update or state.is_delete or state.is_insert:
         table = getattr(state.statement, "table", None)
         if table is not None and _tracked(table.name) and not (
-                state.is_insert and table.name == _TOKENS):
+                state.is_insert and table.name in _INSERTS_UNTRACKED):
             _bump(state.session)
 
 

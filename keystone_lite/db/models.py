@@ -437,6 +437,39 @@ class Token(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Certificate(Base):
+    """A client certificate that earned a token. A token carries the first bytes of its
+    thumbprint (``reference``; payload part "c" or "b"); the row gives the rest: the whole
+    thumbprint a binding is compared with, and the issuer and serial a revocation names.
+
+    Rows are added the first time a certificate earns a token, and never change: adding one
+    changes no cached answer (see db.generation).
+    """
+
+    __tablename__ = "certificates"
+    thumbprint: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of DER, hex
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    issuer_dn: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(String(64), index=True)  # lowercase hex, no leading 0
+    subject_dn: Mapped[str] = mapped_column(Text)
+    not_after: Mapped[int] = mapped_column(BigInteger)  # µs since the epoch
+    keystone_x5t: Mapped[str] = mapped_column(String(44))  # Keystone's oauth2_credential form
+    first_used_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CertificateRevocation(Base):
+    """A revoked certificate, named by thumbprint or by serial (of one issuer, or of any when
+    ``issuer_dn`` is NULL): refused from then on, and every token it earned is dead."""
+
+    __tablename__ = "certificate_revocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thumbprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    serial: Mapped[str | None] = mapped_column(String(64), index=True)
+    issuer_dn: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    revoked_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class UserOption(Base):
     """A Keystone user option set on a user (``options`` in the user API), e.g.
     ``ignore_lockout_failure_attempts``; absent means unset. ``value`` is the option's JSON."""

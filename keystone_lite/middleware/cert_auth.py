@@ -18,9 +18,9 @@ import logging
 import unicodedata
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from keystone_lite import errors, services
+from keystone_lite.certificates.records import Presented
 from keystone_lite.context import get_context
 from keystone_lite.dn import normalise_dn
 from keystone_lite.escape import printable
@@ -47,6 +47,8 @@ class Identity:
     issuer_dn: str | None = None
     serial: str | None = None
     sha256: str | None = None  # hex thumbprint of SSL_CLIENT_CERT
+    # SSL_CLIENT_CERT, read: what tokens remember and bind to (certificates.records).
+    presented: Presented | None = None
 
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",
@@ -100,13 +102,16 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
         if key not in trusted_issuers:
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
+    subject = _text(environ, "SSL_CLIENT_S_DN")
+    presented = certificate and Presented.of(certificate, issuer, subject)
     return Identity(
         remote_user=name,
         remote_domain=domain,
-        subject_dn=_text(environ, "SSL_CLIENT_S_DN"),
+        subject_dn=subject,
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
-        sha256=certificate and certificate.fingerprint(hashes.SHA256()).hex(),
+        sha256=presented and presented.thumbprint,
+        presented=presented,
     )
 
 
@@ -193,7 +198,8 @@ class CertAuthMiddleware:
             context["remote_domain"] = identity.remote_domain
             context["cert"] = {"subject_dn": identity.subject_dn,
                                "issuer_dn": identity.issuer_dn,
-                               "serial": identity.serial, "sha256": identity.sha256}
+                               "serial": identity.serial, "sha256": identity.sha256,
+                               "presented": identity.presented}
         return self.app(environ, start_response)
 
 

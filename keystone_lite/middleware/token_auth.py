@@ -5,6 +5,10 @@ The configured admin token (bootstrap only) is compared in constant time and set
 need a caller answer 401 with ``WWW-Authenticate``; endpoints that do not (issuing a token) ignore
 it, as Keystone does.
 
+A token bound to a client certificate (keystone_lite.certificates) is the caller only of
+requests made over that certificate: anyone else presenting it is refused as for an invalid
+token (and logged).
+
 A token standing on an application credential with access rules is the caller only of the
 requests its rules let through for service type ``identity``, as keystonemiddleware configured
 with that service type would decide (validating a token, ``GET /v3/auth/tokens``, always is).
@@ -16,6 +20,7 @@ import hmac
 from keystone_lite import errors, services
 from keystone_lite.context import get_context
 from keystone_lite.token.application_credential import allows
+from keystone_lite.token.authentication import presented_by_holder
 
 HEADER = "X-Auth-Token"
 _ENVIRON_KEY = "HTTP_X_AUTH_TOKEN"
@@ -42,7 +47,8 @@ class TokenAuthMiddleware:
                 except errors.TokenNotFound:
                     context["caller_token_invalid"] = True
                 else:
-                    if _within_access_rules(caller, environ):
+                    if presented_by_holder(caller, context) and _within_access_rules(
+                            caller, environ):
                         context["caller"] = caller
                     else:
                         context["caller_token_invalid"] = True

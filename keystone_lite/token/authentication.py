@@ -16,6 +16,7 @@ import dataclasses
 import logging
 
 from keystone_lite import errors
+from keystone_lite.certificates import records as certificates
 from keystone_lite.context import get_context
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
@@ -37,6 +38,8 @@ class Authenticated:
     access_token: object | None = None  # the OAuth1 access token of the ``oauth1`` method
     # The credential of the ``application_credential`` method (a snapshot), if used.
     application_credential: object = None
+    # The client certificate of the ``external`` method, when the server exported it.
+    certificate: object = None
 
 
 def parse_methods(identity: dict, remote_user: str | None) -> list[str]:
@@ -64,6 +67,18 @@ def no_remote_user() -> errors.Unauthorized:
              "certificate (no REMOTE_USER)")
     return errors.Unauthorized("External authentication needs a client certificate verified "
                                "by the web server.")
+
+
+def presented_by_holder(token: ValidatedToken, context: dict) -> bool:
+    """Whether a bound token comes over the certificate it is bound to (always true for an
+    unbound one); a refusal is logged with the token's audit id."""
+    if not token.payload.bound or certificates.same_certificate(
+            token.certificate, certificates.presented(context)):
+        return True
+    LOG.warning("bound token %s refused (request id %s): presented %s", token.payload.audit_ids[0],
+                context["request_id"], "without a client certificate"
+                if certificates.presented(context) is None else "over another certificate")
+    return False
 
 
 class Authenticator:
@@ -102,7 +117,9 @@ class Authenticator:
             users.append(self.external_user(find, context))
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
-        return Authenticated(users[0], methods, parent, application_credential=credential)
+        return Authenticated(users[0], methods, parent, application_credential=credential,
+                             certificate=certificates.presented(context)
+                             if "external" in methods else None)
 
     def external_user(self, find, context):
         name = context["remote_user"]
@@ -171,6 +188,8 @@ class Authenticator:
             parent = self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
         except errors.TokenNotFound:
             raise errors.Unauthorized() from None
+        if not presented_by_holder(parent, context):
+            raise errors.Unauthorized()
         if EC2_CREDENTIAL in parent.payload.methods:
             # As Keystone: it stands on a signature, and must not become another token.
             raise errors.Forbidden("A token made from an EC2 or S3 signature cannot be "

@@ -9,6 +9,8 @@ before the scope it names is looked up.
 """
 from __future__ import annotations
 
+import logging
+
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
@@ -27,6 +29,7 @@ SUBJECT_HEADER = "X-Subject-Token"
 ACCESS_RULES_HEADER = "OpenStack-Identity-Access-Rules"
 # A response carrying a token (in X-Subject-Token or the body) is for its caller alone: no cache
 # may store it, and none may answer another caller or another subject token with it.
+LOG = logging.getLogger(__name__)
 TOKEN_RESPONSE_HEADERS = {"Cache-Control": "no-store", "Vary": "X-Auth-Token, X-Subject-Token"}
 
 
@@ -78,6 +81,11 @@ class TokenController:
         token that authenticates its trustee."""
         authenticated = self.authenticator.authenticate(req, session, find, identity)
         user, parent = authenticated.user, authenticated.parent
+        if self.settings.bind_tokens and "external" in authenticated.methods \
+                and authenticated.certificate is None:
+            LOG.error("certificate login refused: [cert_auth] bind_tokens is on but the web "
+                      "server exported no SSL_CLIENT_CERT (mod_ssl: SSLOptions +ExportCertData)")
+            raise errors.Unauthorized()
         if parent is not None and parent.payload.trust_id is not None:
             raise errors.Forbidden(trust_scope.REUSE_REFUSED)
         credential = authenticated.application_credential
@@ -98,7 +106,8 @@ class TokenController:
             trust = trust_scope.issuable(session, user.id, scope.id, self.tokens.clock())
             return self.tokens.issue(session, self.stamp(req), user, authenticated.methods,
                                      Scope("project", trust.project_id), parent,
-                                     trust_id=trust.id)
+                                     trust_id=trust.id, certificate=authenticated.certificate,
+                                     bound=self.settings.bind_tokens)
         elif parent is not None:
             scope = self.rescope(parent, scope)
         elif scope is None:
@@ -107,7 +116,9 @@ class TokenController:
             scope = None
         return self.tokens.issue(session, self.stamp(req), user, authenticated.methods, scope,
                                  parent, access_token=authenticated.access_token,
-                                 application_credential=credential)
+                                 application_credential=credential,
+                                 certificate=authenticated.certificate,
+                                 bound=self.settings.bind_tokens)
 
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:

@@ -17,7 +17,9 @@ What only some tokens carry comes after, in one msgpack map of optional parts, a
 empty (so every token made before stays as it was, and decodes): ``"t": [trust id, trustor
 revision]`` for a trust-scoped token, ``"o": access token id`` for one made with an OAuth1
 access token (method ``oauth1``), ``"a": application credential id`` for one earned with an
-application credential (or rescoped from one). A part this version does not know is refused, so
+application credential (or rescoped from one), and ``"c"`` or ``"b"``: the first 8 bytes of
+the thumbprint of the client certificate the token was earned with (keystone_lite.certificates),
+``"b"`` when the token is bound to it (only that certificate may present it). A part this version does not know is refused, so
 that no token validates without what restricts it. Methods past the third take the header past
 one byte.
 """
@@ -51,6 +53,9 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 _TRUST = "t"  # a trust-scoped token's
 _OAUTH1 = "o"  # an oauth1 token's
 _APPLICATION_CREDENTIAL = "a"  # an application credential's token's
+_CERTIFICATE = "c"  # a token earned with a certificate: which one
+_BOUND = "b"  # the same, for a token bound to that certificate
+_REFERENCE_BYTES = 8  # certificates.thumbprints.REFERENCE_BYTES
 
 
 class MalformedPayload(ValueError):
@@ -81,6 +86,10 @@ class TokenPayload:
     access_token_id: str | None = None
     # The application credential the token was earned with (or its parent was), if any.
     application_credential_id: str | None = None
+    # The certificate the token was earned with (certificates.thumbprints.reference), if any,
+    # and whether only that certificate may present it.
+    certificate: str | None = None
+    bound: bool = False
 
     @property
     def project_id(self) -> str | None:
@@ -134,6 +143,13 @@ def encode(payload: TokenPayload) -> bytes:
         optional[_OAUTH1] = _pack_id(payload.access_token_id)
     if payload.application_credential_id is not None:
         optional[_APPLICATION_CREDENTIAL] = _pack_id(payload.application_credential_id)
+    if payload.certificate is not None:
+        reference = bytes.fromhex(payload.certificate)
+        if len(reference) != _REFERENCE_BYTES:
+            raise ValueError("a certificate reference is 8 bytes")
+        optional[_BOUND if payload.bound else _CERTIFICATE] = reference
+    elif payload.bound:
+        raise ValueError("a bound token names its certificate")
     if optional:
         fields.append(optional)
     return msgpack.packb(fields)
@@ -187,7 +203,8 @@ def _optional_parts(parts) -> dict:
     if parts is None:
         return {}
     if not isinstance(parts, dict) or not parts \
-            or set(parts) - {_TRUST, _OAUTH1, _APPLICATION_CREDENTIAL}:
+            or set(parts) - {_TRUST, _OAUTH1, _APPLICATION_CREDENTIAL, _CERTIFICATE, _BOUND} \
+            or {_CERTIFICATE, _BOUND} <= set(parts):
         raise MalformedPayload("unknown optional parts")
     attributes = {}
     if _TRUST in parts:
@@ -199,6 +216,12 @@ def _optional_parts(parts) -> dict:
         attributes["access_token_id"] = _unpack_id(parts[_OAUTH1])
     if _APPLICATION_CREDENTIAL in parts:
         attributes["application_credential_id"] = _unpack_id(parts[_APPLICATION_CREDENTIAL])
+    for key in (_CERTIFICATE, _BOUND):
+        if key in parts:
+            reference = parts[key]
+            if not isinstance(reference, bytes) or len(reference) != _REFERENCE_BYTES:
+                raise MalformedPayload("unknown certificate part")
+            attributes.update(certificate=reference.hex(), bound=key == _BOUND)
     return attributes
 
 

@@ -58,6 +58,9 @@ def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = Fa
                              "consumer_id": token.principal.oauth1.consumer_id}
     if token.principal.trust is not None:
         trust_scope.render_into(body, token, _user)
+    if payload.bound:
+        # Keystone's binding, which keystonemiddleware's oauth2_mtls_token filter checks.
+        body["oauth2_credential"] = {"x5t#S256": token.certificate.keystone_x5t}
     # Stated explicitly on every token: clients treat a missing flag as "admin project".
     body["is_admin_project"] = is_admin_project
     if catalog is not None and payload.scope_kind is not None:

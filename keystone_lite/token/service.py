@@ -12,12 +12,14 @@ which every such write moves, on any node.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
+from keystone_lite.certificates import records as certificate_records
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -25,6 +27,8 @@ from keystone_lite.token import key_repository, revocation, trust_scope
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +62,8 @@ class ValidatedToken:
     id: str
     payload: TokenPayload
     principal: Principal
+    # The certificate the token was earned with (a certificates table snapshot), if any.
+    certificate: Any = None
     # What other parts derive from the token alone (the caller's policy credentials), kept
     # with it: one ValidatedToken serves every request under the same stamp.
     derived: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -116,6 +122,10 @@ class TokenService:
         self._validated = GenerationCache(cache_budget)
         self._principals = GenerationCache(self._validated.budget)
         self._catalogs = GenerationCache(self._validated.budget)
+        self._certificates = GenerationCache(self._validated.budget)
+        # [cert_auth] crl_file (certificates.crl.RevocationList), when configured: a token
+        # dies with the certificate it was earned with.
+        self.revocation_list = None
         # [endpoint_filter] return_all_endpoints_if_no_filter (see ``catalog``).
         self.whole_catalog_without_filter = whole_catalog_without_filter
 
@@ -123,8 +133,10 @@ class TokenService:
         """The request's stamp, read at its first use and kept in the request context."""
         stamp = context.get("stamp")
         if stamp is None:
-            stamp = context["stamp"] = (self.counter.read(),
-                                        self._call_provider(self.provider.refresh_keys))
+            stamp = (self.counter.read(), self._call_provider(self.provider.refresh_keys))
+            if self.revocation_list is not None:  # a new CRL changes answers too
+                stamp += (self.revocation_list.version,)
+            context["stamp"] = stamp
         return stamp
 
     # -- issue -----------------------------------------------------------------------------
@@ -132,7 +144,9 @@ class TokenService:
     def issue(self, session: Session, stamp: tuple, user, methods: list[str],
               scope: Scope | None, parent: ValidatedToken | None = None,
               access_token=None, trust_id: str | None = None,
-              application_credential=None) -> ValidatedToken:
+              application_credential=None,
+              certificate: certificate_records.Presented | None = None,
+              bound: bool = False) -> ValidatedToken:
         """Mint a token for ``user``; raises Unauthorized when the user may not have it.
 
         ``user`` is the row (or its snapshot) the credential was checked against: the token
@@ -147,6 +161,10 @@ class TokenService:
         A token earned with an ``application_credential`` (the credential's snapshot), or
         rescoped from one, stands on that credential: it carries only its roles, never outlives
         it, and dies with it (see application_credential_store.for_token).
+
+        A token earned with a client ``certificate`` remembers it (``bound``: only it may
+        present the token), never outlives it, and dies when it is revoked; a rescoped token
+        keeps its parent's. A revoked certificate earns nothing (Unauthorized).
         """
         credential_id = application_credential.id if application_credential is not None \
             else parent.payload.application_credential_id if parent is not None else None
@@ -175,6 +193,14 @@ class TokenService:
                 project_revision = parent.payload.project_revision
         if access_token is not None and access_token.expires_at is not None:
             expires_at = min(expires_at, access_token.expires_at)
+        record = None
+        if certificate is not None:
+            record = self.remember_certificate(session, stamp, certificate)
+            expires_at = min(expires_at, certificate.not_after)
+        elif parent is not None:
+            record, bound = parent.certificate, parent.payload.bound
+        else:
+            bound = False
         # The order tokens decode to, so that issuing and validating report the same list.
         methods = tuple(method for method in PAYLOAD_METHODS if method in used)
         payload = TokenPayload(
@@ -185,12 +211,13 @@ class TokenService:
             access_token_id=access_token.id if access_token is not None else None,
             trust_id=trust and trust.id,
             trustor_revision=principal.trust.trustor.revision if trust else 0,
-            application_credential_id=credential_id)
+            application_credential_id=credential_id,
+            certificate=record and record.reference, bound=bound)
         principal = self._delegated(session, stamp, payload, principal)
         if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
         token_id = self._call_provider(self.provider.issue, payload, session)
-        return ValidatedToken(token_id, payload, principal)
+        return ValidatedToken(token_id, payload, principal, certificate=record)
 
     # -- validate --------------------------------------------------------------------------
 
@@ -220,17 +247,66 @@ class TokenService:
             raise errors.TokenNotFound()
         if revocation.is_revoked(session, payload):
             raise errors.TokenNotFound()
+        record = None
+        if payload.certificate is not None:
+            record = self.certificate_record(session, stamp, payload.certificate)
+            if record is None or self.certificate_revoked(session, stamp, record):
+                raise errors.TokenNotFound()
         principal = self._delegated(session, stamp, payload, self.principal(
             session, stamp, payload.user_id, payload.scope_kind, payload.scope_id,
             payload.trust_id, payload.application_credential_id))
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
-        token = ValidatedToken(token_id, payload, principal)
+        token = ValidatedToken(token_id, payload, principal, certificate=record)
         if generation.cacheable(session):
             # The principal is shared with the principals' cache, which counts it.
             self._validated.put(stamp, token_id, token, estimate(token_id, payload) + (
                 sys.getsizeof(token) + sys.getsizeof(vars(token))))
         return token
+
+    # -- certificates ----------------------------------------------------------------------
+
+    def remember_certificate(self, session: Session, stamp: tuple,
+                             certificate: certificate_records.Presented):
+        """The record of ``certificate``, which is about to earn a token (written if it is
+        the first); Unauthorized when the certificate is revoked."""
+        if self.certificate_revoked(session, stamp, certificate):
+            raise errors.Unauthorized("The client certificate is revoked.")
+        record = self.certificate_record(session, stamp, certificate.reference)
+        if record is None:
+            certificate_records.remember(session, certificate)
+            record = certificate_records.find(session, certificate.reference)
+        if record is None or record.thumbprint != certificate.thumbprint:
+            # Another certificate with the same first 8 bytes of thumbprint (2**-64 a pair):
+            # its tokens could not be told apart, so this one earns none.
+            LOG.error("certificate %s shares its reference with %s: it cannot earn tokens",
+                      certificate.thumbprint, record and record.thumbprint)
+            raise errors.Unauthorized()
+        return record
+
+    def certificate_record(self, session: Session, stamp: tuple, reference: str):
+        """The certificates table's snapshot for a token's reference, or None; remembered
+        under the stamp (rows never change)."""
+        key = ("certificate", reference)
+        record = self._certificates.get(stamp, key)
+        if record is None:
+            record = certificate_records.find(session, reference) or _INVALID
+            if record is not _INVALID and generation.cacheable(session):
+                self._certificates.put(stamp, key, record)
+        return None if record is _INVALID else record
+
+    def certificate_revoked(self, session: Session, stamp: tuple, certificate) -> bool:
+        """Whether ``certificate`` (a record or a Presented) is revoked: by the operator
+        (certificates.records.revoke) or by the CRL, which fails closed when unusable."""
+        revoked = self._certificates.get(stamp, "revocations")
+        if revoked is None:
+            revoked = certificate_records.load_revocations(session)
+            if generation.cacheable(session):
+                self._certificates.put(stamp, "revocations", revoked)
+        if revoked.cover(certificate.thumbprint, certificate.serial, certificate.issuer_dn):
+            return True
+        return self.revocation_list is not None and self.revocation_list.refuses(
+            certificate.issuer_dn, int(certificate.serial, 16))
 
     def catalog(self, stamp: tuple, token: ValidatedToken | None = None,
                 session: Session | None = None):

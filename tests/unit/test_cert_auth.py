@@ -283,9 +283,14 @@ def test_filter_sets_remote_user_and_cert_in_context():
     seen = _seen_context(("SSL_CLIENT_S_DN_UID", TRUSTED), {
         **cert_environ("alice"), "SSL_CLIENT_M_SERIAL": "0F", "SSL_CLIENT_CERT": pem})
     assert seen["remote_user"] == "alice"
+    presented = seen["cert"].pop("presented")
     assert seen["cert"] == {"subject_dn": "CN=alice,UID=alice,O=keystone_lite",
                             "issuer_dn": DEV_CA, "serial": "0F",
                             "sha256": certificate.fingerprint(hashes.SHA256()).hex()}
+    # What a token remembers of the certificate (keystone_lite.certificates.records).
+    assert (presented.thumbprint, presented.serial, presented.issuer_dn) == (
+        seen["cert"]["sha256"], format(certificate.serial_number, "x"), DEV_CA)
+    assert presented.not_after == int(certificate.not_valid_after_utc.timestamp()) * 10**6
 
 
 def test_filter_leaves_context_anonymous_without_identity():

@@ -1,0 +1,1 @@
+"""Certificate identity: thumbprints, the certificates tokens were earned with, revocation."""
