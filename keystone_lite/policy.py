@@ -326,6 +326,11 @@ RULES = {
     "identity:create_policy": admin_required,
     "identity:update_policy": admin_required,
     "identity:delete_policy": admin_required,
+    # Certificate revocations (keystone_lite/certificates/revocations.py; Keystone has none):
+    # as the catalog, cloud admins write and system readers read.
+    "identity:list_certificate_revocations": ADMIN_OR_SYSTEM_READER,
+    "identity:get_certificate_revocation": ADMIN_OR_SYSTEM_READER,
+    "identity:create_certificate_revocation": admin_required,
     # OAuth1 (keystone_lite/oauth1): consumers as Keystone (system reader / admin, else
     # admin_required). A user's delegations: Keystone's admin_required, and here also the user
     # themself (``owner``) — a delegation only hands on roles its user holds, and the calls

@@ -31,6 +31,53 @@ def cert_environ(user: str) -> dict:
             "SSL_CLIENT_S_DN": f"CN={user},UID={user},O=keystone_lite"}
 
 
+@dataclasses.dataclass(frozen=True)
+class ClientCertificate:
+    """A real client certificate (signed by a throwaway CA: the web server, not the app,
+    checks the chain) and the environ mod_ssl with ``+ExportCertData`` gives for it."""
+
+    user: str
+    pem: str
+    thumbprint: str  # SHA-256 of the DER, hex: keystone_lite's one name for a certificate
+    serial: int
+    issuer_dn: str
+    not_after: int  # µs since the epoch
+
+    @property
+    def environ(self) -> dict:
+        return {**cert_environ(self.user), "SSL_CLIENT_CERT": self.pem,
+                "SSL_CLIENT_I_DN": self.issuer_dn,
+                "SSL_CLIENT_M_SERIAL": format(self.serial, "X")}
+
+
+def client_certificate(user: str, *, lifetime: float = 86400.0,
+                       issuer_dn: str = CERT_ENVIRON["SSL_CLIENT_I_DN"]) -> ClientCertificate:
+    """A new certificate for ``user`` (UID=user), valid from now for ``lifetime`` seconds."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keystone_lite"),
+                         x509.NameAttribute(NameOID.USER_ID, user),
+                         x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    serial = x509.random_serial_number()
+    certificate = (x509.CertificateBuilder().subject_name(subject)
+                   .issuer_name(x509.Name.from_rfc4514_string(issuer_dn))
+                   .public_key(key.public_key()).serial_number(serial)
+                   .not_valid_before(now - datetime.timedelta(minutes=1))
+                   .not_valid_after(now + datetime.timedelta(seconds=lifetime))
+                   .sign(key, hashes.SHA256()))
+    return ClientCertificate(
+        user, certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        certificate.fingerprint(hashes.SHA256()).hex(), serial, issuer_dn,
+        int(certificate.not_valid_after_utc.timestamp()) * 1_000_000)
+
+
 def external_auth(project: str | None = None, domain: str = "default") -> dict:
     auth = {"identity": {"methods": ["external"], "external": {}}}
     if project is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import uuid
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -124,40 +125,54 @@ def load_revocations(session: Session) -> Revocations:
     return Revocations(frozenset(thumbprints_), serials)
 
 
-def revoke(session: Session, *, thumbprint: str | None = None, serial: str | None = None,
-           issuer_dn: str | None = None, reason: str = ""):
-    """Revoke a certificate by thumbprint, or by serial (of ``issuer_dn``'s certificates only,
-    when given); returns the revocation row (the existing one when already revoked). Raises
-    ValidationError for input that names no certificate."""
+def normalised(*, thumbprint: str | None = None, serial: str | None = None,
+               issuer_dn: str | None = None, reason: str | None = "") -> dict:
+    """The columns of a revocation of the certificate named by ``thumbprint``, or by
+    ``serial`` (of ``issuer_dn``'s certificates only, when given). Raises ValidationError for
+    input that names no certificate."""
     if (thumbprint is None) == (serial is None):
-        raise errors.ValidationError("Name the certificate by its thumbprint or its serial "
+        raise errors.ValidationError("Name the certificate by its thumbprint or by its serial "
                                      "number, not both.")
-    if thumbprint is None and issuer_dn is not None:
+    if issuer_dn is not None:
+        if thumbprint is not None:
+            raise errors.ValidationError("An issuer DN goes with a serial number only.")
         issuer_dn = issuer_dn.strip()
         try:
             _dn_key(issuer_dn)
         except ValueError as error:
             raise errors.ValidationError(f"Invalid issuer DN: {error}.") from None
-    elif issuer_dn is not None:
-        raise errors.ValidationError("An issuer DN goes with a serial number only.")
-    try:
-        thumbprint = thumbprint and thumbprints.parse(thumbprint)
-        serial = serial and serial_key(serial)
-    except ValueError as error:
-        raise errors.ValidationError(f"{error}.") from None
+    reason = reason or ""
     if len(reason) > _REASON_LIMIT:
         raise errors.ValidationError(f"The reason is longer than {_REASON_LIMIT} characters.")
+    try:
+        return {"thumbprint": thumbprint and thumbprints.parse(thumbprint),
+                "serial": serial and serial_key(serial), "issuer_dn": issuer_dn,
+                "reason": reason}
+    except ValueError as error:
+        raise errors.ValidationError(f"Invalid certificate: {error}.") from None
+
+
+def existing(session: Session, columns: dict):
+    """The revocation with these (normalised) columns, if the certificate is revoked so."""
     revocation = models.CertificateRevocation
-    existing = session.scalar(select(revocation).where(
-        revocation.thumbprint == thumbprint) if thumbprint else select(revocation).where(
-        revocation.serial == serial, revocation.issuer_dn.is_(None) if issuer_dn is None
-        else revocation.issuer_dn == issuer_dn))
-    if existing is not None:
-        return existing
-    row = revocation(thumbprint=thumbprint, serial=serial, issuer_dn=issuer_dn,
-                     reason=reason, revoked_at=now_us())
-    session.add(row)
-    session.flush()
+    if columns["thumbprint"] is not None:
+        condition = revocation.thumbprint == columns["thumbprint"]
+    else:
+        condition = (revocation.serial == columns["serial"]) & (
+            revocation.issuer_dn.is_(None) if columns["issuer_dn"] is None
+            else revocation.issuer_dn == columns["issuer_dn"])
+    return session.scalar(select(revocation).where(condition))
+
+
+def revoke(session: Session, **certificate):
+    """Revoke the certificate ``normalised`` describes; returns the revocation row (the
+    existing one when it was already revoked so)."""
+    columns = normalised(**certificate)
+    row = existing(session, columns)
+    if row is None:
+        row = models.CertificateRevocation(id=uuid.uuid4().hex, revoked_at=now_us(), **columns)
+        session.add(row)
+        session.flush()
     return row
 
 

@@ -14,7 +14,7 @@ import sys
 import sqlalchemy.exc
 
 from keystone_lite import errors, settings as settings_module
-from keystone_lite.cli import httpd_commands, pki_commands
+from keystone_lite.cli import cert_commands, httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.passwords import PasswordHasher, expiry
@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", help="role to grant on --project")
     create.set_defaults(run=user_create)
     pki_commands.add_commands(commands)
+    cert_commands.add_commands(commands)
     httpd_commands.add_commands(commands)
     return parser
 
@@ -316,7 +317,8 @@ def main(argv=None) -> int:
 
 
 def _fail(args, message: str) -> int:
-    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None)]))
+    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None),
+                                     getattr(args, "cert_command", None)]))
     print(f"keystone-lite-manage {command}: {message}", file=sys.stderr)
     return 1
 

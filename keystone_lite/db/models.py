@@ -462,7 +462,7 @@ class CertificateRevocation(Base):
     ``issuer_dn`` is NULL): refused from then on, and every token it earned is dead."""
 
     __tablename__ = "certificate_revocations"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
     thumbprint: Mapped[str | None] = mapped_column(String(64), unique=True)
     serial: Mapped[str | None] = mapped_column(String(64), index=True)
     issuer_dn: Mapped[str | None] = mapped_column(Text)

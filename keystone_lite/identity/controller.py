@@ -5,10 +5,12 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 Where each resource is: users.py, groups.py, projects.py, domains.py (with domain_config.py),
 roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), endpoint_groups.py
 (OS-EP-FILTER), limits.py (registered limits and limits), policy_blobs.py (Keystone's policy
-API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py.
+API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py; certificate
+revocations in keystone_lite/certificates/revocations.py.
 """
 from __future__ import annotations
 
+from keystone_lite.certificates.revocations import CERTIFICATE_REVOCATIONS
 from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits,
                                     policy_blobs, projects, roles, users)
 from keystone_lite.identity.admin import AdminController
@@ -20,7 +22,7 @@ from keystone_lite.oauth1.consumers import CONSUMERS
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
              catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS,
              endpoint_groups.ENDPOINT_GROUPS, limits.REGISTERED_LIMITS, limits.LIMITS,
-             policy_blobs.POLICY_BLOBS, CONSUMERS)
+             policy_blobs.POLICY_BLOBS, CONSUMERS, CERTIFICATE_REVOCATIONS)
 
 
 class IdentityController(AdminController):

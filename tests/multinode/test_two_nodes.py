@@ -27,6 +27,8 @@ import threading
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 import databases
 from builders import LOOPBACK as HOST, free_port, is_listening
@@ -36,7 +38,7 @@ from keystone_lite.cli import manage
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
 REQUEST_TIMEOUT = 10
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 
 
 # -- processes and requests ----------------------------------------------------------------------
@@ -302,6 +304,46 @@ def test_revocation_through_b_is_seen_by_a_on_the_next_validation(pair, admin_to
     assert a.request("HEAD", "/admin/v3/auth/tokens", "admin",
                      headers={"X-Auth-Token": admin_a, "X-Subject-Token": token}).status == 404
     assert a.revoke(admin_a, token).status == 404
+
+
+def certificate_of(installation_or_node, user: str) -> x509.Certificate:
+    with open(os.path.join(installation_or_node.pki_dir, "clients", f"{user}.crt"), "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def test_certificate_revoked_through_b_ends_its_tokens_on_a_within_one_request(
+        pair, admin_tokens):
+    a, b = pair
+    admin_a, admin_b = admin_tokens
+    tokens = [a.issue("grace"), b.issue("grace")]
+    spared = a.issue("heidi")
+    thumbprint = certificate_of(a, "grace").fingerprint(hashes.SHA256()).hex()
+
+    reply = b.admin_call(admin_b, "POST", "/certificate_revocations", {
+        "certificate_revocation": {"thumbprint": thumbprint, "reason": "lost"}})
+    assert reply.status == 201, reply
+
+    for node, caller in ((a, admin_a), (b, admin_b)):
+        for token in tokens:
+            assert node.validate(caller, token).status == 404
+        assert user_of(node.validate(caller, spared)) == "heidi"
+        refused = node.request("POST", "/main/v3/auth/tokens", "grace", {"auth": {
+            "identity": {"methods": ["external"]}}})
+        assert refused.status == 401
+
+
+def test_certificate_revoked_by_serial_with_the_cli_ends_its_tokens_on_both_nodes(
+        installation, pair, admin_tokens):
+    a, b = pair
+    admin_a, admin_b = admin_tokens
+    token = b.issue("ivan")
+    assert user_of(a.validate(admin_a, token)) == "ivan"
+    serial = format(certificate_of(installation, "ivan").serial_number, "X")
+
+    cli(a.config, "cert", "revoke", "--serial", serial)
+
+    assert a.validate(admin_a, token).status == 404
+    assert b.validate(admin_b, token).status == 404
 
 
 def test_user_disabled_through_b_fails_validation_and_login_on_a(pair, admin_tokens):

@@ -311,6 +311,15 @@ CALLS = [
      {"policy": {"type": "changed"}}, 200, CLOUD_ADMIN),
     ("delete_policy", "admin", "DELETE", "/v3/policies/{fresh_policy}", None, 204,
      CLOUD_ADMIN),
+    # Certificate revocations (keystone_lite's own: as the catalog, admins write, system
+    # readers read).
+    ("list_certificate_revocations", "admin", "GET", "/v3/certificate_revocations", None, 200,
+     CLOUD_READERS),
+    ("get_certificate_revocation", "admin", "GET",
+     "/v3/certificate_revocations/{fresh_certificate_revocation}", None, 200, CLOUD_READERS),
+    ("create_certificate_revocation", "admin", "POST", "/v3/certificate_revocations",
+     {"certificate_revocation": {"serial": "0f", "issuer_dn": "CN={persona}"}}, 201,
+     CLOUD_ADMIN),
     # OAuth1 (keystone/common/policies/consumer.py and access_token.py). A user's own access
     # tokens are theirs too (keystone_lite/policy.py); the victim's are no persona's.
     ("list_consumers", "admin", "GET", "/v3/OS-OAUTH1/consumers", None, 200, CLOUD_READERS),
@@ -468,6 +477,9 @@ def fresh(deployment, world, name: str) -> str:
             "user_id": world.victim, "type": "cert", "blob": "victim's"}}, headers=ADMIN),
         "fresh_consumer": lambda: admin.post_json("/v3/OS-OAUTH1/consumers", {"consumer": {}},
                                                   headers=ADMIN),
+        "fresh_certificate_revocation": lambda: admin.post_json(
+            "/v3/certificate_revocations", {"certificate_revocation": {
+                "thumbprint": store.new_id() * 2}}, headers=ADMIN),
         "fresh_endpoint_group": lambda: admin.post_json(f"{EP}/endpoint_groups", {
             "endpoint_group": {"name": "eg", "filters": {"interface": "admin"}}},
             headers=ADMIN),
@@ -612,18 +624,10 @@ def call(deployment, world, persona, app, method, path, body):
               "reader": world.roles["reader"],
               "persona": persona.replace("_", "-")}
     headers = {"X-Auth-Token": world.tokens[persona]}
-    for name in ("fresh_user", "fresh_project", "fresh_role", "fresh_domain_role", "fresh_rule",
-                 "fresh_service", "fresh_endpoint", "fresh_region", "fresh_domain",
-                 "fresh_reader_grant", "fresh_group", "fresh_membership",
-                 "fresh_group_reader_grant", "fresh_inherited_grant", "fresh_tag",
-                 "fresh_policy", "configured_domain", "fresh_credential", "fresh_consumer",
-                 "fresh_request_token", "fresh_access_token", "fresh_endpoint_group",
-                 "fresh_group_association", "fresh_endpoint_association",
-                 "fresh_limited_service", "fresh_registered_limit", "fresh_limit",
-                 "fresh_trust", "fresh_app_cred", "fresh_access_rule", "fresh_ec2",
-                 "fresh_ec2_request", "fresh_s3_request"):
-        if "{" + name + "}" in path or (body and "{" + name + "}" in repr(body)):
-            values[name] = fresh(deployment, world, name)
+    # Each object the call names ({fresh_user}, {configured_domain}, ...) is made for it.
+    for name in dict.fromkeys(re.findall(r"\{((?:fresh|configured)_\w+)\}",
+                                         path + repr(body))):
+        values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
         headers["X-Subject-Token"] = policy_world.bystander_token(deployment)
     elif "{subject}" in path:

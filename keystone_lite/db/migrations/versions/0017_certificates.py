@@ -33,7 +33,7 @@ def upgrade():
     op.create_index('ix_certificates_serial', 'certificates', ['serial'])
     op.create_table(
         'certificate_revocations',
-        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('id', sa.String(64), nullable=False),
         sa.Column('thumbprint', sa.String(64), nullable=True),
         sa.Column('serial', sa.String(64), nullable=True),
         sa.Column('issuer_dn', sa.Text(), nullable=True),
