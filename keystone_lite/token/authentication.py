@@ -115,11 +115,17 @@ class Authenticator:
             # As Keystone: a verified certificate is always a credential, so a password or
             # token of someone else presented over it is refused rather than silently honoured.
             users.append(self.external_user(find, context))
+        certificate = certificates.presented(context)
+        if certificate is not None and self.tokens.certificate_revoked(
+                session, self.tokens.stamp(context), certificate):
+            # Whatever else comes with it: a revoked certificate is no one's credential.
+            LOG.warning("login refused (request id %s): the client certificate %s is revoked",
+                        context["request_id"], certificate.thumbprint)
+            raise errors.Unauthorized("The client certificate is revoked.")
         if any(user.id != users[0].id for user in users):
             raise errors.Unauthorized()
         return Authenticated(users[0], methods, parent, application_credential=credential,
-                             certificate=certificates.presented(context)
-                             if "external" in methods else None)
+                             certificate=certificate if "external" in methods else None)
 
     def external_user(self, find, context):
         name = context["remote_user"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from builders import (admin_headers, admin_token_of, add_user, assert_keystone_error,
-                      client_certificate, external_auth, in_store, token_auth)
+                      client_certificate, external_auth, in_store, password_auth, token_auth)
 from keystone_lite.certificates import records
 
 REVOCATIONS = "/v3/certificate_revocations"
@@ -83,6 +83,19 @@ def test_revoke_command_ends_the_tokens_of_a_certificate_file(world, tmp_path):
     (row,) = in_store(world, lambda session: [
         (row.thumbprint, row.reason) for row in records.revocations(session)])
     assert row == (certificate.thumbprint, "left the company")
+
+
+def test_revoked_certificate_is_refused_with_a_password_too(world):
+    add_user(world, "carol", "demo", password="carol-secret-1")
+    certificate = client_certificate("carol")
+    world.cli("cert", "revoke", "--thumbprint", certificate.thumbprint)
+
+    response = world.main.post_json("/v3/auth/tokens", password_auth(
+        "carol", "carol-secret-1", "demo"), extra_environ=certificate.environ, status=401)
+
+    assert_keystone_error(response, 401)
+    world.main.post_json("/v3/auth/tokens", password_auth("carol", "carol-secret-1", "demo"),
+                         extra_environ=client_certificate("carol").environ, status=201)
 
 
 def test_revoke_command_by_serial_of_any_issuer(world):
