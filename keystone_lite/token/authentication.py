@@ -23,7 +23,7 @@ from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token import application_credential
 from keystone_lite.token.body import domain_reference, field
-from keystone_lite.token.payload import EC2_CREDENTIAL, now_us
+from keystone_lite.token.payload import EC2_CREDENTIAL, OAUTH2_CREDENTIAL, now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -200,6 +200,11 @@ class Authenticator:
             # As Keystone: it stands on a signature, and must not become another token.
             raise errors.Forbidden("A token made from an EC2 or S3 signature cannot be "
                                    "exchanged for another token.")
+        if OAUTH2_CREDENTIAL in parent.payload.methods:
+            # As Keystone, which counts its "methods": [] among the delegated tokens.
+            raise errors.Forbidden("You are not authorized to perform the requested action: "
+                                   "Using a delegated token to create another token is not "
+                                   "allowed.")
         if oauth1_method.is_delegated(parent):
             raise errors.Forbidden("Using OAuth-scoped token to create another token. Create a "
                                    "new OAuth-scoped token instead")
