@@ -1,0 +1,1 @@
+"""Certificate identity: thumbprints, revocation lists and the rules that map certificates to users."""
