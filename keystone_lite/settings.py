@@ -61,6 +61,8 @@ class Settings:
     oauth1_access_token_duration: int  # seconds; 0: access tokens never expire
     return_all_endpoints_if_no_filter: bool  # OS-EP-FILTER (TokenService.catalog)
     limit_enforcement_model: str  # unified limits (keystone_lite/identity/limits.py)
+    crl_file: str | None  # CRLs checked by cert_auth and the embedded server (certificates/crl.py)
+    ca_file: str | None  # CA certificates of client certificates: they sign crl_file's CRLs
 
 
 def _text(value):
@@ -192,9 +194,13 @@ _SCHEMA = {
         "return_all_endpoints_if_no_filter", _bool, "true"),
     ("unified_limit", "enforcement_model"): (
         "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
+    # Certificate revocation lists (read and checked at start-up by certificates/crl.py).
+    ("cert_auth", "crl_file"): ("crl_file", _optional_text, ""),
+    ("cert_auth", "ca_file"): ("ca_file", _optional_text, ""),
 }
 
-_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")
+_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
+                "ca_file")
 _PROVIDERS = ("fernet", "uuid")
 
 

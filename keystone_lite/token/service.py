@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
-from keystone_lite.certificates import records as certificate_records
+from keystone_lite.certificates import crl, records as certificate_records
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -109,7 +109,8 @@ class TokenService:
 
     def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
                  allow_expired_window: int, cache_budget: MemoryBudget | None = None,
-                 clock=now_us, whole_catalog_without_filter: bool = True):
+                 clock=now_us, whole_catalog_without_filter: bool = True,
+                 revocation_list=None):
         self.provider = provider
         # Microseconds since the epoch, as this node sees them (tests play a node whose clock
         # is off by giving it another): issue times, expiry and how long revocation events are
@@ -124,8 +125,8 @@ class TokenService:
         self._catalogs = GenerationCache(self._validated.budget)
         self._certificates = GenerationCache(self._validated.budget)
         # [cert_auth] crl_file (certificates.crl.RevocationList), when configured: a token
-        # dies with the certificate it was earned with.
-        self.revocation_list = None
+        # dies with the certificate it was earned with when the CRL lists it.
+        self.revocation_list = revocation_list
         # [endpoint_filter] return_all_endpoints_if_no_filter (see ``catalog``).
         self.whole_catalog_without_filter = whole_catalog_without_filter
 
@@ -305,8 +306,13 @@ class TokenService:
                 self._certificates.put(stamp, "revocations", revoked)
         if revoked.cover(certificate.thumbprint, certificate.serial, certificate.issuer_dn):
             return True
-        return self.revocation_list is not None and self.revocation_list.refuses(
-            certificate.issuer_dn, int(certificate.serial, 16))
+        if self.revocation_list is None:
+            return False
+        try:
+            return self.revocation_list.is_revoked(certificate.issuer_dn,
+                                                   int(certificate.serial, 16))
+        except crl.CrlUnusable:
+            return True  # fail closed: the CRL logs why, once
 
     def catalog(self, stamp: tuple, token: ValidatedToken | None = None,
                 session: Session | None = None):
