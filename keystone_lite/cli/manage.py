@@ -14,7 +14,7 @@ import sys
 import sqlalchemy.exc
 
 from keystone_lite import errors, settings as settings_module
-from keystone_lite.cli import httpd_commands, pki_commands
+from keystone_lite.cli import cert_commands, httpd_commands, pki_commands
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.passwords import PasswordHasher, expiry
@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", help="role to grant on --project")
     create.set_defaults(run=user_create)
     pki_commands.add_commands(commands)
+    cert_commands.add_commands(commands)
     httpd_commands.add_commands(commands)
     return parser
 
@@ -301,7 +302,8 @@ def main(argv=None) -> int:
         # check-httpd reads only Apache files: it must work on a host with no keystone-lite.conf.
         needs_settings = getattr(args, "needs_settings", True)
         settings = settings_module.load(config_path(args.config_file)) if needs_settings else None
-        args.run(settings, args)
+        # A command may return an exit status of its own (cert explain: 1 for no login).
+        status = args.run(settings, args)
     except (CommandError, settings_module.ConfigError, key_repository.KeyRepositoryError) as exc:
         return _fail(args, str(exc))
     except errors.KeystoneError as exc:
@@ -312,11 +314,12 @@ def main(argv=None) -> int:
         # The driver's own message, first line only (SQLAlchemy appends the SQL and a URL).
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
         return _fail(args, f"database error: {reason[0]}")
-    return 0
+    return status or 0
 
 
 def _fail(args, message: str) -> int:
-    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None)]))
+    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None),
+                                     getattr(args, "cert_command", None)]))
     print(f"keystone-lite-manage {command}: {message}", file=sys.stderr)
     return 1
 

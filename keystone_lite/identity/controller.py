@@ -5,10 +5,13 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 Where each resource is: users.py, groups.py, projects.py, domains.py (with domain_config.py),
 roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), endpoint_groups.py
 (OS-EP-FILTER), limits.py (registered limits and limits), policy_blobs.py (Keystone's policy
-API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py.
+API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py; federation
+mappings (``/v3/OS-FEDERATION/mappings``, the rules of certificate logins) in
+keystone_lite/certificates/mappings_api.py.
 """
 from __future__ import annotations
 
+from keystone_lite.certificates.mappings_api import MappingController
 from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits,
                                     policy_blobs, projects, roles, users)
 from keystone_lite.identity.admin import AdminController
@@ -32,4 +35,5 @@ class IdentityController(AdminController):
         for resource in RESOURCES:
             routes += ResourceController(self.services, self.resources, resource).routes()
         return (routes + AssignmentController(self.services, self.resources).routes()
-                + ImpliedRoleController(self.services, self.resources).routes())
+                + ImpliedRoleController(self.services, self.resources).routes()
+                + MappingController(self.services).routes())

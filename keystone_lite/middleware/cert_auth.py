@@ -51,7 +51,8 @@ class Identity:
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",
                           trusted_issuers: tuple = (),
-                          repeated_user_attribute: str = "refuse") -> Identity | None:
+                          repeated_user_attribute: str = "refuse",
+                          mapped: bool = False) -> Identity | None:
     """Who the web server says the client is, or None for an anonymous request.
 
     The name is used exactly as the certificate holds it: never trimmed, case-folded or
@@ -60,31 +61,43 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
     second ``user_attribute``, ``<attribute>_1``, is refused) or ``first`` (the first one
     names the user, as mod_ssl's SSLUserName does). Raises Refused with the reason when an
     identity is present but unsafe.
+
+    ``mapped`` (mapping rules are configured: keystone_lite.certificates.mapped_login): a
+    verified certificate (``SSL_CLIENT_CERT``) without ``user_attribute`` is an identity too,
+    since the rules may name its user from other fields; its subject DN (or, for an empty
+    subject, its thumbprint) stands for it in ``remote_user``, for logs only. A repeated
+    ``user_attribute`` is then the rules' business too.
     """
     if "REMOTE_USER" in environ:
         source = "REMOTE_USER"
     elif user_attribute in environ:
         source = user_attribute
+    elif mapped and environ.get("SSL_CLIENT_CERT"):
+        source = None
     else:
         return None
-    name = _text(environ, source)
-    if not name.strip():
-        raise Refused(f"{source} is empty")
-    _check_name(source, name)
-    domain = _text(environ, "REMOTE_DOMAIN") or None
-    if domain is not None:
-        _check_name("REMOTE_DOMAIN", domain)
+    name = domain = None
+    if source is not None:
+        name = _text(environ, source)
+        if not name.strip():
+            raise Refused(f"{source} is empty")
+        _check_name(source, name)
+        domain = _text(environ, "REMOTE_DOMAIN") or None
+        if domain is not None:
+            _check_name("REMOTE_DOMAIN", domain)
 
     verify = environ.get("SSL_CLIENT_VERIFY")
-    if verify is not None and verify != "SUCCESS":
+    if (verify is not None or source is None) and verify != "SUCCESS":
         raise Refused(f"client certificate verification is {verify!r}, not 'SUCCESS'")
 
     # mod_ssl (and the embedded server) export a subject's second UID as <attribute>_1 and
     # SSLUserName takes the first: which one is "the" user is the CA's business, not ours.
     # The certificate itself is counted too, in case the server exports no SSL_CLIENT_S_DN_*.
+    # With mapping rules the attribute names nobody: a rule capturing it sees every value, and
+    # refuses more than one where one is needed.
     certificate = _certificate(environ.get("SSL_CLIENT_CERT"))
     second = f"{user_attribute}_1"
-    if repeated_user_attribute == "refuse" and (
+    if not mapped and repeated_user_attribute == "refuse" and (
             second in environ or _count(certificate, user_attribute) > 1):
         raise Refused(f"the certificate subject names more than one user ({user_attribute}, "
                       f"{second}, ...)")
@@ -100,13 +113,15 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
         if key not in trusted_issuers:
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
+    subject = _text(environ, "SSL_CLIENT_S_DN")
+    sha256 = certificate and certificate.fingerprint(hashes.SHA256()).hex()
     return Identity(
-        remote_user=name,
+        remote_user=name if name is not None else subject or f"SHA256:{sha256}",
         remote_domain=domain,
-        subject_dn=_text(environ, "SSL_CLIENT_S_DN"),
+        subject_dn=subject,
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
-        sha256=certificate and certificate.fingerprint(hashes.SHA256()).hex(),
+        sha256=sha256,
     )
 
 
@@ -166,11 +181,12 @@ def _count(certificate: x509.Certificate | None, user_attribute: str) -> int:
 
 class CertAuthMiddleware:
     def __init__(self, app, user_attribute: str, trusted_issuers: tuple,
-                 repeated_user_attribute: str = "refuse"):
+                 repeated_user_attribute: str = "refuse", mapped: bool = False):
         self.app = app
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
         self.repeated_user_attribute = repeated_user_attribute
+        self.mapped = mapped
 
     def __call__(self, environ, start_response):
         context = get_context(environ)
@@ -182,7 +198,7 @@ class CertAuthMiddleware:
                         ", ".join(printable(name) for name in spoofed))
         try:
             identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers,
-                                             self.repeated_user_attribute)
+                                             self.repeated_user_attribute, self.mapped)
         except Refused as refusal:
             # The reason quotes the client's text with repr(); printable() is a second guard.
             LOG.warning("client identity refused (request id %s): %s",
@@ -208,4 +224,5 @@ def filter_factory(global_conf, **local_conf):
                 f"{settings.config_file}: [cert_auth] trusted_issuers: {dn!r} is not a DN"
             ) from None
     return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted),
-                                          settings.repeated_user_attribute)
+                                          settings.repeated_user_attribute,
+                                          settings.maps_certificates)
