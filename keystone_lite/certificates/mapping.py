@@ -30,7 +30,9 @@ lists hold strings, and regular expressions must compile; a ``groups`` object ne
 ``domain``; ``projects`` (Keystone's auto-provisioned projects) is refused as unsupported. A
 placeholder of a scalar field (a user's name, id, email, a domain) whose capture holds several
 values, or none, makes the whole evaluation fail rather than guess (Keystone would write the
-list's ``repr``); in ``groups`` and ``group_ids`` a placeholder alone stands for all its values.
+list's ``repr``); in ``groups`` and ``group_ids`` a placeholder alone (or alone as an item of a
+list literal) stands for all its values, and a list literal is read before values are put in
+it (Keystone substitutes first, so a value could add names to the list).
 """
 from __future__ import annotations
 
@@ -297,7 +299,7 @@ def evaluate(rules: Rules, assertion: Mapping[str, str | Sequence[str]]) -> Outc
     """Evaluate ``rules`` against ``assertion`` (``{key: "v1;v2"}`` or ``{key: [values]}``);
     never raises for what the assertion holds."""
     values = {key: (value.split(";") if isinstance(value, str) else list(value))
-              for key, value in assertion.items()}
+              for key, value in assertion.items() if isinstance(value, (str, list, tuple))}
     trace: list[str] = []
     produced: list[tuple[int, dict]] = []
     matched: list[int] = []
@@ -371,10 +373,14 @@ def _fill(node, captured: list[list[str]], where: str, key: str | None = None):
     if not isinstance(node, str):
         return node
     if key in _LIST_FIELDS:
-        lone = _PLACEHOLDER.fullmatch(node)
-        if lone:
-            return list(captured[int(lone.group(1))])
-        return _as_list(_substitute(node, captured, where))
+        # The template is read as a list before anything is put in it: a value holding
+        # "', '" can then never add a name of its own choosing.
+        names = []
+        for item in _as_list(node):
+            lone = _PLACEHOLDER.fullmatch(item)
+            names += captured[int(lone.group(1))] if lone else [
+                _substitute(item, captured, where)]
+        return names
     return _substitute(node, captured, where)
 
 
@@ -389,7 +395,8 @@ def _substitute(text: str, captured: list[list[str]], where: str) -> str:
 
 
 def _as_list(text: str) -> list[str]:
-    """Keystone's ``groups`` string: a Python list literal of names, else one name."""
+    """Keystone's ``groups`` string: a Python list literal of names (``"['a', '{0}']"``), else
+    one name."""
     if text.startswith("["):
         try:
             parsed = ast.literal_eval(text)

@@ -119,6 +119,15 @@ def test_groups_written_as_a_list_literal_as_keystone_reads_them():
     assert [group["name"] for group in evaluate(rule, ALICE).groups] == ["ops", "dev"]
 
 
+def test_a_value_cannot_add_names_to_a_list_literal():
+    rule = rules({"type": UID}, {"type": OU}, local=[
+        {"user": {"name": "{0}"}}, {"groups": "['staff', 'team-{1}', '{1}']",
+                                    "domain": {"id": "d1"}}])
+    outcome = evaluate(rule, {**ALICE, OU: "x', 'admins"})
+    assert [group["name"] for group in outcome.groups] == [
+        "staff", "team-x', 'admins", "x', 'admins"]
+
+
 def test_a_value_that_looks_like_a_list_stays_one_group_name():
     rule = rules({"type": UID}, {"type": OU}, local=[
         {"user": {"name": "{0}"}}, {"groups": "{1}", "domain": {"id": "d1"}}])
