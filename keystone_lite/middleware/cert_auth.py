@@ -72,7 +72,8 @@ class Identity:
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",
                           trusted_issuers: tuple = (),
-                          repeated_user_attribute: str = "refuse") -> Identity | None:
+                          repeated_user_attribute: str = "refuse",
+                          mapped: bool = False) -> Identity | None:
     """Who the web server says the client is, or None for an anonymous request.
 
     The name is used exactly as the certificate holds it: never trimmed, case-folded or
@@ -81,31 +82,43 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
     second ``user_attribute``, ``<attribute>_1``, is refused) or ``first`` (the first one
     names the user, as mod_ssl's SSLUserName does). Raises Refused with the reason when an
     identity is present but unsafe.
+
+    ``mapped`` (mapping rules are configured: keystone_lite.certificates.mapped_login): a
+    verified certificate (``SSL_CLIENT_CERT``) without ``user_attribute`` is an identity too,
+    since the rules may name its user from other fields; its subject DN (or, for an empty
+    subject, its thumbprint) stands for it in ``remote_user``, for logs only. A repeated
+    ``user_attribute`` is then the rules' business too.
     """
     if "REMOTE_USER" in environ:
         source = "REMOTE_USER"
     elif user_attribute in environ:
         source = user_attribute
+    elif mapped and environ.get("SSL_CLIENT_CERT"):
+        source = None
     else:
         return None
-    name = _text(environ, source)
-    if not name.strip():
-        raise Refused(f"{source} is empty")
-    _check_name(source, name)
-    domain = _text(environ, "REMOTE_DOMAIN") or None
-    if domain is not None:
-        _check_name("REMOTE_DOMAIN", domain)
+    name = domain = None
+    if source is not None:
+        name = _text(environ, source)
+        if not name.strip():
+            raise Refused(f"{source} is empty")
+        _check_name(source, name)
+        domain = _text(environ, "REMOTE_DOMAIN") or None
+        if domain is not None:
+            _check_name("REMOTE_DOMAIN", domain)
 
     verify = environ.get("SSL_CLIENT_VERIFY")
-    if verify is not None and verify != "SUCCESS":
+    if (verify is not None or source is None) and verify != "SUCCESS":
         raise Refused(f"client certificate verification is {verify!r}, not 'SUCCESS'")
 
     # mod_ssl (and the embedded server) export a subject's second UID as <attribute>_1 and
     # SSLUserName takes the first: which one is "the" user is the CA's business, not ours.
     # The certificate itself is counted too, in case the server exports no SSL_CLIENT_S_DN_*.
+    # With mapping rules the attribute names nobody: a rule capturing it sees every value, and
+    # refuses more than one where one is needed.
     certificate = _certificate(environ.get("SSL_CLIENT_CERT"))
     second = f"{user_attribute}_1"
-    if repeated_user_attribute == "refuse" and (
+    if not mapped and repeated_user_attribute == "refuse" and (
             second in environ or _count(certificate, user_attribute) > 1):
         raise Refused(f"the certificate subject names more than one user ({user_attribute}, "
                       f"{second}, ...)")
@@ -121,14 +134,16 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
         if key not in trusted_issuers:
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
+    subject = _text(environ, "SSL_CLIENT_S_DN")
     presented = certificate and Presented.of(certificate)
+    sha256 = presented and presented.thumbprint
     return Identity(
-        remote_user=name,
+        remote_user=name if name is not None else subject or f"SHA256:{sha256}",
         remote_domain=domain,
-        subject_dn=_text(environ, "SSL_CLIENT_S_DN"),
+        subject_dn=subject,
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
-        sha256=presented and presented.thumbprint,
+        sha256=sha256,
         presented=presented,
     )
 
@@ -221,12 +236,13 @@ def check_revocation(environ: dict, identity: Identity | None,
 class CertAuthMiddleware:
     def __init__(self, app, user_attribute: str, trusted_issuers: tuple,
                  repeated_user_attribute: str = "refuse",
-                 revocations: crl.RevocationList | None = None):
+                 revocations: crl.RevocationList | None = None, mapped: bool = False):
         self.app = app
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
         self.repeated_user_attribute = repeated_user_attribute
         self.revocations = revocations
+        self.mapped = mapped
 
     def __call__(self, environ, start_response):
         context = get_context(environ)
@@ -238,7 +254,7 @@ class CertAuthMiddleware:
                         ", ".join(printable(name) for name in spoofed))
         try:
             identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers,
-                                             self.repeated_user_attribute)
+                                             self.repeated_user_attribute, self.mapped)
             if self.revocations is not None:
                 check_revocation(environ, identity, self.revocations)
         except RevocationUnknown as unknown:
@@ -273,4 +289,6 @@ def filter_factory(global_conf, **local_conf):
                 f"{settings.config_file}: [cert_auth] trusted_issuers: {dn!r} is not a DN"
             ) from None
     return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted),
-                                          settings.repeated_user_attribute, built.revocations)
+                                          settings.repeated_user_attribute,
+                                          revocations=built.revocations,
+                                          mapped=settings.maps_certificates)

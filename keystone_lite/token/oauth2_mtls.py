@@ -20,8 +20,11 @@ from __future__ import annotations
 import json
 import logging
 
+from cryptography import x509
+
 from keystone_lite import errors
-from keystone_lite.certificates import records as certificate_records
+from keystone_lite.certificates import assertion, mapping, mapping_store, \
+    records as certificate_records
 from keystone_lite.context import get_context
 from keystone_lite.db import models
 from keystone_lite.escape import printable
@@ -42,7 +45,7 @@ class ClientRefused(errors.Unauthorized):
     default_message = "Client authentication failed."
 
 
-def mapped_user_fields(services, session, context: dict) -> dict | None:
+def mapped_user_fields(services, context: dict, rules) -> dict | None:
     """The user the request's client certificate names, as Keystone's mapping gives it:
     ``{"name", "id", "email", "domain": {"id" | "name"}}``, each optional; None when the
     certificate names nobody.
@@ -50,15 +53,27 @@ def mapped_user_fields(services, session, context: dict) -> dict | None:
     This is the one step a mapping engine replaces: Keystone applies the rules of the
     federation mapping ``[oauth2] oauth2_cert_dn_mapping_id`` (``KEYSTONE_MAPPING_ID``) to the
     certificate's ``SSL_CLIENT_SUBJECT_DN_*`` / ``SSL_CLIENT_ISSUER_DN_*`` and refuses every
-    client when that mapping does not exist; it has no default rules. Without mapping rules,
-    keystone_lite names the user as every certificate login does (cert_auth): the subject's
+    client when that mapping does not exist; it has no default rules. keystone_lite applies
+    that mapping's rules when it exists (keystone_lite.certificates.mapping); without it, it
+    names the user as every certificate login does (cert_auth): the subject's
     user name (``[cert_auth] user_attribute``, or the server's ``REMOTE_USER``) in the domain
     named by ``REMOTE_DOMAIN``, else in the default domain.
 
     ``context`` is the request context (keystone_lite.context): ``remote_user``,
     ``remote_domain`` and ``cert`` (with ``presented``, the certificate itself) from cert_auth.
-    ``session`` is the request's, for a mapping stored in the database.
+    ``rules``: those of the mapping ``KEYSTONE_MAPPING_ID`` (mapping_store.load_rules), or
+    None when it does not exist.
     """
+    if rules is not None:
+        certificate = certificate_records.presented(context)
+        if certificate is None:
+            return None
+        outcome = mapping.evaluate(rules, assertion.assertion_from_certificate(
+            x509.load_der_x509_certificate(certificate.der)))
+        if not outcome.matched:
+            LOG.info("OAuth2 mTLS: no rule of the mapping %r matched the certificate: %s",
+                     KEYSTONE_MAPPING_ID, outcome.summary())
+        return outcome.user if outcome.matched else None
     name = context["remote_user"]
     if name is None:
         return None
@@ -107,7 +122,8 @@ class TlsClientAuth:
             raise _refused("user %s is disabled", user.id)
         if not user.default_project_id:
             raise _refused("user %s has no default project", user.id)
-        expected = mapped_user_fields(self.services, session, context)
+        expected = mapped_user_fields(self.services, context, mapping_store.load_rules(
+            session, KEYSTONE_MAPPING_ID))
         if expected is None:
             raise _refused("the client certificate (subject %s) names no user",
                            _quoted(certificate.subject_dn))

@@ -239,3 +239,37 @@ def test_token_ends_with_its_certificate(deployment, ca_dir):
     assert 0 < response.json["expires_in"] <= 600
     shown = validate(deployment, response.json["access_token"]).json["token"]
     assert shown["expires_at"] == not_after.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+# -- Keystone's oauth2_mapping ---------------------------------------------------------------------
+
+def test_stored_oauth2_mapping_says_which_user_a_certificate_is(deployment, alice):
+    """As Keystone's golden exchange: the mapping ``oauth2_mapping`` turns the subject's CN, UID
+    and O into the user's name, id and domain name, each compared with client_id's user."""
+    import cert_builders
+
+    alice_id, _ = alice
+    add_user(deployment, "bob", "demo", "member")
+    _status, recorded, _headers = golden("oauth2-mapping-put.json")
+    mapping = {"mapping": {"rules": recorded["mapping"]["rules"]}}
+    deployment.admin.put_json("/v3/OS-FEDERATION/mappings/oauth2_mapping", mapping,
+                              headers={"X-Auth-Token": ADMIN_TOKEN}, status=201)
+
+    def subject(uid: str):
+        return cert_builders.certificate(cert_builders.name(
+            ("O", "Default"), ("UID", uid), ("CN", "alice")))
+
+    ours = subject(alice_id)
+    body = deployment.main.post(PATH, f"grant_type=client_credentials&client_id={alice_id}",
+                                headers=FORM, extra_environ=cert_builders.environ(ours)).json
+    token = validate(deployment, body["access_token"]).json["token"]
+    assert token["user"]["id"] == alice_id and token["methods"] == []
+    assert token["oauth2_credential"]["x5t#S256"] == keystone_x5t(cert_builders.pem(ours))
+
+    # The certificate says bob's id while its CN says alice: the mapped id is not client_id's.
+    bob_id = user_id(deployment, "bob")
+    refused = deployment.main.post(
+        PATH, f"grant_type=client_credentials&client_id={bob_id}", headers=FORM,
+        extra_environ=cert_builders.environ(subject(bob_id)), status=401)
+    assert refused.json == {"error": "invalid_client",
+                            "error_description": "Client authentication failed."}

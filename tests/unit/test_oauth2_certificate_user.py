@@ -18,17 +18,17 @@ def context(remote_user="alice", remote_domain=None) -> dict:
 
 
 def test_without_mapping_rules_the_certificate_names_its_user_in_the_default_domain():
-    assert mapped_user_fields(SERVICES, None, context()) == {
+    assert mapped_user_fields(SERVICES, context(), None) == {
         "name": "alice", "domain": {"id": "default"}}
 
 
 def test_without_mapping_rules_remote_domain_names_the_domain():
-    assert mapped_user_fields(SERVICES, None, context(remote_domain="Partners")) == {
+    assert mapped_user_fields(SERVICES, context(remote_domain="Partners"), None) == {
         "name": "alice", "domain": {"name": "Partners"}}
 
 
 def test_a_certificate_without_a_user_name_names_nobody():
-    assert mapped_user_fields(SERVICES, None, context(remote_user=None)) is None
+    assert mapped_user_fields(SERVICES, context(remote_user=None), None) is None
 
 
 @pytest.mark.parametrize("expected", [
