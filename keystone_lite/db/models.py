@@ -578,3 +578,13 @@ class Generation(Base):
     __tablename__ = "generation"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Change(Base):
+    """What a value of the change counter changed (see keystone_lite.db.generation): kind
+    ``user``, ``project``, ``audit`` (a revoked audit id) or ``all``."""
+
+    __tablename__ = "changes"
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -390,6 +390,34 @@ def test_user_disabled_through_b_fails_validation_and_login_on_a(pair, admin_tok
     assert user_of(b.validate(admin_b, a.issue("carol"))) == "carol"
 
 
+def test_user_disabled_through_b_ends_only_that_users_tokens_on_a_at_once(pair, admin_tokens):
+    """The change log drops only what a change concerns (keystone_lite.db.generation): the
+    disabled user's remembered token fails on A's next request, another user's remembered
+    token (kept through the change) stays valid, and a logout through B kills only its token."""
+    a, b = pair
+    admin_a, admin_b = admin_tokens
+    changed, spared = a.issue("dave"), a.issue("erin")
+    logged_out, kept = a.issue("erin"), a.issue("erin")
+    for token, user in ((changed, "dave"), (spared, "erin"), (logged_out, "erin"),
+                        (kept, "erin")):
+        assert user_of(a.validate(admin_a, token)) == user
+    dave = b.find_id(admin_b, "users", "dave")
+
+    assert b.admin_call(admin_b, "PATCH", f"/users/{dave}",
+                        {"user": {"enabled": False}}).status == 200
+    assert a.validate(admin_a, changed).status == 404
+    assert user_of(a.validate(admin_a, spared)) == "erin"
+
+    assert b.revoke(admin_b, logged_out).status == 204
+    assert a.validate(admin_a, logged_out).status == 404
+    assert user_of(a.validate(admin_a, kept)) == "erin"
+    assert user_of(a.validate(admin_a, spared)) == "erin"
+    # dave serves the next test: enabled again (his old token stays dead).
+    assert a.admin_call(admin_a, "PATCH", f"/users/{dave}",
+                        {"user": {"enabled": True}}).status == 200
+    assert a.validate(admin_a, changed).status == 404
+
+
 def test_role_removed_through_b_fails_the_scoped_token_on_a(pair, admin_tokens):
     a, b = pair
     admin_a, admin_b = admin_tokens
