@@ -6,14 +6,14 @@ counter value then drops only what changed since the value it had
 (keystone_lite.db.generation). Existing rows are untouched; the log starts empty (a process
 that finds it does not reach back empties its caches, as before).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0018'
-down_revision = '0017'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
