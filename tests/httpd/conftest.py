@@ -228,10 +228,12 @@ def cli(config: str, *argv: str) -> None:
     assert manage.main(["--config-file", config, *argv]) == 0, argv
 
 
-def _install_tree(home: str, base: str, database_url: str | None = None) -> str:
+def _install_tree(home: str, base: str, database_url: str | None = None,
+                  cert_auth: str = "") -> str:
     """KEYSTONE_LITE_HOME as an operator installs it; returns its keystone-lite.conf.
 
     ``database_url``: the test run's PostgreSQL database (tests/databases.py); None for SQLite.
+    ``cert_auth``: more lines for its [cert_auth] section.
     """
     os.makedirs(os.path.join(home, "httpd"))
     os.makedirs(os.path.join(home, "etc"))
@@ -244,7 +246,7 @@ def _install_tree(home: str, base: str, database_url: str | None = None) -> str:
         # No admin_token: admins log in with their certificates, as in production. Only
         # certificates of the dev CA are accepted (as mod_ssl spells its issuer DN).
         handle.write(f"[DEFAULT]\ndata_dir = ../data\n\n[cert_auth]\n"
-                     f"trusted_issuers = {TRUSTED_ISSUER}\n")
+                     f"trusted_issuers = {TRUSTED_ISSUER}\n{cert_auth}")
         if database_url:
             handle.write(f"\n[database]\nconnection = {database_url}\n")
     cli(config, "db_sync")
@@ -307,7 +309,7 @@ def _preflight_as(user: pwd.struct_passwd, home: str) -> None:
 
 
 def _httpd_conf(tools: Tools, root: str, home: str, pki_dir: str, port: int,
-                optional_port: int) -> str:
+                optional_port: int, extra: str = "") -> str:
     modules = tools.modules
     user = (f"User {tools.run_as.pw_name}\nGroup {grp.getgrgid(tools.run_as.pw_gid).gr_name}\n"
             if tools.run_as else "")
@@ -372,7 +374,7 @@ Listen {HOST}:{optional_port}
         Require expr %{{SSL_CLIENT_VERIFY}} == 'SUCCESS'
     </Location>
 </VirtualHost>
-"""
+{extra}"""
 
 
 class Server:
@@ -439,6 +441,17 @@ def apache_site(apache_tools, database_backend):
     """httpd on two free 127.0.0.1 ports for a deployment with users alice and bob (members of
     demo) and the certificate-only bootstrap admin; certificates for them, for mallory (no user)
     and for an alice of another CA."""
+    with running_site(apache_tools, database_backend.create()) as site:
+        yield site
+
+
+@contextlib.contextmanager
+def running_site(apache_tools: Tools, database_url: str | None, cert_auth: str = "",
+                 prepare=None, extra_conf=None):
+    """The site of ``apache_site``, running until the block ends. ``cert_auth``: more lines
+    for keystone-lite.conf's [cert_auth]; ``prepare(site, config)`` runs after the installation
+    and the PKI are made (as root, before the httpd user is given the data); ``extra_conf(site)``
+    returns more httpd.conf (another virtual host)."""
     root = tempfile.mkdtemp(prefix="keystone-lite-httpd-")
     server = None
     try:
@@ -451,8 +464,10 @@ def apache_site(apache_tools, database_backend):
         site = Site(apache_tools, root, os.path.join(root, "keystone-lite"),
                     os.path.join(root, "pki"), os.path.join(root, "other-pki"), port,
                     optional_port)
-        _install_tree(site.home, site.base, database_backend.create())
+        config = _install_tree(site.home, site.base, database_url, cert_auth)
         _make_pki(site.pki_dir, site.other_pki_dir)
+        if prepare is not None:
+            prepare(site, config)
         if apache_tools.run_as is not None:
             _give_to(os.path.join(site.home, "data"), apache_tools.run_as)
             for directory in _grant_traverse([
@@ -464,7 +479,7 @@ def apache_site(apache_tools, database_backend):
         conf = os.path.join(root, "httpd.conf")
         with open(conf, "w", encoding="utf-8") as handle:
             handle.write(_httpd_conf(apache_tools, root, site.home, site.pki_dir, port,
-                                     optional_port))
+                                     optional_port, extra_conf(site) if extra_conf else ""))
         server = Server(site, conf)
         server.start()
         server.wait_ready()
