@@ -9,61 +9,26 @@ business, shown to the service as Keystone's ``oauth2_credential``.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import logging
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from builders import (add_user, assert_keystone_error, cert_environ, external_auth, grant_role,
-                      in_store, password_auth, post_token, subject_headers, token_auth)
-from keystone_lite import pki, tls_environ
+from builders import (SERVICE_PASSWORD, Client, assert_keystone_error, cert_environ,
+                      client_certificates, external_auth, grant_role, in_store, login,
+                      password_auth, post_token, service_token, subject_headers, token_auth,
+                      token_of, with_certificate_users)
 from keystone_lite.certificates import records, thumbprints
-
-SERVICE_PASSWORD = "nova-secret"
-BOUND = {"cert_auth": {"bind_tokens": "true"}}
-
-
-@dataclasses.dataclass(frozen=True)
-class Client:
-    """A client certificate as the web server hands it to the app."""
-
-    der: bytes
-
-    @property
-    def environ(self) -> dict:
-        return tls_environ.client_environ(self.der, "SSL_CLIENT_S_DN_UID")
-
-    @property
-    def thumbprint(self) -> str:
-        return hashlib.sha256(self.der).hexdigest()
 
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory) -> dict:
-    """alice, a second certificate of alice's (same subject UID), bob and the bootstrap admin,
-    issued by one dev CA."""
-    directory = str(tmp_path_factory.mktemp("pki"))
-    pki.ensure_ca(directory)
-
-    def issue(name, uid):
-        with open(pki.issue_client_certificate(directory, name, uids=(uid,)).certificate,
-                  "rb") as handle:
-            certificate = x509.load_pem_x509_certificate(handle.read())
-        return Client(certificate.public_bytes(Encoding.DER))
-    return {"alice": issue("alice", "alice"), "alice-again": issue("alice-again", "alice"),
-            "bob": issue("bob", "bob"), "admin": issue("admin", "admin")}
+    return client_certificates(str(tmp_path_factory.mktemp("pki")))
 
 
 def deploy(make_deployment, bind: bool):
-    deployment = make_deployment(BOUND if bind else None)
-    add_user(deployment, "alice", "demo")
-    add_user(deployment, "bob", "demo")
-    add_user(deployment, "nova", "service", role="service", password=SERVICE_PASSWORD)
-    return deployment
+    return with_certificate_users(make_deployment, bind)
 
 
 @pytest.fixture
@@ -74,21 +39,6 @@ def bound(make_deployment):
 @pytest.fixture
 def unbound(make_deployment):
     return deploy(make_deployment, bind=False)
-
-
-def login(app, client: Client | None, body=None, status: int = 201):
-    return app.post_json("/v3/auth/tokens", body or external_auth("demo"),
-                         extra_environ=client.environ if client else {}, status=status)
-
-
-def token_of(app, client: Client, body=None) -> str:
-    return login(app, client, body).headers["X-Subject-Token"]
-
-
-def service_token(deployment) -> str:
-    """nova's token (password, no certificate): what keystonemiddleware's auth_token holds."""
-    return post_token(deployment.main, password_auth("nova", SERVICE_PASSWORD, "service")
-                      ).headers["X-Subject-Token"]
 
 
 def as_service(deployment, token: str, app: str = "admin", status: int = 200):

@@ -10,20 +10,15 @@ import time
 
 import pytest
 
-from builders import (ADMIN_TOKEN, add_user, assert_keystone_error, external_auth, in_store,
-                      issue, password_auth, post_token, subject_headers)
+from builders import (ADMIN_TOKEN, SERVICE_PASSWORD, add_user, assert_keystone_error,
+                      client_certificates, external_auth, in_store, issue, login, password_auth,
+                      post_token, service_token, subject_headers, token_of,
+                      with_certificate_users)
 from keystone_lite.certificates import records
-
-from test_bound_tokens import SERVICE_PASSWORD, clients, deploy, login, token_of  # noqa: F401
 
 PATH = "/v3/OS-OAUTH2/introspect"
 FORM = "application/x-www-form-urlencoded"
 INACTIVE = {"active": False}
-
-
-def service_token(deployment) -> str:
-    return post_token(deployment.main, password_auth("nova", SERVICE_PASSWORD, "service")
-                      ).headers["X-Subject-Token"]
 
 
 def introspect(deployment, token: str, caller: str | None = None, status: int = 200,
@@ -39,14 +34,19 @@ def seconds(text: str) -> int:
     return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory) -> dict:
+    return client_certificates(str(tmp_path_factory.mktemp("pki")))
+
+
 @pytest.fixture
 def bound(make_deployment):
-    return deploy(make_deployment, bind=True)
+    return with_certificate_users(make_deployment, bind=True)
 
 
 @pytest.fixture
 def unbound(make_deployment):
-    return deploy(make_deployment, bind=False)
+    return with_certificate_users(make_deployment, bind=False)
 
 
 # -- active tokens ------------------------------------------------------------------------------
