@@ -68,6 +68,9 @@ def targets(results: dict) -> list[dict]:
                  _get(results, "startup", "keystone", "seconds")), 0.25, "max"),
         ("validation time, full vs empty database (uuid)", "≤ 1.15",
          _get(results, "scale", "ratios", "uuid", "validate"), 1.15, "max"),
+        # Issue 13: [cert_auth] bind_tokens on vs off, tokens earned through a certificate.
+        ("validation with certificate binding on vs off", "≥ 0.90",
+         _get(results, "binding", "ratios", "validate"), 0.9, "min"),
     ]
     rows += production_targets(results.get("production") or {})
     verdicts = []
@@ -195,6 +198,24 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"Start-up (keystone_lite: both paste apps; Keystone: its app) and memory; "
                     f"median of {settings['startup_runs']} runs",
                     ["measure", "keystone_lite", "Keystone", "lite/Keystone"], rows))
+    binding = results.get("binding")
+    if binding:
+        rows = []
+        for operation in ("validate", "validate_nocatalog"):
+            off = _get(binding, "results", "off", operation)
+            on = _get(binding, "results", "on", operation)
+            if off and on:
+                rows.append([OPERATIONS[operation], _ops(off["ops_per_s"]), _ms(off["p50_ms"]),
+                             _ops(on["ops_per_s"]), _ms(on["p50_ms"]),
+                             _ratio(binding["ratios"][operation]),
+                             _ratio(_get(binding, "cpu_ratios", operation))])
+        out.append((f"Certificate-bound tokens: keystone_lite in process, [cert_auth] "
+                    f"bind_tokens off vs on, every token earned through a client certificate "
+                    f"and the caller presenting its own over it (median of "
+                    f"{settings.get('binding_runs', '?')} interleaved runs of "
+                    f"{settings.get('binding_iterations', '?')} calls)",
+                    ["operation", "off ops/s", "p50 ms", "on ops/s", "p50 ms", "on/off",
+                     "by CPU time"], rows))
     scale = results.get("scale")
     if scale:
         generated = scale["generated"]
@@ -218,7 +239,8 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     if results.get("production"):
         out.append(production_table(results["production"]))
     verdicts = results.get("targets") or []
-    out.append(("Targets (issues 5 and 14)", ["target", "goal", "measured", "met"],
+    out.append(("Targets (issues 5 and 14; certificate binding: issue 13)",
+                ["target", "goal", "measured", "met"],
                 [[v["target"], v["goal"], _ratio(v["measured"]),
                   {True: "yes", False: "NO", None: "—"}[v["met"]]] for v in verdicts]))
     return out

@@ -1,12 +1,13 @@
 """keystone_lite vs OpenStack Keystone, side by side: the one benchmark command.
 
-    python3 bench/run.py [--quick] [--skip-http] [--skip-apache] [--skip-scale]
-                         [--skip-profile] [--no-docs]
+    python3 bench/run.py [--quick] [--skip-http] [--skip-apache] [--skip-binding]
+                         [--skip-scale] [--skip-profile] [--no-docs]
 
 Standard library only: it sets up its own tools (``bench/envs.py``), builds one bootstrapped
-deployment of each product, then measures start-up, in-process operations, HTTP validation
-(gunicorn for both plus a trivial app; keystone_lite also under Apache mod_wsgi), flat cost over
-a generated full database, and profiles keystone_lite. It prints the tables, saves the results
+deployment of each product, then measures start-up, in-process operations, what certificate-
+bound tokens cost keystone_lite's validation (binding on vs off), HTTP validation (gunicorn for
+both plus a trivial app; keystone_lite also under Apache mod_wsgi), flat cost over a generated
+full database, and profiles keystone_lite. It prints the tables, saves the results
 to ``bench/results/<date>.json`` and, unless ``--no-docs``, refreshes the chart and the
 generated tables of ``docs/performance.md``. See ``bench/README.md``.
 """
@@ -58,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a smoke run: few calls, short HTTP runs, a small database")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-apache", action="store_true")
+    parser.add_argument("--skip-binding", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--skip-production", action="store_true",
@@ -81,6 +83,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.production = PRODUCTION_QUICK if quick else PRODUCTION
     if args.only_production:
         args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
+        args.skip_binding = True
+    # Validation takes ~50 µs: many calls per run, many runs, for a ratio within a few percent.
+    args.binding_iterations, args.binding_runs, args.binding_warmup = (500, 3, 100) if quick \
+        else (2000, 9, 300)
     return args
 
 
@@ -208,6 +214,30 @@ def http_phase(tools, args, workdir, templates) -> dict:
     return loadtest.benchmark(tools, args.http, workdir, lite, keystone, apache_lite)
 
 
+def binding_phase(tools, args, workdir, template) -> dict:
+    """Validation with [cert_auth] bind_tokens on vs off, tokens earned through a certificate
+    in both (bench/binding.py); ratios on/off (by wall time and by CPU time, > 1: on faster)."""
+    configs = {}
+    for setting in ("off", "on"):
+        instance = deploy.lite_instance(template, os.path.join(workdir, f"binding-{setting}"))
+        with open(instance.config, "a", encoding="utf-8") as handle:
+            handle.write(f"\n[cert_auth]\nbind_tokens = {str(setting == 'on').lower()}\n")
+        configs[setting] = instance.config
+    out = os.path.join(workdir, "binding.json")
+    run_bench_script(tools.lite, "binding.py", "--out", out, "--off", configs["off"], "--on",
+                     configs["on"], "--iterations", str(args.binding_iterations), "--runs",
+                     str(args.binding_runs), "--warmup", str(args.binding_warmup),
+                     timeout=1800)
+    measured = _read(out)
+    return {"results": measured,
+            "ratios": {operation: measured["on"][operation]["ops_per_s"]
+                       / measured["off"][operation]["ops_per_s"]
+                       for operation in measured["off"]},
+            "cpu_ratios": {operation: measured["off"][operation]["cpu_ms"]
+                           / measured["on"][operation]["cpu_ms"]
+                           for operation in measured["off"]}}
+
+
 def scale_phase(tools, args, workdir, template) -> dict:
     empty = deploy.lite_instance(template, os.path.join(workdir, "scale-empty"), "uuid")
     full = deploy.lite_instance(template, os.path.join(workdir, "scale-full"), "uuid")
@@ -313,7 +343,9 @@ def main(argv=None) -> int:
                             "startup_runs": args.startup_runs,
                             "duration": args.http.duration, "warmup": args.http.warmup,
                             "connections": args.http.connections,
-                            "http_runs": args.http.runs, "quick": args.quick}}
+                            "http_runs": args.http.runs, "quick": args.quick,
+                            "binding_iterations": args.binding_iterations,
+                            "binding_runs": args.binding_runs}}
 
     def phase(name, function, *function_args):
         phase_started = time.monotonic()
@@ -341,6 +373,9 @@ def main(argv=None) -> int:
         if not args.skip_production:
             results["production"] = phase("production", production_phase, tools, args,
                                           workdir, templates)
+        if not args.skip_binding:
+            results["binding"] = phase("binding", binding_phase, tools, args, workdir,
+                                       templates["lite"])
         if tools.wrk and not args.skip_http:
             results["http"] = phase("HTTP", http_phase, tools, args, workdir, templates)
         if not args.skip_scale:

@@ -12,7 +12,7 @@ from keystone_lite.identity import (application_credentials, credentials, passwo
 from keystone_lite.identity.controller import IdentityController
 from keystone_lite.oauth1.delegation import DelegationController
 from keystone_lite.router import Router
-from keystone_lite.token import oauth2
+from keystone_lite.token import introspection, oauth2
 from keystone_lite.token.controller import TokenController
 from keystone_lite.token.v2_controller import V2TokenController
 
@@ -36,7 +36,8 @@ def _v3(global_conf, admin: bool):
     # OAuth1's flow and a user's own delegations, as the password change (consumers: admin).
     routes += DelegationController(built).routes()
     if admin:
-        routes += IdentityController(built).routes()
+        # RFC 7662 introspection is for services: on admin, as the identity API.
+        routes += IdentityController(built).routes() + introspection.routes(built)
     return Router(built, routes)
 
 

@@ -305,6 +305,9 @@ RULES = {
     # fix of CVE-2025-65073).
     "identity:ec2tokens_validate": any_of(admin_required, role("service")),
     "identity:s3tokens_validate": any_of(admin_required, role("service")),
+    # RFC 7662 introspection (keystone_lite.token.introspection; Keystone has none): what
+    # services call, as the two above.
+    "identity:introspect_token": any_of(admin_required, role("service")),
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,
     "identity:create_service": admin_required,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import socket
@@ -203,6 +204,72 @@ def project_id(deployment, name: str, domain_id: str = "default") -> str:
     from keystone_lite.identity import store
     return in_store(deployment, lambda session: store.find_project(
         session, name=name, domain_id=domain_id).id)
+
+
+# -- certificate-bound tokens (test_bound_tokens, test_introspection) ------------------------------
+
+SERVICE_PASSWORD = "nova-secret"
+
+
+@dataclasses.dataclass(frozen=True)
+class Client:
+    """A client certificate as the web server hands it to the app (mod_ssl's environ keys)."""
+
+    der: bytes
+
+    @property
+    def environ(self) -> dict:
+        from keystone_lite import tls_environ
+        return tls_environ.client_environ(self.der, "SSL_CLIENT_S_DN_UID")
+
+    @property
+    def thumbprint(self) -> str:
+        return hashlib.sha256(self.der).hexdigest()
+
+
+def client_certificates(directory: str) -> dict:
+    """{name: Client} of one dev CA made in ``directory``: alice, a second certificate of
+    alice's (same subject UID, "alice-again"), bob and the bootstrap admin."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from keystone_lite import pki
+    pki.ensure_ca(directory)
+
+    def issue(name, uid):
+        with open(pki.issue_client_certificate(directory, name, uids=(uid,)).certificate,
+                  "rb") as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+        return Client(certificate.public_bytes(Encoding.DER))
+    return {"alice": issue("alice", "alice"), "alice-again": issue("alice-again", "alice"),
+            "bob": issue("bob", "bob"), "admin": issue("admin", "admin")}
+
+
+def with_certificate_users(make_deployment, bind: bool):
+    """A deployment (``[cert_auth] bind_tokens`` = ``bind``) with alice and bob, members of
+    demo, and nova, a service user with a password."""
+    deployment = make_deployment({"cert_auth": {"bind_tokens": "true"}} if bind else None)
+    add_user(deployment, "alice", "demo")
+    add_user(deployment, "bob", "demo")
+    add_user(deployment, "nova", "service", role="service", password=SERVICE_PASSWORD)
+    return deployment
+
+
+def login(app: webtest.TestApp, client: Client | None, body=None, status: int = 201):
+    """POST /v3/auth/tokens over ``client``'s certificate (or none); external auth on demo by
+    default."""
+    return app.post_json("/v3/auth/tokens", body or external_auth("demo"),
+                         extra_environ=client.environ if client else {}, status=status)
+
+
+def token_of(app: webtest.TestApp, client: Client, body=None) -> str:
+    return login(app, client, body).headers["X-Subject-Token"]
+
+
+def service_token(deployment) -> str:
+    """nova's token (password, no certificate): what keystonemiddleware's auth_token holds."""
+    return post_token(deployment.main, password_auth("nova", SERVICE_PASSWORD, "service")
+                      ).headers["X-Subject-Token"]
 
 
 # -- faults and logs (tests/faults, tests/security) ------------------------------------------------

@@ -1,8 +1,8 @@
 """Which certificate earned a token, and which certificates are revoked.
 
-A token earned with a client certificate carries the first bytes of the certificate's
-thumbprint (``thumbprints.reference``); the ``certificates`` table, written the first time a
-certificate earns a token, holds the rest. Revoking a certificate (by thumbprint, or by serial
+A token earned with a client certificate carries the id of the certificate's row in the
+``certificates`` table, written the first time a certificate earns a token, which holds the
+rest. Revoking a certificate (by thumbprint, or by serial
 of one issuer or of any) refuses it from then on and kills every token it earned, on the next
 validation on every node: the revocation moves the change counter (db.generation), and
 validation checks the token's certificate against the revocations read under the new stamp.
@@ -50,10 +50,6 @@ class Presented:
                    not_after=int(certificate.not_valid_after_utc.timestamp()) * 1_000_000,
                    der=der)
 
-    @property
-    def reference(self) -> str:
-        return thumbprints.reference(self.thumbprint)
-
 
 def presented(context: dict) -> Presented | None:
     """The request's certificate, or None when the server exported none (SSL_CLIENT_CERT:
@@ -75,23 +71,29 @@ def serial_key(text: str) -> str:
     return format(int(value, 16), "x")
 
 
-def remember(session: Session, certificate: Presented) -> None:
-    """Record ``certificate`` if it has not earned a token before (one row, never changed)."""
-    if session.get(models.Certificate, certificate.thumbprint) is not None:
-        return
+def remember(session: Session, certificate: Presented):
+    """The snapshot of ``certificate``'s row, written if it has not earned a token before
+    (one row, never changed; two nodes writing it at once write one)."""
     table = models.Certificate.__table__
     session.execute(db_session.conflict_insert(session, table).values(
-        thumbprint=certificate.thumbprint, reference=certificate.reference,
-        issuer_dn=certificate.issuer_dn, serial=certificate.serial,
-        subject_dn=certificate.subject_dn, not_after=certificate.not_after,
+        thumbprint=certificate.thumbprint, issuer_dn=certificate.issuer_dn,
+        serial=certificate.serial, subject_dn=certificate.subject_dn,
+        not_after=certificate.not_after,
         keystone_x5t=thumbprints.keystone_x5t(certificate.der), first_used_at=now_us(),
     ).on_conflict_do_nothing(index_elements=[table.c.thumbprint]))
+    return find_presented(session, certificate)
 
 
-def find(session: Session, reference: str):
-    """The snapshot of the certificate a token's reference names, or None."""
+def find_presented(session: Session, certificate: Presented):
+    """The snapshot of ``certificate``'s row, or None when it has earned no token yet."""
     row = session.scalar(select(models.Certificate).where(
-        models.Certificate.reference == reference))
+        models.Certificate.thumbprint == certificate.thumbprint))
+    return row and row.snapshot()
+
+
+def find(session: Session, certificate_id: int):
+    """The snapshot of the certificate a token names (by its row id), or None."""
+    row = session.get(models.Certificate, certificate_id)
     return row and row.snapshot()
 
 

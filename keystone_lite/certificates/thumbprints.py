@@ -13,9 +13,6 @@ import re
 import ssl
 
 _HEX = re.compile(r"[0-9a-f]{64}")
-# A token carries this many bytes of its certificate's thumbprint (payload part "c"/"b"): a key
-# to the certificates table, where the whole thumbprint is compared.
-REFERENCE_BYTES = 8
 
 
 def of_der(der: bytes) -> str:
@@ -36,11 +33,6 @@ def parse(text: str) -> str:
         raise ValueError("a thumbprint is 64 hexadecimal digits (the SHA-256 of the DER "
                          "certificate, as openssl x509 -noout -fingerprint -sha256 prints it)")
     return value
-
-
-def reference(thumbprint: str) -> str:
-    """What a token carries of the thumbprint: its first REFERENCE_BYTES, in hex."""
-    return thumbprint[:REFERENCE_BYTES * 2]
 
 
 def keystone_x5t(der: bytes) -> str:

@@ -445,17 +445,21 @@ class Token(Base):
 
 
 class Certificate(Base):
-    """A client certificate that earned a token. A token carries the first bytes of its
-    thumbprint (``reference``; payload part "c" or "b"); the row gives the rest: the whole
-    thumbprint a binding is compared with, and the issuer and serial a revocation names.
+    """A client certificate that earned a token. A token carries the row's ``id`` (payload
+    part "c" or "b": three bytes for the first 65,535 certificates, which keeps every kind of
+    token under 255 characters); the row gives the rest: the whole thumbprint a binding is
+    compared with, and the issuer and serial a revocation names.
 
-    Rows are added the first time a certificate earns a token, and never change: adding one
-    changes no cached answer (see db.generation).
+    Rows are added the first time a certificate earns a token, and never change or go: adding
+    one changes no cached answer (see db.generation), and an id is never reused (SQLite's
+    AUTOINCREMENT, PostgreSQL's sequence), so that no token can come to name another
+    certificate.
     """
 
     __tablename__ = "certificates"
-    thumbprint: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of DER, hex
-    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thumbprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of DER, hex
     issuer_dn: Mapped[str] = mapped_column(Text)
     serial: Mapped[str] = mapped_column(String(64), index=True)  # lowercase hex, no leading 0
     subject_dn: Mapped[str] = mapped_column(Text)

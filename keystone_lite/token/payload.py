@@ -17,8 +17,10 @@ What only some tokens carry comes after, in one msgpack map of optional parts, a
 empty (so every token made before stays as it was, and decodes): ``"t": [trust id, trustor
 revision]`` for a trust-scoped token, ``"o": access token id`` for one made with an OAuth1
 access token (method ``oauth1``), ``"a": application credential id`` for one earned with an
-application credential (or rescoped from one), and ``"c"`` or ``"b"``: the first 8 bytes of
-the thumbprint of the client certificate the token was earned with (keystone_lite.certificates),
+application credential (or rescoped from one), and ``"c"`` or ``"b"``: the id of the client
+certificate the token was earned with (its row in the ``certificates`` table, see
+keystone_lite.certificates: an integer, three bytes up to 65,535 certificates, so that a
+trust-scoped or application credential token made with a token stays under 255 characters),
 ``"b"`` when the token is bound to it (only that certificate may present it); an OAuth 2.0
 mutual-TLS token (method ``oauth2_credential``) always is. A part this version does not know is
 refused, so that no token validates without what restricts it. Methods past the third take the
@@ -55,6 +57,7 @@ _MAX_TIME = 253_402_300_799_999_999
 _MAX_ID = 64
 _MAX_AUDIT_IDS = 3
 _MAX_REVISION = 2**63 - 1  # BIGINT
+_MAX_CERTIFICATE_ID = 2**31 - 1  # INTEGER
 _HEX_ID = re.compile(r"[0-9a-f]{32}")  # a uuid4().hex: packed as its 16 bytes
 # The keys of the optional parts.
 _TRUST = "t"  # a trust-scoped token's
@@ -62,7 +65,6 @@ _OAUTH1 = "o"  # an oauth1 token's
 _APPLICATION_CREDENTIAL = "a"  # an application credential's token's
 _CERTIFICATE = "c"  # a token earned with a certificate: which one
 _BOUND = "b"  # the same, for a token bound to that certificate
-_REFERENCE_BYTES = 8  # certificates.thumbprints.REFERENCE_BYTES
 
 
 class MalformedPayload(ValueError):
@@ -93,9 +95,9 @@ class TokenPayload:
     access_token_id: str | None = None
     # The application credential the token was earned with (or its parent was), if any.
     application_credential_id: str | None = None
-    # The certificate the token was earned with (certificates.thumbprints.reference), if any,
-    # and whether only that certificate may present it.
-    certificate: str | None = None
+    # The certificate the token was earned with (the id of its certificates row), if any, and
+    # whether only that certificate may present it.
+    certificate: int | None = None
     bound: bool = False
 
     @property
@@ -151,10 +153,9 @@ def encode(payload: TokenPayload) -> bytes:
     if payload.application_credential_id is not None:
         optional[_APPLICATION_CREDENTIAL] = _pack_id(payload.application_credential_id)
     if payload.certificate is not None:
-        reference = bytes.fromhex(payload.certificate)
-        if len(reference) != _REFERENCE_BYTES:
-            raise ValueError("a certificate reference is 8 bytes")
-        optional[_BOUND if payload.bound else _CERTIFICATE] = reference
+        if not _is_certificate_id(payload.certificate):
+            raise ValueError("a certificate id is an integer from 1 to 2**31 - 1")
+        optional[_BOUND if payload.bound else _CERTIFICATE] = payload.certificate
     elif payload.bound:
         raise ValueError("a bound token names its certificate")
     if OAUTH2_CREDENTIAL in payload.methods and not payload.bound:
@@ -228,11 +229,14 @@ def _optional_parts(parts) -> dict:
         attributes["application_credential_id"] = _unpack_id(parts[_APPLICATION_CREDENTIAL])
     for key in (_CERTIFICATE, _BOUND):
         if key in parts:
-            reference = parts[key]
-            if not isinstance(reference, bytes) or len(reference) != _REFERENCE_BYTES:
+            if not _is_certificate_id(parts[key]):
                 raise MalformedPayload("unknown certificate part")
-            attributes.update(certificate=reference.hex(), bound=key == _BOUND)
+            attributes.update(certificate=parts[key], bound=key == _BOUND)
     return attributes
+
+
+def _is_certificate_id(value) -> bool:
+    return _is_int(value) and 0 < value <= _MAX_CERTIFICATE_ID
 
 
 def _is_int(value) -> bool:

@@ -12,7 +12,6 @@ which every such write moves, on any node.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
 from typing import Any
 
@@ -27,9 +26,6 @@ from keystone_lite.token import key_repository, revocation, trust_scope
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
-
-LOG = logging.getLogger(__name__)
-
 
 @dataclasses.dataclass(frozen=True)
 class Scope:
@@ -227,7 +223,7 @@ class TokenService:
             trust_id=trust and trust.id,
             trustor_revision=principal.trust.trustor.revision if trust else 0,
             application_credential_id=credential_id,
-            certificate=record and record.reference, bound=bound)
+            certificate=record and record.id, bound=bound)
         principal = self._delegated(session, stamp, payload, principal)
         if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
@@ -316,25 +312,24 @@ class TokenService:
         the first); Unauthorized when the certificate is revoked."""
         if self.certificate_revoked(session, stamp, certificate):
             raise errors.Unauthorized("The client certificate is revoked.")
-        record = self.certificate_record(session, stamp, certificate.reference)
-        if record is None:
-            certificate_records.remember(session, certificate)
-            record = certificate_records.find(session, certificate.reference)
-        if record is None or record.thumbprint != certificate.thumbprint:
-            # Another certificate with the same first 8 bytes of thumbprint (2**-64 a pair):
-            # its tokens could not be told apart, so this one earns none.
-            LOG.error("certificate %s shares its reference with %s: it cannot earn tokens",
-                      certificate.thumbprint, record and record.thumbprint)
-            raise errors.Unauthorized()
-        return record
-
-    def certificate_record(self, session: Session, stamp: tuple, reference: str):
-        """The certificates table's snapshot for a token's reference, or None; remembered
-        under the stamp (rows never change)."""
-        key = ("certificate", reference)
+        key = ("thumbprint", certificate.thumbprint)
         record = self._certificates.get(stamp, key)
         if record is None:
-            record = certificate_records.find(session, reference) or _INVALID
+            record = certificate_records.find_presented(session, certificate)
+            if record is None:
+                # Not remembered: the row is this transaction's until it commits.
+                return certificate_records.remember(session, certificate)
+            if generation.cacheable(session):
+                self._certificates.put(stamp, key, record)
+        return record
+
+    def certificate_record(self, session: Session, stamp: tuple, certificate_id: int):
+        """The certificates table's snapshot for the certificate a token names, or None;
+        remembered under the stamp (rows never change)."""
+        key = ("certificate", certificate_id)
+        record = self._certificates.get(stamp, key)
+        if record is None:
+            record = certificate_records.find(session, certificate_id) or _INVALID
             if record is not _INVALID and generation.cacheable(session):
                 self._certificates.put(stamp, key, record)
         return None if record is _INVALID else record

@@ -244,11 +244,12 @@ def cli(config: str, *argv: str) -> None:
 
 
 def _install_tree(home: str, base: str, database_url: str | None = None,
-                  crl_dir: str | None = None) -> str:
+                  crl_dir: str | None = None, cert_auth: str = "") -> str:
     """KEYSTONE_LITE_HOME as an operator installs it; returns its keystone-lite.conf.
 
     ``database_url``: the test run's PostgreSQL database (tests/databases.py); None for SQLite.
     ``crl_dir``: where crl.pem and ca.crt will be, for ``[cert_auth] crl_file`` and ``ca_file``.
+    ``cert_auth``: more lines for its [cert_auth] section.
     """
     os.makedirs(os.path.join(home, "httpd"))
     os.makedirs(os.path.join(home, "etc"))
@@ -261,7 +262,7 @@ def _install_tree(home: str, base: str, database_url: str | None = None,
         # No admin_token: admins log in with their certificates, as in production. Only
         # certificates of the dev CA are accepted (as mod_ssl spells its issuer DN).
         handle.write(f"[DEFAULT]\ndata_dir = ../data\n\n[cert_auth]\n"
-                     f"trusted_issuers = {TRUSTED_ISSUER}\n")
+                     f"trusted_issuers = {TRUSTED_ISSUER}\n{cert_auth}")
         if crl_dir:
             handle.write(f"crl_file = {crl_dir}/crl.pem\nca_file = {crl_dir}/ca.crt\n")
         if database_url:
@@ -326,7 +327,7 @@ def _preflight_as(user: pwd.struct_passwd, home: str) -> None:
 
 
 def _httpd_conf(tools: Tools, root: str, home: str, pki_dir: str, port: int,
-                optional_port: int, crl_dir: str | None = None) -> str:
+                optional_port: int, crl_dir: str | None = None, extra: str = "") -> str:
     modules = tools.modules
     user = (f"User {tools.run_as.pw_name}\nGroup {grp.getgrgid(tools.run_as.pw_gid).gr_name}\n"
             if tools.run_as else "")
@@ -392,7 +393,7 @@ Listen {HOST}:{optional_port}
         Require expr %{{SSL_CLIENT_VERIFY}} == 'SUCCESS'
     </Location>
 </VirtualHost>
-"""
+{extra}"""
 
 
 class Server:
@@ -481,7 +482,18 @@ def apache_site(apache_tools, database_backend, request):
     demo) and the certificate-only bootstrap admin; certificates for them, for mallory (no user)
     and for an alice of another CA. With the module's ``APACHE_CRL = True``, also a CRL of the
     dev CA (nothing revoked yet) checked by httpd and cert_auth."""
-    with_crl = getattr(request.module, "APACHE_CRL", False)
+    with running_site(apache_tools, database_backend.create(),
+                      with_crl=getattr(request.module, "APACHE_CRL", False)) as site:
+        yield site
+
+
+@contextlib.contextmanager
+def running_site(apache_tools: Tools, database_url: str | None, cert_auth: str = "",
+                 prepare=None, extra_conf=None, with_crl: bool = False):
+    """The site of ``apache_site``, running until the block ends. ``cert_auth``: more lines
+    for keystone-lite.conf's [cert_auth]; ``prepare(site, config)`` runs after the installation
+    and the PKI are made (as root, before the httpd user is given the data); ``extra_conf(site)``
+    returns more httpd.conf (another virtual host); ``with_crl``: a CRL of the dev CA."""
     root = tempfile.mkdtemp(prefix="keystone-lite-httpd-")
     server = None
     try:
@@ -494,7 +506,7 @@ def apache_site(apache_tools, database_backend, request):
         site = Site(apache_tools, root, os.path.join(root, "keystone-lite"),
                     os.path.join(root, "pki"), os.path.join(root, "other-pki"), port,
                     optional_port, os.path.join(root, "crl") if with_crl else None)
-        _install_tree(site.home, site.base, database_backend.create(), site.crl_dir)
+        config = _install_tree(site.home, site.base, database_url, site.crl_dir, cert_auth)
         _make_pki(site.pki_dir, site.other_pki_dir)
         if with_crl:
             # Public files where the httpd user (the WSGI daemons) can read them.
@@ -502,6 +514,8 @@ def apache_site(apache_tools, database_backend, request):
             shutil.copyfile(site.ca, os.path.join(site.crl_dir, "ca.crt"))
             os.chmod(os.path.join(site.crl_dir, "ca.crt"), 0o644)
             site.publish_crl()
+        if prepare is not None:
+            prepare(site, config)
         if apache_tools.run_as is not None:
             _give_to(os.path.join(site.home, "data"), apache_tools.run_as)
             for directory in _grant_traverse([
@@ -513,7 +527,8 @@ def apache_site(apache_tools, database_backend, request):
         conf = os.path.join(root, "httpd.conf")
         with open(conf, "w", encoding="utf-8") as handle:
             handle.write(_httpd_conf(apache_tools, root, site.home, site.pki_dir, port,
-                                     optional_port, site.crl_dir))
+                                     optional_port, site.crl_dir,
+                                     extra_conf(site) if extra_conf else ""))
         server = site.server = Server(site, conf)
         server.start()
         server.wait_ready()

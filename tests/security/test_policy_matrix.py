@@ -33,6 +33,7 @@ from keystone_lite.db import models
 from keystone_lite.ec2 import credentials as ec2_credentials
 from keystone_lite.identity import credentials, store
 from keystone_lite.identity.controller import IdentityController
+from keystone_lite.token import introspection
 
 COLUMNS = "SA SR AP DA DM DR PA PM SV ME".split()
 PERSONA_OF = dict(zip(COLUMNS, policy_world.PERSONAS))
@@ -278,6 +279,10 @@ CALLS = [
      200, SERVICE_OR_ADMIN),
     ("s3tokens_validate", "main", "POST", "/v3/s3tokens", {"credentials": "{fresh_s3_request}"},
      200, SERVICE_OR_ADMIN),
+    # RFC 7662 introspection of the bystander's token (keystone_lite's own: as ec2tokens). A
+    # string body is a form.
+    ("introspect_token", "admin", "POST", "/v3/OS-OAUTH2/introspect", "token={subject}", 200,
+     SERVICE_OR_ADMIN),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
     ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
     ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,
@@ -646,15 +651,17 @@ def call(deployment, world, persona, app, method, path, body):
         values[name] = fresh(deployment, world, name)
     if path.startswith("/v3/auth/tokens"):
         headers["X-Subject-Token"] = policy_world.bystander_token(deployment)
-    elif "{subject}" in path:
+    elif "{subject}" in path or "{subject}" in repr(body):
         values["subject"] = policy_world.bystander_token(deployment)
     if body is not None:
         body = _filled(body, values)
     target = getattr(deployment, app)
+    form = isinstance(body, str)
     return target.request(path.format(**values), method=method, headers=headers,
-                          content_type="application/json" if body else None,
-                          body=json.dumps(body).encode() if body else b"",
-                          expect_errors=True)
+                          content_type="application/x-www-form-urlencoded" if form
+                          else "application/json" if body else None,
+                          body=body.encode() if form else json.dumps(body).encode() if body
+                          else b"", expect_errors=True)
 
 
 @pytest.mark.parametrize("enforce_scope", [False, True], ids=["scope-off", "scope-on"])
@@ -682,7 +689,7 @@ def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
               for _r, app, method, path, *_ in CALLS if app == "admin" and path.startswith("/v3/")}
     built = deployment.services()
     routes = IdentityController(built).routes() + credentials.routes(built) + \
-        ec2_credentials.routes(built)
+        ec2_credentials.routes(built) + introspection.routes(built)
     for pattern, methods in routes:
         for method in methods:
             assert any(method == called_method and re.fullmatch(pattern, path[len("/v3"):])

@@ -386,7 +386,7 @@ def test_a_trust_scoped_oauth1_payload_round_trips_with_both_parts():
 
 def oauth2_payload(**changes) -> TokenPayload:
     return payload(methods=("oauth2_credential",), scope_kind="project", scope_id=PROJECT_ID,
-                   certificate="0123456789abcdef", bound=True, **changes)
+                   certificate=1, bound=True, **changes)
 
 
 def test_an_oauth2_mtls_payload_round_trips_bound_to_its_certificate():
@@ -414,3 +414,44 @@ def test_an_oauth2_mtls_fernet_token_stays_under_keystones_255_characters(tmp_pa
     token = FernetProvider(str(tmp_path / "keys")).issue(oauth2_payload(
         user_revision=127, project_revision=127))
     assert len(token) < 255, len(token)
+
+
+# -- the certificate a token was earned with (keystone_lite.certificates) ------------------------
+
+@pytest.mark.parametrize("bound", [False, True], ids=["remembered", "bound"])
+@pytest.mark.parametrize("certificate_id", [1, 127, 65535, 2**31 - 1])
+def test_certificate_part_round_trips_with_its_binding(certificate_id, bound):
+    original = trust_payload(methods=("token", "external"), certificate=certificate_id,
+                             bound=bound)
+    assert decode(encode(original)) == original
+
+
+def test_a_bound_token_names_its_certificate():
+    with pytest.raises(ValueError):
+        encode(payload(bound=True))
+
+
+@pytest.mark.parametrize("certificate_id", [0, -1, 2**31, True, "1", b"\x01"])
+def test_a_certificate_id_decode_would_refuse_cannot_be_encoded(certificate_id):
+    with pytest.raises(ValueError):
+        encode(payload(certificate=certificate_id))
+
+
+@pytest.mark.parametrize("parts", [
+    {"c": 0}, {"b": -1}, {"b": 2**31}, {"c": b"\x00" * 8}, {"b": "12"}, {"c": None},
+    {"c": 1, "b": 1},  # remembered and bound at once
+], ids=["zero", "negative", "too-big", "bytes", "text", "none", "both"])
+def test_certificate_parts_this_version_does_not_write_are_malformed(parts):
+    fields = msgpack.unpackb(encode(payload()))
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb([*fields, parts]))
+
+
+def test_the_certificate_part_costs_three_bytes_up_to_65535_certificates():
+    """What keeps a trust's token made with a token, the longest kind, under 255 characters
+    (tests/functional/test_bound_tokens.py builds them all)."""
+    plain = trust_payload(methods=("token", "external"),
+                          audit_ids=(new_audit_id(), new_audit_id()))
+    bound = dataclasses.replace(plain, certificate=65535, bound=True)
+    assert len(encode(bound)) - len(encode(plain)) == 2 + 3  # key "b", uint16
+    assert len(encode(bound)) <= 127  # one Fernet block less than 268 characters

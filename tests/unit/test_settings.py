@@ -131,6 +131,19 @@ def test_bad_integer_names_file_section_and_key(tmp_path, section, key, value):
     assert_names(raised.value, path, f"[{section}] {key}")
 
 
+@pytest.mark.parametrize("value, bound", [("true", True), ("off", False)])
+def test_bind_tokens_is_a_boolean_off_by_default(tmp_path, value, bound):
+    assert load(write(tmp_path, "")).bind_tokens is False
+    assert load(write(tmp_path, f"[cert_auth]\nbind_tokens = {value}\n")).bind_tokens is bound
+
+
+def test_bad_bind_tokens_names_file_section_and_key(tmp_path):
+    path = write(tmp_path, "[cert_auth]\nbind_tokens = sometimes\n")
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert_names(raised.value, path, "[cert_auth] bind_tokens")
+
+
 def test_expiration_zero_says_the_minimum(tmp_path):
     path = write(tmp_path, "[token]\nexpiration = 0\n")
     with pytest.raises(ConfigError, match="at least 1"):

@@ -1,7 +1,7 @@
 """certificates that earned tokens, and certificate revocations
 
 ``certificates`` remembers each client certificate that earned a token (the token carries the
-first 8 bytes of its thumbprint); ``certificate_revocations`` names revoked certificates by
+row's id, never reused); ``certificate_revocations`` names revoked certificates by
 thumbprint or serial. Existing rows are untouched: tokens issued before carry no certificate.
 
 Revision ID: 0017
@@ -19,16 +19,17 @@ depends_on = None
 def upgrade():
     op.create_table(
         'certificates',
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
         sa.Column('thumbprint', sa.String(64), nullable=False),
-        sa.Column('reference', sa.String(16), nullable=False),
         sa.Column('issuer_dn', sa.Text(), nullable=False),
         sa.Column('serial', sa.String(64), nullable=False),
         sa.Column('subject_dn', sa.Text(), nullable=False),
         sa.Column('not_after', sa.BigInteger(), nullable=False),
         sa.Column('keystone_x5t', sa.String(44), nullable=False),
         sa.Column('first_used_at', sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint('thumbprint', name=op.f('pk_certificates')),
-        sa.UniqueConstraint('reference', name=op.f('uq_certificates_reference')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_certificates')),
+        sa.UniqueConstraint('thumbprint', name=op.f('uq_certificates_thumbprint')),
+        sqlite_autoincrement=True,
     )
     op.create_index('ix_certificates_serial', 'certificates', ['serial'])
     op.create_table(
