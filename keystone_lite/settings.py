@@ -61,6 +61,9 @@ class Settings:
     oauth1_access_token_duration: int  # seconds; 0: access tokens never expire
     return_all_endpoints_if_no_filter: bool  # OS-EP-FILTER (TokenService.catalog)
     limit_enforcement_model: str  # unified limits (keystone_lite/identity/limits.py)
+    # OpenStack Keystone's Fernet keys: its live tokens validate here (token/keystone_tokens.py)
+    keystone_key_repository: str | None = None
+    keystone_auth_methods: tuple[str, ...] = ()  # Keystone's [auth] methods, in its order
 
 
 def _text(value):
@@ -109,6 +112,16 @@ def _bool(value):
 
 def _lines(value):
     return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _methods(value):
+    """A comma-separated list of auth method names (Keystone's [auth] methods)."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names or len(set(names)) != len(names) or not all(
+            re.fullmatch(r"[a-z0-9_]+", name) for name in names):
+        raise ValueError(f"{value!r} is not a comma-separated list of distinct method names, "
+                         "such as Keystone's [auth] methods")
+    return names
 
 
 def _choice(*choices):
@@ -190,11 +203,17 @@ _SCHEMA = {
                                           "86400"),
     ("endpoint_filter", "return_all_endpoints_if_no_filter"): (
         "return_all_endpoints_if_no_filter", _bool, "true"),
+    ("fernet_tokens", "keystone_key_repository"): (
+        "keystone_key_repository", _optional_text, ""),
+    ("fernet_tokens", "keystone_auth_methods"): (
+        "keystone_auth_methods", _methods,
+        "external,password,token,oauth1,mapped,application_credential,ec2credential"),
     ("unified_limit", "enforcement_model"): (
         "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
 }
 
-_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")
+_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository",
+                "keystone_key_repository")
 _PROVIDERS = ("fernet", "uuid")
 
 

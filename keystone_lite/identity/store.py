@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import and_, or_, select, union, update
+from sqlalchemy import and_, or_, select, union, update as sql_update
 from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
@@ -69,7 +69,7 @@ def replace_hash(session: Session, column, row_id: str, old: str, new: str) -> N
     hash changed meanwhile. The secret is the same, so the user's revision stays: no token
     dies of it."""
     model = column.class_
-    session.execute(update(model).where(model.id == row_id, column == old).values(
+    session.execute(sql_update(model).where(model.id == row_id, column == old).values(
         {column.key: new}))
 
 

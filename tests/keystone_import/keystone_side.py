@@ -322,8 +322,8 @@ def crafted_tokens(data: dict) -> dict:
            project_id=projects["demo"], domain_id="default",
            thumbprint="dGh1bWJwcmludC1vZi1jZXJ0aWZpY2F0ZQ")
     create("formatter_project", "ProjectScoped", ["password"], user=users["alice"], project_id=projects["demo"])
-    create("formatter_domain_default", "DomainScoped", ["password", "token"], user=users["erin"],
-           domain_id="default")
+    create("formatter_domain", "DomainScoped", ["password", "token"], user=users["bob"],
+           domain_id=domains["acme"])
     return made
 
 
@@ -343,6 +343,16 @@ def effective_assignments(ks: Keystone, data: dict) -> dict:
         listed = ks.call("GET", f"/v3/role_assignments?effective&user.id={user_id}",
                          token=admin, expect=200)[2]["role_assignments"]
         result[name] = sorted(_assignment_key(a) for a in listed)
+        # Keystone's effective listing leaves system roles out; its system-scoped token
+        # carries them (direct, through groups, implied): those are added from it.
+        password = ADMIN_PASSWORD if name == "admin" else data["passwords"].get(name)
+        if password is None:
+            continue
+        status, _, document = ks.call("POST", "/v3/auth/tokens", body={"auth": password_auth(
+            user_id, password, {"system": {"all": True}})})
+        if status == 201:
+            result[name] += sorted(f"{user_id} system:all {role['id']}"
+                                   for role in document["token"]["roles"])
     return result
 
 
@@ -399,6 +409,8 @@ def change(directory: str) -> None:
                    f"{data['users']['carol']}/roles/{data['roles']['operator']}", expect=404)
     call("DELETE", f"/v3/projects/{data['projects']['demo']}/users/{data['users']['dave']}"
                    f"/roles/{data['roles']['reader']}", expect=204)
+    data["passwords"]["grace"] = "grace-pass"
+    data["users"]["grace"] = grace
     _write(directory, "changed.json", {"grace": grace, "grace_password": "grace-pass",
                                        "effective": effective_assignments(ks, data)})
 
