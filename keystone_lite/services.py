@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from keystone_lite import settings as settings_module
 from keystone_lite.certificates import crl
 from keystone_lite.db import session as db_session
+from keystone_lite.identity import store
 from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.passwords import PasswordHasher
 from keystone_lite.token.cache import MIB, MemoryBudget
@@ -61,7 +62,9 @@ def build(settings: settings_module.Settings) -> Services:
             revocation_list=revocations),
         passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost,
                                  max_concurrent=settings.max_concurrent_password_hashes,
-                                 wait=settings.password_hash_wait),
+                                 wait=settings.password_hash_wait,
+                                 find_legacy_hash=lambda: db_session.run(
+                                     session_factory, store.keystone_hash_sample)),
         lockout=Lockout(session_factory, settings.lockout_failure_attempts,
                         settings.lockout_duration),
         cache_budget=cache_budget,

@@ -76,6 +76,9 @@ class Settings:
     mapping_id: str | None
     provision_users: bool
     mapping_rules: Rules | None = None
+    # OpenStack Keystone's Fernet keys: its live tokens validate here (token/keystone_tokens.py)
+    keystone_key_repository: str | None = None
+    keystone_auth_methods: tuple[str, ...] = ()  # Keystone's [auth] methods, in its order
 
     @property
     def maps_certificates(self) -> bool:
@@ -129,6 +132,16 @@ def _bool(value):
 
 def _lines(value):
     return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _methods(value):
+    """A comma-separated list of auth method names (Keystone's [auth] methods)."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names or len(set(names)) != len(names) or not all(
+            re.fullmatch(r"[a-z0-9_]+", name) for name in names):
+        raise ValueError(f"{value!r} is not a comma-separated list of distinct method names, "
+                         "such as Keystone's [auth] methods")
+    return names
 
 
 def _choice(*choices):
@@ -213,6 +226,11 @@ _SCHEMA = {
                                           "86400"),
     ("endpoint_filter", "return_all_endpoints_if_no_filter"): (
         "return_all_endpoints_if_no_filter", _bool, "true"),
+    ("fernet_tokens", "keystone_key_repository"): (
+        "keystone_key_repository", _optional_text, ""),
+    ("fernet_tokens", "keystone_auth_methods"): (
+        "keystone_auth_methods", _methods,
+        "external,password,token,oauth1,mapped,application_credential,ec2credential"),
     ("unified_limit", "enforcement_model"): (
         "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
     # Certificate revocation lists (read and checked at start-up by certificates/crl.py).
@@ -221,7 +239,7 @@ _SCHEMA = {
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
-                "ca_file", "mapping_file")
+                "ca_file", "mapping_file", "keystone_key_repository")
 _PROVIDERS = ("fernet", "uuid")
 
 

@@ -4,6 +4,14 @@ Each hash takes ``memory_cost`` KiB and a core for its duration, so at most ``ma
 run at once in a process: the others wait up to ``wait`` seconds for a slot, then get 503 with
 Retry-After (PasswordChecksBusy). A process's hashing memory is thereby bounded by
 ``max_concurrent × memory_cost`` whatever the number of parallel password requests.
+
+Hashes imported from OpenStack Keystone (bcrypt, bcrypt_sha256, scrypt, pbkdf2_sha512:
+identity.keystone_hashes) verify too; the caller re-hashes the password to argon2 after a
+successful check (``needs_rehash``). While such hashes remain, every check does the work of
+both kinds, one real and one against a stand-in, so that neither the kind of a user's hash nor
+a user's existence shows in the time a wrong password takes: one argon2 verification, and one
+verification of the Keystone hash found at the first check (``legacy_stand_in``; with several
+Keystone algorithms or costs in use, users of the others differ by the difference).
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import time
 import argon2
 
 from keystone_lite import errors
+from keystone_lite.identity import keystone_hashes
 
 
 _DAY_US = 86_400 * 1_000_000
@@ -38,10 +47,23 @@ class PasswordChecksBusy(errors.ServiceUnavailable):
 
 class PasswordHasher:
     def __init__(self, time_cost: int = 3, memory_cost: int = 65536, *,
-                 max_concurrent: int = 4, wait: float = 3.0):
+                 max_concurrent: int = 4, wait: float = 3.0, find_legacy_hash=None):
         self._hasher = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._wait = wait
+        # Returns one stored Keystone hash, or None (see the module docstring).
+        self._find_legacy_hash = find_legacy_hash
+
+    @functools.cached_property
+    def legacy_stand_in(self) -> str | None:
+        """A Keystone hash from the store, read at the first check: checked against when the
+        hash at hand is argon2 or missing. None when the store holds none."""
+        return self._find_legacy_hash() if self._find_legacy_hash is not None else None
+
+    @staticmethod
+    def needs_rehash(password_hash: str | None) -> bool:
+        """Whether a hash that just verified should be replaced by an argon2 one."""
+        return keystone_hashes.is_keystone_hash(password_hash)
 
     @functools.cached_property
     def _dummy(self) -> str:
@@ -71,6 +93,17 @@ class PasswordHasher:
             return self._check(password_hash, password)
 
     def _check(self, password_hash: str | None, password: str) -> bool:
+        if keystone_hashes.is_keystone_hash(password_hash):
+            matches = keystone_hashes.verify(password_hash, password)
+            self._argon2(None, password)  # the work of an argon2 check, as below
+            return matches
+        matches = self._argon2(password_hash, password)
+        stand_in = self.legacy_stand_in
+        if stand_in is not None:
+            keystone_hashes.verify(stand_in, password)  # the work of a Keystone hash's check
+        return matches
+
+    def _argon2(self, password_hash: str | None, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash or self._dummy, password) and bool(
                 password_hash)

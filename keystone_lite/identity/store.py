@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import and_, or_, select, union, update as sql_update
 from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
@@ -51,6 +51,26 @@ def find_user(session: Session, *, user_id=None, name=None, domain_id=None
         return session.get(models.User, user_id)
     return session.scalar(select(models.User).where(
         models.User.name == name, models.User.domain_id == domain_id))
+
+
+def keystone_hash_sample(session: Session) -> str | None:
+    """One password or application credential secret hash still in a format imported from
+    Keystone (not argon2), or None (identity.passwords.PasswordHasher.legacy_stand_in)."""
+    for column in (models.User.password_hash, models.ApplicationCredential.secret_hash):
+        found = session.scalar(select(column).where(
+            column.is_not(None), ~column.startswith("$argon2")).limit(1))
+        if found:
+            return found
+    return None
+
+
+def replace_hash(session: Session, column, row_id: str, old: str, new: str) -> None:
+    """Store ``new`` (an argon2 re-hash of the same secret) in place of ``old``, unless the
+    hash changed meanwhile. The secret is the same, so the user's revision stays: no token
+    dies of it."""
+    model = column.class_
+    session.execute(sql_update(model).where(model.id == row_id, column == old).values(
+        {column.key: new}))
 
 
 def create_user(session: Session, *, name, domain_id, password_hash=None, enabled=True,

@@ -18,7 +18,7 @@ import logging
 import re
 
 from keystone_lite import errors
-from keystone_lite.db import session as db_session
+from keystone_lite.db import models, session as db_session
 from keystone_lite.identity import application_credential_store as credentials, store
 from keystone_lite.token.body import domain_reference, field
 from keystone_lite.token.payload import now_us
@@ -55,6 +55,10 @@ def authenticate(services, session, find, document: dict) -> Verified:
     if credentials.expired(credential, now_us()):
         LOG.info("application credential authentication refused: %s expired", credential.id)
         raise errors.Unauthorized()
+    if services.passwords.needs_rehash(secret_hash):
+        # Imported from Keystone: argon2 from now on.
+        store.replace_hash(session, models.ApplicationCredential.secret_hash, credential.id,
+                           secret_hash, services.passwords.hash(secret))
     return Verified(user, credential)
 
 

@@ -19,7 +19,7 @@ import logging
 from keystone_lite import errors
 from keystone_lite.certificates import records as certificates
 from keystone_lite.context import get_context
-from keystone_lite.db import session as db_session
+from keystone_lite.db import models, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token import application_credential
@@ -192,6 +192,10 @@ class Authenticator:
             raise errors.Unauthorized()
         if failures:
             self.lockout.succeeded(user.id)
+        if self.services.passwords.needs_rehash(password_hash):
+            # Imported from Keystone: argon2 from now on (the same password, same revision).
+            store.replace_hash(session, models.User.password_hash, user.id, password_hash,
+                               self.services.passwords.hash(password))
         if not user.enabled:
             raise errors.Unauthorized()
         if user.password_expires_at is not None and user.password_expires_at <= now_us():

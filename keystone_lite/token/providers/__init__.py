@@ -13,4 +13,10 @@ PROVIDERS = {
 
 
 def make_provider(settings):
-    return PROVIDERS[settings.token_provider](settings)
+    provider = PROVIDERS[settings.token_provider](settings)
+    if settings.keystone_key_repository:
+        # Moving from OpenStack Keystone: its live tokens open too (docs/migration.md).
+        from keystone_lite.token.keystone_tokens import KeystoneTokens, WithKeystoneTokens
+        provider = WithKeystoneTokens(provider, KeystoneTokens(
+            settings.keystone_key_repository, settings.keystone_auth_methods))
+    return provider
