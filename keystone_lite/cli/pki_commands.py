@@ -9,6 +9,7 @@ import contextlib
 import getpass
 
 from keystone_lite import pki
+from keystone_lite.cli import identity_commands
 
 _PROMPT = object()
 
@@ -28,7 +29,8 @@ def add_commands(subparsers) -> None:
 
     client = actions.add_parser("client", help="issue a client certificate whose subject UID "
                                 "is USER (replaces that user's previous files)")
-    client.add_argument("user", metavar="USER")
+    client.add_argument("user", metavar="USER", help="the name of the user (in the default "
+                        "domain) the certificate logs in as: its subject UID")
     client.add_argument("--dir", help="PKI directory (default: <data_dir>/pki)")
     client.add_argument("--p12-password", nargs="?", const=_PROMPT,
                         help="encrypt the PKCS#12 file; give the flag alone to be prompted")
@@ -53,6 +55,8 @@ def pki_client(settings, args) -> None:
         password = getpass.getpass(f"PKCS#12 password for {args.user}: ") or None
     with _reported(args):
         issued = pki.issue_client_certificate(directory, args.user, password)
+    # Issued all the same: the user may be created afterwards, and the CA needs no database.
+    identity_commands.warn_unless_user_exists(settings, args.user)
     print(f"client certificate for {args.user!r}: {issued.certificate}\n"
           f"  key: {issued.key}\n"
           f"  certificate + key (curl --cert): {issued.combined}\n"
