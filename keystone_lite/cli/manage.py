@@ -14,7 +14,8 @@ import sys
 import sqlalchemy.exc
 
 from keystone_lite import errors, settings as settings_module
-from keystone_lite.cli import cert_commands, httpd_commands, identity_commands, pki_commands
+from keystone_lite.cli import (cert_commands, doctor_commands, httpd_commands, identity_commands,
+                               pki_commands)
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.passwords import PasswordHasher, expiry
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     pki_commands.add_commands(commands)
     cert_commands.add_commands(commands)
     httpd_commands.add_commands(commands)
+    doctor_commands.add_commands(commands)
     return parser
 
 
