@@ -167,6 +167,8 @@ class Site:
     other_pki_dir: str
     port: int
     optional_port: int
+    #: The shipped plain-HTTP health VirtualHost (KEYSTONE_LITE_HEALTH_PORT).
+    health_port: int = 0
 
     @property
     def base(self) -> str:
@@ -175,6 +177,10 @@ class Site:
     @property
     def optional_base(self) -> str:
         return f"https://{HOST}:{self.optional_port}"
+
+    @property
+    def health_base(self) -> str:
+        return f"http://{HOST}:{self.health_port}"
 
     @property
     def ca(self) -> str:
@@ -192,7 +198,7 @@ class Site:
 
     def curl(self, url: str, *options: str) -> Reply:
         """The real curl binary; the server's identity is checked against the dev CA."""
-        url = url if url.startswith("https://") else self.base + url
+        url = url if url.startswith(("https://", "http://")) else self.base + url
         result = subprocess.run(
             # -q: no ~/.curlrc; --noproxy: never send 127.0.0.1 through an https_proxy.
             [self.tools.curl, "-q", "-sS", "-i", "--noproxy", "*",
@@ -307,7 +313,7 @@ def _preflight_as(user: pwd.struct_passwd, home: str) -> None:
 
 
 def _httpd_conf(tools: Tools, root: str, home: str, pki_dir: str, port: int,
-                optional_port: int) -> str:
+                optional_port: int, health_port: int) -> str:
     modules = tools.modules
     user = (f"User {tools.run_as.pw_name}\nGroup {grp.getgrgid(tools.run_as.pw_gid).gr_name}\n"
             if tools.run_as else "")
@@ -347,6 +353,7 @@ Define KEYSTONE_LITE_PORT        {port}
 Define KEYSTONE_LITE_SERVER_CERT {server_cert}
 Define KEYSTONE_LITE_SERVER_KEY  {server_key}
 Define KEYSTONE_LITE_CA          {ca}
+Define KEYSTONE_LITE_HEALTH_PORT {health_port}
 Include {SHIPPED_CONF}
 
 # -- the variant docs/deployment.md gives for a port that also serves clients without
@@ -395,7 +402,7 @@ class Server:
     def wait_ready(self) -> None:
         """Both ports accept connections and both apps answer discovery (daemons loaded)."""
         deadline = time.monotonic() + START_TIMEOUT
-        for port in (self.site.port, self.site.optional_port):
+        for port in (self.site.port, self.site.optional_port, self.site.health_port):
             while True:
                 self._check_running()
                 if is_listening(port):
@@ -445,12 +452,12 @@ def apache_site(apache_tools, database_backend):
         os.chmod(root, 0o755)    # mkdtemp makes 0700; the httpd user must get to home/ and run/
         for name in ("run", "logs"):
             os.mkdir(os.path.join(root, name))
-        port, optional_port = free_port(), free_port()
-        while optional_port == port:
-            optional_port = free_port()
+        port, optional_port, health_port = free_port(), free_port(), free_port()
+        while len({port, optional_port, health_port}) < 3:
+            optional_port, health_port = free_port(), free_port()
         site = Site(apache_tools, root, os.path.join(root, "keystone-lite"),
                     os.path.join(root, "pki"), os.path.join(root, "other-pki"), port,
-                    optional_port)
+                    optional_port, health_port)
         _install_tree(site.home, site.base, database_backend.create())
         _make_pki(site.pki_dir, site.other_pki_dir)
         if apache_tools.run_as is not None:
@@ -464,7 +471,7 @@ def apache_site(apache_tools, database_backend):
         conf = os.path.join(root, "httpd.conf")
         with open(conf, "w", encoding="utf-8") as handle:
             handle.write(_httpd_conf(apache_tools, root, site.home, site.pki_dir, port,
-                                     optional_port))
+                                     optional_port, health_port))
         server = Server(site, conf)
         server.start()
         server.wait_ready()
