@@ -1,12 +1,17 @@
 """Fill a bootstrapped keystone_lite database with production-sized data, in bulk.
 
     python bench/datagen.py CONFIG [--users 100000] [--tokens 1000000] [--events 100000]
+                            [--own-projects]
 
 Runs in the lite venv against a copy of a bootstrapped deployment. Adds ``--users`` users, each
 a member of project ``demo`` (one role assignment each); ``--tokens`` live uuid tokens of those
 users, with real encoded payloads; ``--events`` revocation events (mostly audit ids, some users
 and projects) that match none of the benchmark's own tokens. SQLAlchemy Core executemany, one
 transaction, in chunks; prints one JSON line with the counts and the seconds taken.
+
+With ``--own-projects`` each user ``bench-user-N`` is instead the member of a project of its
+own, ``bench-project-N`` (the production workloads of ``production.py``: issue across many
+users and projects); ``keystone_datagen.py`` writes the same users into Keystone.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from sqlalchemy import create_engine, event, select, text
 from keystone_lite import settings as settings_module
 from keystone_lite.db import models
 from keystone_lite.token import payload as token_payload
+from operations import project_name, user_name
 
 CHUNK = 50_000
 HOUR_US = 3_600_000_000
@@ -45,7 +51,8 @@ def _audit_id(rng: random.Random) -> str:
     return base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode()
 
 
-def generate(config: str, users: int, tokens: int, events: int, seed: int = 2012) -> dict:
+def generate(config: str, users: int, tokens: int, events: int, seed: int = 2012,
+             own_projects: bool = False) -> dict:
     settings = settings_module.load(config)
     engine = create_engine(settings.database_connection)
     event.listen(engine, "connect", _bulk_pragmas)
@@ -57,12 +64,20 @@ def generate(config: str, users: int, tokens: int, events: int, seed: int = 2012
         member = connection.scalar(select(models.Role.id).where(models.Role.name == "member"))
         user_ids = [_hex_id(rng) for _ in range(users)]
         for chunk in _chunks({"id": user_id, "domain_id": settings.default_domain_id,
-                              "name": f"bench-user-{number:07d}", "enabled": True,
+                              "name": user_name(number), "enabled": True,
                               "password_hash": None, "default_project_id": None,
                               "description": ""} for number, user_id in enumerate(user_ids)):
             connection.execute(models.User.__table__.insert(), chunk)
-        for chunk in _chunks({"user_id": user_id, "target_type": "project", "target_id": demo,
-                              "role_id": member} for user_id in user_ids):
+        targets = [demo] * users
+        if own_projects:
+            targets = [_hex_id(rng) for _ in range(users)]
+            for chunk in _chunks({"id": project_id, "domain_id": settings.default_domain_id,
+                                  "name": project_name(number), "enabled": True,
+                                  "description": ""}
+                                 for number, project_id in enumerate(targets)):
+                connection.execute(models.Project.__table__.insert(), chunk)
+        for chunk in _chunks({"user_id": user_id, "target_type": "project", "target_id": target,
+                              "role_id": member} for user_id, target in zip(user_ids, targets)):
             connection.execute(models.RoleAssignment.__table__.insert(), chunk)
         for chunk in _chunks(_token_rows(rng, user_ids, demo, now, tokens)):
             connection.execute(models.Token.__table__.insert(), chunk)
@@ -114,9 +129,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--own-projects", action="store_true",
+                        help="each user the member of a project of its own, not of demo")
     args = parser.parse_args()
     print("BENCH_JSON " + json.dumps(generate(args.config, args.users, args.tokens,
-                                              args.events)), flush=True)
+                                              args.events, own_projects=args.own_projects)),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,16 @@ ADMIN, ADMIN_PROJECT = "admin", "admin"
 USER, USER_PROJECT = "alice", "demo"
 
 
+def user_name(number: int) -> str:
+    """The generated users (datagen.py, keystone_datagen.py): ``bench-user-N``..."""
+    return f"bench-user-{number:07d}"
+
+
+def project_name(number: int) -> str:
+    """... each the member of ``bench-project-N`` with ``--own-projects``."""
+    return f"bench-project-{number:07d}"
+
+
 def external_auth(project: str) -> dict:
     """A project-scoped request for the user the web server names in REMOTE_USER."""
     return {"auth": {"identity": {"methods": ["external"], "external": {}},

@@ -69,12 +69,66 @@ def targets(results: dict) -> list[dict]:
         ("validation time, full vs empty database (uuid)", "≤ 1.15",
          _get(results, "scale", "ratios", "uuid", "validate"), 1.15, "max"),
     ]
+    rows += production_targets(results.get("production") or {})
     verdicts = []
     for name, goal, value, bound, kind in rows:
         met = None if value is None else value >= bound if kind == "min" else value <= bound
         verdicts.append({"target": name, "goal": goal, "measured": value, "met": met,
                          "bound": bound, "kind": kind})
     return verdicts
+
+
+PRODUCTION_WORKLOADS = {
+    "issue": "issue, each call a user and project never used before (external auth)",
+    "cold": "cold validation: each token of the working set once, random order",
+    "mixed": "mixed: 2,000 live tokens, random picks, DELETE + new token every 50 (2%)"}
+
+
+def production_ratio(production: dict, workload: str):
+    return _divide(_get(production, "lite", workload, "ops_per_s"),
+                   _get(production, "keystone", workload, "ops_per_s"))
+
+
+def production_targets(production: dict) -> list[tuple]:
+    """The in-process targets of issue 14 (production workloads; see production.py)."""
+    if not production:
+        return []
+    return [("cold validation vs Keystone (issue 14)", "≥ 30×",
+             production_ratio(production, "cold"), 30, "min"),
+            ("mixed validation, 2% revocations, vs Keystone", "≥ 30×",
+             production_ratio(production, "mixed"), 30, "min"),
+            ("issue across distinct users and projects vs Keystone", "≥ 20×",
+             production_ratio(production, "issue"), 20, "min"),
+            ("cache memory at the cold working set vs [cache] memory_mb", "≤ 1.00",
+             _divide(_get(production, "lite", "cold", "cache_used_mib"),
+                     _get(production, "lite", "cold", "cache_limit_mib")), 1.0, "max")]
+
+
+def production_table(production: dict) -> tuple[str, list[str], list[list[str]]]:
+    rows = []
+    for workload, label in PRODUCTION_WORKLOADS.items():
+        lite = production["lite"].get(workload) or {}
+        keystone = production["keystone"].get(workload) or {}
+        calls = lambda figures: _ops(figures.get("iterations", 0) * len(  # noqa: E731
+            figures.get("runs", [])) or None)
+        rows.append([label, _ops(lite.get("ops_per_s")), _ms(lite.get("p50_ms")),
+                     _ms(lite.get("p99_ms")), calls(lite), _ops(keystone.get("ops_per_s")),
+                     _ms(keystone.get("p50_ms")), _ms(keystone.get("p99_ms")), calls(keystone),
+                     _ratio(_divide(lite.get("ops_per_s"), keystone.get("ops_per_s"))),
+                     _ratio(_divide(keystone.get("cpu_ms"), lite.get("cpu_ms"))),
+                     _mib(lite.get("peak_rss_mib")), _mib(keystone.get("peak_rss_mib"))])
+    lite_cold = production["lite"].get("cold") or {}
+    keystone_cold = production["keystone"].get("cold") or {}
+    title = (f"Production workloads in process (production.py; {production['population']:,} "
+             f"users, each the member of a project of its own; median of 3 runs): working "
+             f"set {_ops(lite_cold.get('working_set'))} tokens for keystone_lite, "
+             f"{_ops(keystone_cold.get('working_set'))} for Keystone (same shape: 10 per "
+             f"user, each validated once); keystone_lite's caches held "
+             f"{_mib(lite_cold.get('cache_used_mib'))} of "
+             f"{_mib(lite_cold.get('cache_limit_mib'))} MiB after the cold run")
+    return (title, ["workload", "lite ops/s", "p50 ms", "p99 ms", "calls", "Keystone ops/s",
+                    "p50 ms", "p99 ms", "calls", "lite/Keystone", "by CPU time",
+                    "lite peak RSS MiB", "Keystone peak RSS MiB"], rows)
 
 
 def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -161,8 +215,10 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     f"{generated['seconds']:.0f} s)",
                     ["provider, operation", "empty ops/s", "p50 ms", "full ops/s", "p50 ms",
                      "time full/empty", "by CPU time"], rows))
+    if results.get("production"):
+        out.append(production_table(results["production"]))
     verdicts = results.get("targets") or []
-    out.append(("Targets (issue 5)", ["target", "goal", "measured", "met"],
+    out.append(("Targets (issues 5 and 14)", ["target", "goal", "measured", "met"],
                 [[v["target"], v["goal"], _ratio(v["measured"]),
                   {True: "yes", False: "NO", None: "—"}[v["met"]]] for v in verdicts]))
     return out

@@ -60,6 +60,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-apache", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-production", action="store_true",
+                        help="leave out the production workloads (production.py)")
+    parser.add_argument("--only-production", action="store_true",
+                        help="run the production workloads only (no docs update)")
     parser.add_argument("--no-docs", action="store_true",
                         help="leave docs/performance.md and docs/bench/ alone")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -74,7 +78,28 @@ def parse_args(argv=None) -> argparse.Namespace:
                   {"users": 100_000, "tokens": 1_000_000, "events": 100_000})
     args.scale_iterations, args.scale_runs, args.scale_warmup = (100, 2, 20) if quick else (
         150, 3, 50)
+    args.production = PRODUCTION_QUICK if quick else PRODUCTION
+    if args.only_production:
+        args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
     return args
+
+
+# The production workloads (production.py), per target. keystone_lite's working set is
+# 10,000 users with 10 tokens each; Keystone issues ~6 ms per token and validates a cold one in
+# ~10 ms, so it gets the same shape (10 tokens per user, each validated once, users never seen
+# before) on 300 of its 10,000 users: the same per-call work, fewer calls.
+PRODUCTION = {
+    "lite": {"users": 10_000, "per_user": 10,
+             "issue": (3_000, 50), "cold": (30_000, 500), "mixed": (5_000, 200)},
+    "keystone": {"users": 300, "per_user": 10,
+                 "issue": (100, 10), "cold": (800, 50), "mixed": (300, 20)},
+    "population": 10_000, "runs": 3}
+PRODUCTION_QUICK = {
+    "lite": {"users": 2_000, "per_user": 5,
+             "issue": (500, 20), "cold": (2_000, 100), "mixed": (1_000, 50)},
+    "keystone": {"users": 100, "per_user": 10,
+                 "issue": (30, 5), "cold": (200, 20), "mixed": (100, 10)},
+    "population": 2_000, "runs": 3}
 
 
 def machine() -> dict:
@@ -214,6 +239,39 @@ def scale_phase(tools, args, workdir, template) -> dict:
             "cpu_ratios": cpu_ratios}
 
 
+def production_phase(tools, args, workdir, templates) -> dict:
+    """Issue across distinct users, cold and mixed validation (production.py), lite and
+    Keystone in turn per workload, each workload in a fresh process on one copy per target
+    populated with the generated users and projects."""
+    plan = args.production
+    venvs = {"lite": tools.lite, "keystone": tools.keystone}
+    instances = {}
+    result: dict = {"lite": {}, "keystone": {}, "population": plan["population"]}
+    for target, make in (("lite", deploy.lite_instance), ("keystone", deploy.keystone_instance)):
+        instance = make(templates[target], os.path.join(workdir, f"production-{target}"))
+        _log(f"production: {plan['population']:,} users and projects into {target}")
+        script, extra = (("datagen.py", ("--tokens=0", "--events=0", "--own-projects"))
+                         if target == "lite" else ("keystone_datagen.py", ()))
+        result[target]["population"] = _json_line(run_bench_script(
+            venvs[target], script, instance.config, f"--users={plan['population']}", *extra))
+        instances[target] = instance
+    for workload in ("issue", "cold", "mixed"):
+        for target in ("lite", "keystone"):
+            shape = plan[target]
+            calls, warmup = shape[workload]
+            _log(f"production: {workload}, {target}")
+            out = os.path.join(workdir, f"production-{target}-{workload}.json")
+            run_bench_script(
+                venvs[target], "production.py", workload, "--target", target,
+                "--config", instances[target].config, "--out", out,
+                "--tokens", os.path.join(workdir, f"production-{target}-tokens.json"),
+                "--users", str(shape["users"]), "--per-user", str(shape["per_user"]),
+                "--calls", str(calls), "--runs", str(plan["runs"]), "--warmup", str(warmup),
+                timeout=3600)
+            result[target][workload] = _read(out)
+    return result
+
+
 def profile_phase(tools, workdir, template, stamp) -> dict:
     instance = deploy.lite_instance(template, os.path.join(workdir, "profile-lite"))
     out = os.path.join(workdir, "profile.json")
@@ -276,9 +334,13 @@ def main(argv=None) -> int:
         lite = deploy.lite_instance(templates["lite"], os.path.join(workdir, "startup-lite"))
         keystone = deploy.keystone_instance(templates["keystone"],
                                             os.path.join(workdir, "startup-keystone"))
-        results["startup"] = phase("start-up", startup_phase, tools, args, lite, keystone)
-        results["inprocess"] = phase("in process", inprocess_phase, tools, args, workdir,
-                                     templates)
+        if not args.only_production:
+            results["startup"] = phase("start-up", startup_phase, tools, args, lite, keystone)
+            results["inprocess"] = phase("in process", inprocess_phase, tools, args, workdir,
+                                         templates)
+        if not args.skip_production:
+            results["production"] = phase("production", production_phase, tools, args,
+                                          workdir, templates)
         if tools.wrk and not args.skip_http:
             results["http"] = phase("HTTP", http_phase, tools, args, workdir, templates)
         if not args.skip_scale:

@@ -2,7 +2,9 @@
 
 Keys (set by the filters named):
 - ``request_id`` (request_id): ``req-<uuid>``, also sent back as ``X-Openstack-Request-Id``.
-- ``remote_user``, ``remote_domain`` (cert_auth): who the web server verified, or None.
+- ``remote_user``, ``remote_domain`` (cert_auth): who the web server verified, or None. With
+  mapping rules (``[cert_auth] mapping_file``/``mapping_id``) the rules say who the user is, and
+  a certificate without the user attribute has its subject DN here, for logs only.
 - ``cert`` (cert_auth): dict with ``subject_dn``, ``issuer_dn``, ``serial``, ``sha256`` of the
   client certificate when the server exported them, and ``presented`` (a
   certificates.records.Presented, when it exported the certificate itself), else None.

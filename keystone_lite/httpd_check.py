@@ -4,7 +4,8 @@ httpd accepts all of these and then misbehaves at request time, far from the lin
 client verification per <Location> (renegotiation: 403 AH10158, 413, HTTP/2 failures),
 FakeBasicAuth next to SSLUserName (REMOTE_USER becomes the whole DN), CompatEnvVars,
 optional_no_ca, insecure renegotiation, a user-name attribute the certificates lack, a missing
-+ExportCertData, no verification at all, sub-interpreters (cryptography cannot be imported) and
++ExportCertData, no verification at all, a CRL file without SSLCARevocationCheck (never checked)
+or the check without a file (httpd stops), sub-interpreters (cryptography cannot be imported) and
 the other module's directives left over from a mod_nss <-> mod_ssl port. docs/deployment.md
 explains each one.
 """
@@ -77,6 +78,10 @@ _TO_MOD_NSS = {
     "sslrequiressl": "NSSRequireSSL",
     "sslrenegbuffersize": "NSSRenegBufferSize",
     "sslsessiontickets": "NSSSessionTickets",
+    "sslcarevocationfile": "import the CRL into the NSS database (crlutil -I -i crl.der -d "
+                           "DB); mod_nss has no CRL file directive",
+    "sslcarevocationpath": "import the CRLs into the NSS database (crlutil -I)",
+    "sslcarevocationcheck": "delete it: NSS checks the CRLs imported into its database",
 }
 
 
@@ -128,6 +133,7 @@ def check(config: Config, module: str = "auto", client_certs: tuple = ()) -> lis
     daemons_by_name = _daemons_by_server_name(scopes)
     for scope in scopes:
         findings += _directive_rules(scope, client_certs)
+        findings += _revocation_findings(scope)
         findings += _mount_rules(scope, _mounts(scope.own), daemons_by_name)
     unique = list(dict.fromkeys(findings))
     order = {name: index for index, name in enumerate(config.files)}
@@ -295,6 +301,37 @@ def _directive_rules(scope: _Scope, client_certs: tuple) -> list[Finding]:
                                 "FakeBasicAuth it would hand the app the faked "
                                 "'Authorization: Basic <DN>:password' header)"))
     return findings
+
+
+def _revocation_findings(scope: _Scope) -> list[Finding]:
+    """A CRL without SSLCARevocationCheck is read and never used; the check without a CRL
+    stops httpd. Per virtual host, as mod_ssl merges both from the main server."""
+    if scope.module != "mod_ssl" or (scope.vhost is None and not _engine_on(scope)):
+        return []
+    crls = [d for d in scope.every("sslcarevocationfile", "sslcarevocationpath")
+            if d.per_directory is None]
+    check = scope.server_level("sslcarevocationcheck")
+    mode = check.args[0].casefold() if check is not None and check.args else "none"
+    if crls and mode == "none":
+        crl = crls[-1]
+        said = f"with SSLCARevocationCheck {check.args[0]}" if check is not None else (
+            "without SSLCARevocationCheck")
+        return [_at(crl, "error", f"{crl.name} {said}: mod_ssl reads the CRLs and checks none "
+                    "of them (the check is none by default since httpd 2.4), so revoked client "
+                    "certificates are accepted", "add SSLCARevocationCheck chain next to it")]
+    if not crls and mode in ("chain", "leaf"):
+        return [_at(check, "error", f"SSLCARevocationCheck {check.args[0]} without "
+                    "SSLCARevocationFile or SSLCARevocationPath: httpd refuses to start "
+                    "(AH01899 CRL checking has been enabled, but neither SSLCARevocationFile "
+                    "nor SSLCARevocationPath is configured)", "add SSLCARevocationFile with "
+                    "the CRL of every CA that issues client certificates "
+                    "(keystone-lite-manage pki crl makes one for the dev CA)")]
+    return []
+
+
+def _engine_on(scope: _Scope) -> bool:
+    engine = scope.server_level("sslengine")
+    return engine is not None and bool(engine.args) and engine.args[0].casefold() == "on"
 
 
 def _verify_findings(d: Directive, value: str, base: int) -> list[Finding]:

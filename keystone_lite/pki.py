@@ -12,12 +12,18 @@ Layout of the directory (mode 0700, every file 0600)::
     clients/<user>.crt .key       a client certificate and its key
     clients/<user>.pem            certificate + key in one file, for ``curl --cert``
     clients/<user>.p12            PKCS#12 (with the CA), for browsers
+    revoked.json                  serials revoked with ``pki revoke`` (the CA's register)
+    crl.pem                       the CRL ``pki crl`` writes by default (mode 0644: it is public)
+
+Client certificates may carry subject alternative names (e-mail, DNS, URI and a Microsoft UPN
+``otherName``), as enterprise CAs issue them, for mapping rules to match on.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import ipaddress
+import json
 import os
 import re
 import tempfile
@@ -37,6 +43,11 @@ CA_NAME = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION)
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 CA_DAYS = 3650
 LEAF_DAYS = 825
+CRL_DAYS = 30
+REVOKED_FILE = "revoked.json"
+CRL_FILE = "crl.pem"
+#: Microsoft's user principal name, an otherName SAN (``SSL_CLIENT_SAN_OTHER_msUPN_0``).
+UPN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
 # User names become file names: keep them to what is safe in a path and a shell command.
 _USER_NAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9_.@-]{0,63}")
 
@@ -121,8 +132,28 @@ def ensure_server_certificate(directory: str, names=()) -> Issued:
     return Issued(certificate_path, key_path, created=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class AlternativeNames:
+    """Subject alternative names of a client certificate; each a tuple of text values."""
+
+    emails: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    upns: tuple[str, ...] = ()
+
+    def general_names(self) -> list[x509.GeneralName]:
+        """The names as X.509 GeneralNames; raises PKIError for one that cannot be encoded."""
+        try:
+            return [*map(x509.RFC822Name, self.emails), *map(x509.DNSName, self.dns_names),
+                    *map(x509.UniformResourceIdentifier, self.uris),
+                    *(x509.OtherName(UPN_OID, _der_utf8_string(upn)) for upn in self.upns)]
+        except (ValueError, TypeError) as exc:
+            raise PKIError(f"subject alternative name: {exc}") from None
+
+
 def issue_client_certificate(directory: str, user: str, p12_password: str | None = None,
-                             keep_existing: bool = False, uids: tuple[str, ...] | None = None
+                             keep_existing: bool = False, uids: tuple[str, ...] | None = None,
+                             alternative_names: AlternativeNames = AlternativeNames()
                              ) -> Issued:
     """Issue a client certificate for ``user`` (replacing an older one unless ``keep_existing``).
 
@@ -130,7 +161,8 @@ def issue_client_certificate(directory: str, user: str, p12_password: str | None
     with ``p12_password`` when given). ``uids`` are the subject's UID values in order (default:
     ``user``); any text goes, so that odd certificates (a UID with a trailing space, two UIDs)
     can be made to see what the web server and cert_auth do with them; ``user`` only names the
-    files. Raises PKIError for a name unfit for a file name or an empty UID.
+    files. ``alternative_names`` go into a SubjectAlternativeName extension (none: no
+    extension). Raises PKIError for a name unfit for a file name, an empty UID or a bad SAN.
     """
     if not _USER_NAME.fullmatch(user):
         raise PKIError(f"user name {user!r} cannot be used for a certificate file; use letters, "
@@ -152,8 +184,12 @@ def issue_client_certificate(directory: str, user: str, p12_password: str | None
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
                          *(x509.NameAttribute(NameOID.USER_ID, uid) for uid in uids),
                          x509.NameAttribute(NameOID.COMMON_NAME, user)])
-    certificate = _leaf_builder(subject, key, ca_certificate,
-                                ExtendedKeyUsageOID.CLIENT_AUTH).sign(ca_key, hashes.SHA256())
+    builder = _leaf_builder(subject, key, ca_certificate, ExtendedKeyUsageOID.CLIENT_AUTH)
+    general_names = alternative_names.general_names()
+    if general_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(general_names),
+                                        critical=False)
+    certificate = builder.sign(ca_key, hashes.SHA256())
     certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
     encryption = (serialization.BestAvailableEncryption(p12_password.encode("utf-8"))
                   if p12_password else serialization.NoEncryption())
@@ -165,7 +201,115 @@ def issue_client_certificate(directory: str, user: str, p12_password: str | None
     return Issued(certificate_path, key_path, True, combined_path, pkcs12_path)
 
 
+# -- revocation --------------------------------------------------------------------------------
+
+def revoke_client_certificate(directory: str, user: str) -> tuple[int, bool]:
+    """Record the serial of ``user``'s current certificate as revoked in the CA's register.
+
+    Returns ``(serial, newly)``; ``newly`` is False when it was revoked already. Raises
+    PKIError when the user has no certificate of this CA. Publish with ``write_crl``.
+    """
+    ca_certificate, _ = load_ca(directory)
+    path = os.path.join(directory, "clients", f"{user}.crt")
+    try:
+        with open(path, "rb") as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+        certificate.verify_directly_issued_by(ca_certificate)
+    except FileNotFoundError:
+        raise PKIError(f"{path}: missing; no certificate of {user!r} to revoke") from None
+    except (OSError, ValueError, TypeError, InvalidSignature) as exc:
+        raise PKIError(f"{path}: not a certificate of this CA: {exc}") from None
+    register = _read_register(directory)
+    serial = certificate.serial_number
+    if any(int(entry["serial"], 16) == serial for entry in register):
+        return serial, False
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    register.append({"serial": format(serial, "X"), "name": user,
+                     "revoked_at": now.isoformat()})
+    _write(os.path.join(directory, REVOKED_FILE),
+           (json.dumps({"revoked": register}, indent=1) + "\n").encode())
+    return serial, True
+
+
+def revoked_serials(directory: str) -> dict[int, datetime.datetime]:
+    """Serial -> revocation time of every certificate ``revoke_client_certificate`` recorded."""
+    return {int(entry["serial"], 16): datetime.datetime.fromisoformat(entry["revoked_at"])
+            for entry in _read_register(directory)}
+
+
+def build_crl(ca_certificate: x509.Certificate, ca_key, revoked: dict[int, datetime.datetime],
+              last_update: datetime.datetime, next_update: datetime.datetime
+              ) -> x509.CertificateRevocationList:
+    """A CRL of ``revoked`` (serial -> revocation time) signed by the CA; any dates go, so that
+    tests can make out-of-date and not-yet-valid CRLs."""
+    key_id = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_certificate.subject)
+               .last_update(last_update).next_update(next_update)
+               .add_extension(x509.CRLNumber(int(last_update.timestamp() * 1000)),
+                              critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                   key_id.value), critical=False))
+    for serial, when in sorted(revoked.items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def write_crl(directory: str, out: str | None = None, days: int = CRL_DAYS,
+              next_update_in_past: bool = False, der: bool = False
+              ) -> tuple[str, x509.CertificateRevocationList]:
+    """Write the CA's CRL of every revoked serial to ``out`` (default ``<directory>/crl.pem``,
+    or ``crl.der`` in DER), replacing the file atomically, mode 0644 (a CRL is public).
+    Returns ``(path, crl)``.
+
+    The CRL is valid from 5 minutes ago until ``days`` from now; ``next_update_in_past`` makes
+    one whose nextUpdate was a day ago instead, to see what an out-of-date CRL does.
+    """
+    if days < 1:
+        raise PKIError(f"--days {days}: a CRL must be valid for at least a day")
+    ca_certificate, ca_key = load_ca(directory)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    if next_update_in_past:
+        last_update, next_update = now - 2 * day, now - day
+    else:
+        last_update, next_update = now - datetime.timedelta(minutes=5), now + days * day
+    crl = build_crl(ca_certificate, ca_key, revoked_serials(directory), last_update,
+                    next_update)
+    path = os.path.abspath(out or os.path.join(directory, "crl.der" if der else CRL_FILE))
+    encoding = serialization.Encoding.DER if der else serialization.Encoding.PEM
+    _write(path, crl.public_bytes(encoding), mode=0o644)
+    return path, crl
+
+
 # -- helpers -------------------------------------------------------------------------------------
+
+def _read_register(directory: str) -> list[dict]:
+    path = os.path.join(directory, REVOKED_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            register = json.load(handle)["revoked"]
+        for entry in register:
+            int(entry["serial"], 16)
+            datetime.datetime.fromisoformat(entry["revoked_at"])
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PKIError(f"{path}: not a register of revoked serials: {exc}") from None
+    return register
+
+
+def _der_utf8_string(text: str) -> bytes:
+    """``text`` as a DER UTF8String, the value of a UPN otherName (cryptography encodes the
+    otherName, not its value)."""
+    data = text.encode("utf-8")
+    if len(data) < 0x80:
+        length = bytes([len(data)])
+    else:
+        digits = len(data).to_bytes((len(data).bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(digits)]) + digits
+    return b"\x0c" + length + data
+
 
 def _paths(directory: str, stem: str) -> tuple[str, str]:
     return os.path.join(directory, f"{stem}.crt"), os.path.join(directory, f"{stem}.key")
@@ -176,13 +320,13 @@ def _private_directory(path: str) -> None:
     os.chmod(path, 0o700)
 
 
-def _write(path: str, data: bytes) -> None:
-    """Replace ``path`` atomically with a 0600 file: no reader sees half a key."""
+def _write(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically with a file of ``mode``: no reader sees half a key."""
     descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-        os.chmod(temporary, 0o600)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

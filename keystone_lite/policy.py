@@ -346,6 +346,13 @@ RULES = {
     "identity:delete_access_token": any_of(admin_required, owner("user.id")),
     "identity:list_access_token_roles": any_of(admin_required, owner("user.id")),
     "identity:get_access_token_role": any_of(admin_required, owner("user.id")),
+    # Federation mappings, the rules of certificate logins (keystone/common/policies/
+    # mapping.py).
+    "identity:list_mappings": ADMIN_OR_SYSTEM_READER,
+    "identity:get_mapping": ADMIN_OR_SYSTEM_READER,
+    "identity:create_mapping": admin_required,
+    "identity:update_mapping": admin_required,
+    "identity:delete_mapping": admin_required,
     # OS-EP-FILTER (keystone/common/policies/endpoint_group.py, project_endpoint.py).
     "identity:list_endpoint_groups": ADMIN_OR_SYSTEM_READER,
     "identity:get_endpoint_group": ADMIN_OR_SYSTEM_READER,

@@ -24,12 +24,14 @@ import signal
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 
 from cryptography import x509
 from paste.deploy import loadapp
 
 from keystone_lite import tls_environ
+from keystone_lite.certificates import crl
 from keystone_lite.ops_listener import PlainStream
 from keystone_lite.embedded_http import (HTTPConnection, HTTPError, Limits, call_app,
                                          error_body, error_reply, wsgi_environ)
@@ -42,6 +44,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5443
 STOP_GRACE_SECONDS = 5
 _PLAIN_HTTP_MESSAGE = "This port speaks HTTPS only; use an https:// URL."
+_CERT_REVOKED = 23  # OpenSSL's X509_V_ERR_CERT_REVOKED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +55,26 @@ class TLSFiles:
 
 
 class ModSslKeys:
-    """The TLS context, and the mod_ssl environ keys of each connection made with it."""
+    """The TLS context, and the mod_ssl environ keys of each connection made with it.
 
-    def __init__(self, files: TLSFiles, user_attribute: str, require_client_certificate=True):
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=files.ca)
-        self.context.load_cert_chain(files.certificate, files.key)
-        self.context.verify_mode = (ssl.CERT_REQUIRED if require_client_certificate
-                                    else ssl.CERT_OPTIONAL)
+    With ``revocations`` (``[cert_auth] crl_file``) the handshake checks the client
+    certificate against its issuer's CRL (``VERIFY_CRL_CHECK_LEAF``): a revoked certificate, or
+    one whose CRL is missing or out of date, fails the handshake as in Apache with
+    ``SSLCARevocationCheck``. The context is rebuilt when the CRLs change: new connections get
+    the new CRL without a restart, open ones keep the context they were made with.
+    """
+
+    def __init__(self, files: TLSFiles, user_attribute: str, require_client_certificate=True,
+                 revocations: crl.RevocationList | None = None):
+        self._files = files
+        self._verify_mode = (ssl.CERT_REQUIRED if require_client_certificate
+                             else ssl.CERT_OPTIONAL)
+        self._revocations = revocations
+        self._context_version = None
+        if revocations is None:
+            self._context = self._new_context(None)
+        else:
+            self._refresh_context()
         self.user_attribute = user_attribute
         with open(files.certificate, "rb") as handle:
             server_certificate = x509.load_pem_x509_certificate(handle.read())
@@ -66,7 +82,35 @@ class ModSslKeys:
                        "SSL_VERSION_INTERFACE": f"keystone_lite Python/{sys.version.split()[0]}",
                        **tls_environ.certificate_environ("SSL_SERVER", server_certificate)}
         self._key_sizes = {(cipher["name"], cipher["protocol"]): str(cipher["alg_bits"])
-                           for cipher in self.context.get_ciphers()}
+                           for cipher in self._context.get_ciphers()}
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The context for a new connection (rebuilt first if the CRLs changed)."""
+        if self._revocations is not None and self._revocations.version != self._context_version:
+            self._refresh_context()
+        return self._context
+
+    def _refresh_context(self) -> None:
+        version, pem = self._revocations.pem()
+        self._context = self._new_context(pem)
+        self._context_version = version
+
+    def _new_context(self, crls: bytes | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self._files.ca)
+        context.load_cert_chain(self._files.certificate, self._files.key)
+        context.verify_mode = self._verify_mode
+        if self._revocations is not None:
+            # No CRL loaded (the file became unusable) fails every client certificate: closed.
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+            if crls:
+                # OpenSSL reads CRLs from a file only (cadata takes certificates).
+                with tempfile.NamedTemporaryFile(prefix="keystone-lite-crl-", suffix=".pem") \
+                        as handle:
+                    handle.write(crls)
+                    handle.flush()
+                    context.load_verify_locations(cafile=handle.name)
+        return context
 
     def environ(self, tls: ssl.SSLObject) -> dict[str, str]:
         name, protocol, bits = tls.cipher()
@@ -181,7 +225,13 @@ class EmbeddedServer:
             async with asyncio.timeout(limits.handshake_timeout):
                 await stream.handshake()
         except ssl.SSLError as failure:
-            LOG.debug("TLS handshake with %s failed: %s", client[0], failure.reason)
+            if getattr(failure, "verify_code", None) == _CERT_REVOKED:
+                # The CRL's own problems (missing, out of date) are logged by certificates.crl.
+                LOG.warning("TLS handshake with %s refused: the client certificate is revoked "
+                            "(crl_file)", client[0])
+            else:
+                LOG.debug("TLS handshake with %s failed: %s", client[0],
+                          getattr(failure, "verify_message", None) or failure.reason)
             await stream.linger(error_reply(400, _PLAIN_HTTP_MESSAGE)
                                 if is_plain_http(failure) else b"")
             return
@@ -252,13 +302,16 @@ def load_apps(paste: str | None = None) -> dict:
 def make_server(apps: dict, files: TLSFiles, user_attribute: str,
                 host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 require_client_certificate: bool = True, threads: int = 10,
-                limits: Limits = Limits()) -> EmbeddedServer:
+                limits: Limits = Limits(),
+                revocations: crl.RevocationList | None = None) -> EmbeddedServer:
     """A server for ``apps`` ({mount: wsgi app}); call ``serve`` (or ``prepare`` first) on it.
 
-    Raises ``ssl.SSLError`` or ``OSError`` if the certificate, key or CA cannot be used.
+    ``revocations``: the CRLs the handshake checks client certificates against (see
+    ModSslKeys). Raises ``ssl.SSLError`` or ``OSError`` if the certificate, key or CA cannot
+    be used.
     """
     return EmbeddedServer(Mounts(apps), ModSslKeys(files, user_attribute,
-                                                   require_client_certificate),
+                                                   require_client_certificate, revocations),
                           host, port, threads, limits)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import settings as settings_module
+from keystone_lite.certificates import crl
 from keystone_lite.db import session as db_session
 from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.passwords import PasswordHasher
@@ -30,6 +31,8 @@ class Services:
     lockout: Lockout
     #: The one memory budget of every per-process cache ([cache] memory_mb).
     cache_budget: MemoryBudget
+    #: ``[cert_auth] crl_file``, kept current (None when unset): ``is_revoked(issuer, serial)``.
+    revocations: crl.RevocationList | None = None
 
     def transaction(self):
         """One transaction: ``with services.transaction() as session: ...``."""
@@ -43,6 +46,7 @@ class Services:
 
 def build(settings: settings_module.Settings) -> Services:
     """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""
+    revocations = crl.from_settings(settings)  # first: a bad CRL file fails before anything opens
     engine = db_session.make_engine(settings.database_connection)
     session_factory = db_session.make_session_factory(engine)
     cache_budget = MemoryBudget(settings.cache_memory_mb * MIB)
@@ -53,13 +57,15 @@ def build(settings: settings_module.Settings) -> Services:
         tokens=TokenService(
             make_provider(settings), session_factory, settings.token_expiration,
             settings.allow_expired_window, cache_budget,
-            whole_catalog_without_filter=settings.return_all_endpoints_if_no_filter),
+            whole_catalog_without_filter=settings.return_all_endpoints_if_no_filter,
+            revocation_list=revocations),
         passwords=PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_cost,
                                  max_concurrent=settings.max_concurrent_password_hashes,
                                  wait=settings.password_hash_wait),
         lockout=Lockout(session_factory, settings.lockout_failure_attempts,
                         settings.lockout_duration),
         cache_budget=cache_budget,
+        revocations=revocations,
     )
 
 
@@ -87,3 +93,4 @@ def forget_all() -> None:
             services.tokens.counter.close()
             services.engine.dispose()
         _built.clear()
+    crl.forget_shared()

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import json
 import os
 import re
 import urllib.parse
+from typing import TYPE_CHECKING
 
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from keystone_lite.certificates.mapping import Rules
 
 CONFIG_ENV_VAR = "KEYSTONE_LITE_CONFIG"
 # configparser copies [DEFAULT] into every section, which would hide a key put in the wrong
@@ -61,6 +66,21 @@ class Settings:
     oauth1_access_token_duration: int  # seconds; 0: access tokens never expire
     return_all_endpoints_if_no_filter: bool  # OS-EP-FILTER (TokenService.catalog)
     limit_enforcement_model: str  # unified limits (keystone_lite/identity/limits.py)
+    crl_file: str | None  # CRLs checked by cert_auth and the embedded server (certificates/crl.py)
+    ca_file: str | None  # CA certificates of client certificates: they sign crl_file's CRLs
+    # Certificate logins through mapping rules (keystone_lite/certificates): a JSON rules file
+    # (checked at start-up into ``mapping_rules``) or the id of a stored mapping; neither: the
+    # certificate's user_attribute names the user. provision_users: create mapped users who do
+    # not exist yet (shadow users).
+    mapping_file: str | None
+    mapping_id: str | None
+    provision_users: bool
+    mapping_rules: Rules | None = None
+
+    @property
+    def maps_certificates(self) -> bool:
+        """Whether mapping rules say who a certificate is (keystone_lite.certificates)."""
+        return self.mapping_rules is not None or self.mapping_id is not None
 
 
 def _text(value):
@@ -170,6 +190,9 @@ _SCHEMA = {
     ("cert_auth", "repeated_user_attribute"): (
         "repeated_user_attribute", _choice("refuse", "first"), "refuse"),
     ("cert_auth", "bind_tokens"): ("bind_tokens", _bool, "false"),
+    ("cert_auth", "mapping_file"): ("mapping_file", _optional_text, ""),
+    ("cert_auth", "mapping_id"): ("mapping_id", _optional_text, ""),
+    ("cert_auth", "provision_users"): ("provision_users", _bool, "false"),
     # Policy mode (keystone_lite/policy.py): off = Keystone's default policies, where admin on
     # any project administers the cloud; on = only system admins and admin-project admins do.
     ("oslo_policy", "enforce_scope"): ("enforce_scope", _bool, "false"),
@@ -192,9 +215,13 @@ _SCHEMA = {
         "return_all_endpoints_if_no_filter", _bool, "true"),
     ("unified_limit", "enforcement_model"): (
         "limit_enforcement_model", _choice("flat", "strict_two_level"), "flat"),
+    # Certificate revocation lists (read and checked at start-up by certificates/crl.py).
+    ("cert_auth", "crl_file"): ("crl_file", _optional_text, ""),
+    ("cert_auth", "ca_file"): ("ca_file", _optional_text, ""),
 }
 
-_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository")
+_PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
+                "ca_file", "mapping_file")
 _PROVIDERS = ("fernet", "uuid")
 
 
@@ -251,7 +278,51 @@ def load(path: str) -> Settings:
         raise ConfigError(
             f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
             "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
+    values["mapping_rules"] = _mapping(path, values)
     return Settings(**values)
+
+
+def _mapping(path: str, values: dict) -> Rules | None:
+    """The checked rules of ``[cert_auth] mapping_file``; the mapping options checked."""
+    if values["mapping_file"] and values["mapping_id"]:
+        raise ConfigError(f"{path}: [cert_auth] mapping_file and mapping_id: set one of them, "
+                          "not both")
+    if values["mapping_id"] is not None and len(values["mapping_id"]) > 64:
+        raise ConfigError(f"{path}: [cert_auth] mapping_id: at most 64 characters (a mapping "
+                          "id of /v3/OS-FEDERATION/mappings)")
+    if values["provision_users"] and not (values["mapping_file"] or values["mapping_id"]):
+        raise ConfigError(f"{path}: [cert_auth] provision_users: needs mapping_file or "
+                          "mapping_id (only mapping rules can say who a new user is)")
+    if not values["mapping_file"]:
+        return None
+    try:
+        return load_mapping_file(values["mapping_file"])
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [cert_auth] mapping_file: {exc}") from None
+
+
+def load_mapping_file(mapping_file: str) -> Rules:
+    """The checked rules of a JSON file holding the list of rules (``openstack mapping create
+    --rules``'s file), ``{"rules": [...]}`` or the API's ``{"mapping": {"rules": [...]}}``;
+    ValueError with one line naming the file and what is wrong."""
+    # Imported here: deployments without rules never load the rule engine.
+    from keystone_lite.certificates.mapping import parse_rules
+    try:
+        with open(mapping_file, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as exc:
+        raise ValueError(f"{mapping_file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{mapping_file}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{mapping_file}: not JSON: {exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno}") from None
+    if isinstance(document, dict) and set(document) == {"mapping"}:
+        document = document["mapping"]
+    try:
+        return parse_rules(document)
+    except ValueError as exc:
+        raise ValueError(f"{mapping_file}: {exc}") from None
 
 
 def _place_credential_keys(path: str, values: dict) -> None:

@@ -274,6 +274,28 @@ def golden(name: str) -> tuple[int, dict | None, dict]:
             {key.lower(): value for key, value in response["headers"]})
 
 
+def same_shape(golden_body, ours, where: str = "$", additions=frozenset()) -> list[str]:
+    """Where ``ours`` differs from Keystone's body in keys (none missing, none added but
+    ``additions``) or in JSON types; a list's items take the shape of Keystone's items in
+    turn, and the rest that of its last.
+    Roles' ``options`` are only objects: keystone_lite has none (Keystone's bootstrap roles
+    are ``immutable``)."""
+    if type(golden_body) is not type(ours) and not (golden_body is None or ours is None):
+        return [f"{where}: Keystone has {type(golden_body).__name__}, "
+                f"we have {type(ours).__name__}"]
+    problems = []
+    if isinstance(golden_body, dict) and not where.endswith(".options"):  # role options: none
+        if set(golden_body) != set(ours) - additions:
+            problems.append(f"{where}: keys {sorted(golden_body)} != {sorted(ours)}")
+        for key in set(golden_body) & set(ours):
+            problems += same_shape(golden_body[key], ours[key], f"{where}.{key}", additions)
+    elif isinstance(golden_body, list) and golden_body:
+        problems += [problem for index, item in enumerate(ours)
+                     for problem in same_shape(golden_body[min(index, len(golden_body) - 1)],
+                                               item, f"{where}[{index}]", additions)]
+    return problems
+
+
 def assert_like_keystone(response: webtest.TestResponse, name: str) -> None:
     """Same status as the recording ``name``; every key of Keystone's body (one level into the
     entity) is ours too."""

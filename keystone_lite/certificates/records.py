@@ -22,6 +22,7 @@ from keystone_lite import errors
 from keystone_lite.certificates import thumbprints
 from keystone_lite.db import models, session as db_session
 from keystone_lite.dn import normalise_dn
+from keystone_lite.tls_environ import dn_string
 from keystone_lite.token.payload import now_us
 
 _REASON_LIMIT = 255
@@ -39,11 +40,13 @@ class Presented:
     der: bytes = dataclasses.field(repr=False)
 
     @classmethod
-    def of(cls, certificate: x509.Certificate, issuer_dn: str | None,
-           subject_dn: str | None) -> Presented:
+    def of(cls, certificate: x509.Certificate) -> Presented:
+        """The names are the certificate's own, written as mod_ssl writes SSL_CLIENT_I_DN and
+        SSL_CLIENT_S_DN (whatever the server exported)."""
         der = certificate.public_bytes(Encoding.DER)
-        return cls(thumbprint=thumbprints.of_der(der), issuer_dn=issuer_dn or "",
-                   serial=format(certificate.serial_number, "x"), subject_dn=subject_dn or "",
+        return cls(thumbprint=thumbprints.of_der(der), issuer_dn=dn_string(certificate.issuer),
+                   serial=format(certificate.serial_number, "x"),
+                   subject_dn=dn_string(certificate.subject),
                    not_after=int(certificate.not_valid_after_utc.timestamp()) * 1_000_000,
                    der=der)
 

@@ -317,7 +317,8 @@ def main(argv=None) -> int:
         # check-httpd reads only Apache files: it must work on a host with no keystone-lite.conf.
         needs_settings = getattr(args, "needs_settings", True)
         settings = settings_module.load(config_path(args.config_file)) if needs_settings else None
-        args.run(settings, args)
+        # A command may return an exit status of its own (cert explain: 1 for no login).
+        status = args.run(settings, args)
     except (CommandError, settings_module.ConfigError, key_repository.KeyRepositoryError) as exc:
         return _fail(args, str(exc))
     except errors.KeystoneError as exc:
@@ -328,7 +329,7 @@ def main(argv=None) -> int:
         # The driver's own message, first line only (SQLAlchemy appends the SQL and a URL).
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
         return _fail(args, f"database error: {reason[0]}")
-    return 0
+    return status or 0
 
 
 def _fail(args, message: str) -> int:

@@ -2,7 +2,9 @@
 
 ``serve`` runs an installation set up with keystone-lite-manage; ``quickstart`` sets one up (or
 reuses what exists), prints a curl command that gets a token, and serves it. Both serve ``/main``
-and ``/admin`` on one port with client certificates verified in the TLS handshake.
+and ``/admin`` on one port with client certificates verified in the TLS handshake, and with
+``[cert_auth] crl_file`` checked against its CRLs there too (a new CRL file is picked up by new
+connections without a restart).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import ssl
 import sys
 
 from keystone_lite import errors, ops_listener, pki, server, settings as settings_module
+from keystone_lite.certificates import crl
 from keystone_lite.embedded_http import Limits
 from keystone_lite.cli import manage
 from keystone_lite.db import session as db_session
@@ -36,7 +39,7 @@ def serve(args) -> None:
     directory = pki.default_directory(settings.data_dir)
     files = server.TLSFiles(args.cert or os.path.join(directory, "server.crt"),
                             args.key or os.path.join(directory, "server.key"),
-                            args.ca or os.path.join(directory, "ca.crt"))
+                            args.ca or settings.ca_file or os.path.join(directory, "ca.crt"))
     for path in (files.certificate, files.key, files.ca):
         if not os.path.exists(path):
             raise manage.CommandError(f"{path}: missing; run keystone-lite-manage pki setup or "
@@ -132,11 +135,15 @@ def _user_exists(settings, name) -> bool:
 def _run(settings, files, host, port, require_client_certificate, limits, on_ready,
          health=None) -> None:
     """Serve until stopped; ``health`` (host, port): the plain-HTTP operations listener too."""
+    # Before the apps: cert_auth then shares this RevocationList, whose CRL signatures are
+    # checked against the CA the handshake trusts when [cert_auth] ca_file is unset.
+    revocations = crl.from_settings(settings, files.ca)
     apps = server.load_apps()
     limits = Limits(limit_request_body=settings.max_request_body_size, **limits)
     try:
         httpd = server.make_server(apps, files, settings.user_attribute, host, port,
-                                   require_client_certificate, limits=limits)
+                                   require_client_certificate, limits=limits,
+                                   revocations=revocations)
     except ssl.SSLError as exc:
         raise manage.CommandError(f"cannot use certificate {files.certificate}, key {files.key} "
                                   f"and CA {files.ca}: {exc}") from None
@@ -278,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cert", help="server certificate (default: <data_dir>/pki/server.crt)")
     run.add_argument("--key", help="its private key (default: <data_dir>/pki/server.key)")
     run.add_argument("--ca", help="CA file that client certificates must chain to "
-                     "(default: <data_dir>/pki/ca.crt)")
+                     "(default: [cert_auth] ca_file, else <data_dir>/pki/ca.crt)")
     run.add_argument("--verify-client", choices=("require", "optional"), default="require",
                      help="like SSLVerifyClient: optional lets clients without a certificate in "
                      "(password and token logins); an invalid certificate is always refused")

@@ -157,13 +157,20 @@ class Group(Base):
 
 class GroupMembership(Base):
     """A user in a group; goes with either (ON DELETE CASCADE, and explicitly: see
-    identity/groups.py)."""
+    identity/groups.py).
+
+    ``via_mapping``: made by a certificate login's mapping rules (keystone_lite.certificates.
+    mapped_login), which take it away again at a later login whose rules no longer name the
+    group; a membership made through the API is never taken away by a login (see migration
+    0018).
+    """
 
     __tablename__ = "group_memberships"
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     group_id: Mapped[str] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+    via_mapping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GroupAssignment(Base):
@@ -554,9 +561,30 @@ class ApplicationCredentialAccessRule(Base):
         "access_rules.id", name="fk_app_cred_access_rules_access_rule"))
 
 
+class Mapping(Base):
+    """A mapping of Keystone's federation API (``/v3/OS-FEDERATION/mappings``): rules turning a
+    client certificate's fields into a user, a domain and groups (keystone_lite/certificates;
+    see migration 0018). ``rules`` is the JSON list as the API was given it, checked then."""
+
+    __tablename__ = "mappings"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    rules: Mapped[str] = mapped_column(Text)
+    schema_version: Mapped[str] = mapped_column(String(5), default="1.0", server_default="1.0")
+
+
 class Generation(Base):
     """The change counter (one row, id 1): see keystone_lite.db.generation."""
 
     __tablename__ = "generation"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Change(Base):
+    """What a value of the change counter changed (see keystone_lite.db.generation): kind
+    ``user``, ``project``, ``audit`` (a revoked audit id) or ``all``."""
+
+    __tablename__ = "changes"
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -154,6 +154,22 @@ class CounterReader:
                 self._open()
                 return self._query()
 
+    def changes(self, after: int, upto: int) -> list[tuple[int, str, str]] | None:
+        """The change log's rows for counter values in (``after``, ``upto``], read on the
+        same connection as the counter; None when it cannot be read (the caller then forgets
+        everything, as it would without the log)."""
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        with self._lock:
+            if self._cursor is None:
+                return None
+            try:
+                self._cursor.execute(generation.changes_sql(self.engine.dialect.paramstyle),
+                                     (after, upto))
+                return [tuple(row) for row in self._cursor.fetchall()]
+            except driver_error:
+                self._drop()
+                return None
+
     def _query(self) -> tuple[int, int]:
         try:
             self._cursor.execute(generation.COUNTER_SQL)

@@ -6,10 +6,13 @@ Where each resource is: users.py, groups.py, projects.py, domains.py (with domai
 roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), endpoint_groups.py
 (OS-EP-FILTER), limits.py (registered limits and limits), policy_blobs.py (Keystone's policy
 API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py; certificate
-revocations in keystone_lite/certificates/revocations.py.
+revocations in keystone_lite/certificates/revocations.py; federation mappings
+(``/v3/OS-FEDERATION/mappings``, the rules of certificate logins) in
+keystone_lite/certificates/mappings_api.py.
 """
 from __future__ import annotations
 
+from keystone_lite.certificates.mappings_api import MappingController
 from keystone_lite.certificates.revocations import CERTIFICATE_REVOCATIONS
 from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits,
                                     policy_blobs, projects, roles, users)
@@ -34,4 +37,5 @@ class IdentityController(AdminController):
         for resource in RESOURCES:
             routes += ResourceController(self.services, self.resources, resource).routes()
         return (routes + AssignmentController(self.services, self.resources).routes()
-                + ImpliedRoleController(self.services, self.resources).routes())
+                + ImpliedRoleController(self.services, self.resources).routes()
+                + MappingController(self.services).routes())

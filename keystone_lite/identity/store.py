@@ -379,9 +379,15 @@ def assignments(session: Session, actor: str, *, actor_ids=None, target_type=Non
 # -- group memberships ---------------------------------------------------------------------------
 
 def add_member(session: Session, group_id: str, user_id: str) -> None:
-    """Put the user in the group; a member already is one (PUT is idempotent)."""
-    if session.get(models.GroupMembership, (user_id, group_id)) is None:
+    """Put the user in the group; a member already is one (PUT is idempotent). A membership
+    a certificate login's mapping made becomes the administrator's: no later login takes it
+    away (GroupMembership.via_mapping)."""
+    membership = session.get(models.GroupMembership, (user_id, group_id))
+    if membership is None:
         session.add(models.GroupMembership(user_id=user_id, group_id=group_id))
+        session.flush()
+    elif membership.via_mapping:
+        membership.via_mapping = False
         session.flush()
 
 

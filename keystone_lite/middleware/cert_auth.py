@@ -10,22 +10,31 @@ An identity that is present but not trustworthy (verification not ``SUCCESS``, i
 trusted, a name that is empty, not UTF-8, padded with or holding a non-printing character, a
 subject with two user names, an unreadable certificate) is refused with 401 and a log line
 saying why: fail closed, never fall back to anonymous, never trim a name into another one.
+
+With ``[cert_auth] crl_file`` every client certificate is also looked up in the CRLs
+(``certificates/crl.py``): by the issuer and serial of ``SSL_CLIENT_CERT`` when the server
+passes it, else of ``SSL_CLIENT_I_DN`` and ``SSL_CLIENT_M_SERIAL``. A revoked certificate gets
+401; so does every certificate while its CRL is out of date or the file unusable (fail closed).
+The web server checks CRLs too, but Apache reads its file at start and ``graceful`` only: this
+check, which re-reads the file within a second of a change, covers the time in between.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import unicodedata
 
 from cryptography import x509
 
 from keystone_lite import errors, services
 from keystone_lite.certificates.records import Presented
+from keystone_lite.certificates import crl
 from keystone_lite.context import get_context
 from keystone_lite.dn import normalise_dn
 from keystone_lite.escape import printable
 from keystone_lite.settings import ConfigError
-from keystone_lite.tls_environ import DN_TAGS
+from keystone_lite.tls_environ import DN_TAGS, dn_string, serial_string
 
 LOG = logging.getLogger(__name__)
 # Header spellings of what only the web server may say (Remote-User, X-Remote-User,
@@ -33,10 +42,20 @@ LOG = logging.getLogger(__name__)
 # keys, which are never read; a request carrying one is logged as the attempt it probably is.
 _IDENTITY_HEADER_PREFIXES = ("HTTP_REMOTE_", "HTTP_X_REMOTE_", "HTTP_SSL_", "HTTP_X_SSL_")
 _SUBJECT_TAGS = {f"SSL_CLIENT_S_DN_{tag}": oid for oid, tag in DN_TAGS.items()}
+_HEX_SERIAL = re.compile(r"-?[0-9A-Fa-f]+")
 
 
 class Refused(Exception):
     """The server-provided identity must not be trusted; the message says why."""
+
+
+class RevocationUnknown(Refused):
+    """Whether the certificate is revoked cannot be told (``reason``, for the log only: it
+    names files); the message is what the client is told."""
+
+    def __init__(self, reason: str):
+        super().__init__("its revocation cannot be checked")
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +72,8 @@ class Identity:
 
 def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_UID",
                           trusted_issuers: tuple = (),
-                          repeated_user_attribute: str = "refuse") -> Identity | None:
+                          repeated_user_attribute: str = "refuse",
+                          mapped: bool = False) -> Identity | None:
     """Who the web server says the client is, or None for an anonymous request.
 
     The name is used exactly as the certificate holds it: never trimmed, case-folded or
@@ -62,31 +82,43 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
     second ``user_attribute``, ``<attribute>_1``, is refused) or ``first`` (the first one
     names the user, as mod_ssl's SSLUserName does). Raises Refused with the reason when an
     identity is present but unsafe.
+
+    ``mapped`` (mapping rules are configured: keystone_lite.certificates.mapped_login): a
+    verified certificate (``SSL_CLIENT_CERT``) without ``user_attribute`` is an identity too,
+    since the rules may name its user from other fields; its subject DN (or, for an empty
+    subject, its thumbprint) stands for it in ``remote_user``, for logs only. A repeated
+    ``user_attribute`` is then the rules' business too.
     """
     if "REMOTE_USER" in environ:
         source = "REMOTE_USER"
     elif user_attribute in environ:
         source = user_attribute
+    elif mapped and environ.get("SSL_CLIENT_CERT"):
+        source = None
     else:
         return None
-    name = _text(environ, source)
-    if not name.strip():
-        raise Refused(f"{source} is empty")
-    _check_name(source, name)
-    domain = _text(environ, "REMOTE_DOMAIN") or None
-    if domain is not None:
-        _check_name("REMOTE_DOMAIN", domain)
+    name = domain = None
+    if source is not None:
+        name = _text(environ, source)
+        if not name.strip():
+            raise Refused(f"{source} is empty")
+        _check_name(source, name)
+        domain = _text(environ, "REMOTE_DOMAIN") or None
+        if domain is not None:
+            _check_name("REMOTE_DOMAIN", domain)
 
     verify = environ.get("SSL_CLIENT_VERIFY")
-    if verify is not None and verify != "SUCCESS":
+    if (verify is not None or source is None) and verify != "SUCCESS":
         raise Refused(f"client certificate verification is {verify!r}, not 'SUCCESS'")
 
     # mod_ssl (and the embedded server) export a subject's second UID as <attribute>_1 and
     # SSLUserName takes the first: which one is "the" user is the CA's business, not ours.
     # The certificate itself is counted too, in case the server exports no SSL_CLIENT_S_DN_*.
+    # With mapping rules the attribute names nobody: a rule capturing it sees every value, and
+    # refuses more than one where one is needed.
     certificate = _certificate(environ.get("SSL_CLIENT_CERT"))
     second = f"{user_attribute}_1"
-    if repeated_user_attribute == "refuse" and (
+    if not mapped and repeated_user_attribute == "refuse" and (
             second in environ or _count(certificate, user_attribute) > 1):
         raise Refused(f"the certificate subject names more than one user ({user_attribute}, "
                       f"{second}, ...)")
@@ -103,14 +135,15 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
     subject = _text(environ, "SSL_CLIENT_S_DN")
-    presented = certificate and Presented.of(certificate, issuer, subject)
+    presented = certificate and Presented.of(certificate)
+    sha256 = presented and presented.thumbprint
     return Identity(
-        remote_user=name,
+        remote_user=name if name is not None else subject or f"SHA256:{sha256}",
         remote_domain=domain,
         subject_dn=subject,
         issuer_dn=issuer,
         serial=environ.get("SSL_CLIENT_M_SERIAL"),
-        sha256=presented and presented.thumbprint,
+        sha256=sha256,
         presented=presented,
     )
 
@@ -169,13 +202,47 @@ def _count(certificate: x509.Certificate | None, user_attribute: str) -> int:
     return len(certificate.subject.get_attributes_for_oid(oid)) if certificate and oid else 0
 
 
+def check_revocation(environ: dict, identity: Identity | None,
+                     revocations: crl.RevocationList) -> None:
+    """Raise Refused if the request's client certificate is revoked, RevocationUnknown if that
+    cannot be told. A request without a certificate passes; one with an identity but neither
+    ``SSL_CLIENT_CERT`` nor ``SSL_CLIENT_M_SERIAL`` is refused (nothing to look up)."""
+    certificate = _certificate(environ.get("SSL_CLIENT_CERT"))
+    if certificate is not None:
+        issuer, serial = certificate.issuer, certificate.serial_number
+        issuer_text = dn_string(issuer)
+    elif "SSL_CLIENT_M_SERIAL" in environ:
+        serial_text = environ["SSL_CLIENT_M_SERIAL"]
+        if not isinstance(serial_text, str) or not _HEX_SERIAL.fullmatch(serial_text):
+            raise Refused(f"SSL_CLIENT_M_SERIAL {printable(repr(serial_text))} is not a serial")
+        issuer = issuer_text = _text(environ, "SSL_CLIENT_I_DN")
+        if not issuer:
+            raise Refused("crl_file is set and the issuer DN (SSL_CLIENT_I_DN) is missing")
+        serial = int(serial_text, 16)
+    elif identity is not None or environ.get("SSL_CLIENT_VERIFY") == "SUCCESS":
+        raise Refused("crl_file is set and the web server passes neither SSL_CLIENT_CERT nor "
+                      "SSL_CLIENT_M_SERIAL (SSLOptions +StdEnvVars +ExportCertData)")
+    else:
+        return
+    try:
+        revoked = revocations.is_revoked(issuer, serial)
+    except crl.CrlUnusable as unusable:
+        raise RevocationUnknown(unusable.reason) from None
+    if revoked:
+        raise Refused(f"certificate serial {serial_string(serial)} of issuer {issuer_text!r} "
+                      "is revoked (crl_file)")
+
+
 class CertAuthMiddleware:
     def __init__(self, app, user_attribute: str, trusted_issuers: tuple,
-                 repeated_user_attribute: str = "refuse"):
+                 repeated_user_attribute: str = "refuse",
+                 revocations: crl.RevocationList | None = None, mapped: bool = False):
         self.app = app
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
         self.repeated_user_attribute = repeated_user_attribute
+        self.revocations = revocations
+        self.mapped = mapped
 
     def __call__(self, environ, start_response):
         context = get_context(environ)
@@ -187,7 +254,14 @@ class CertAuthMiddleware:
                         ", ".join(printable(name) for name in spoofed))
         try:
             identity = identity_from_environ(environ, self.user_attribute, self.trusted_issuers,
-                                             self.repeated_user_attribute)
+                                             self.repeated_user_attribute, self.mapped)
+            if self.revocations is not None:
+                check_revocation(environ, identity, self.revocations)
+        except RevocationUnknown as unknown:
+            # crl.py logs each change of the CRL's state once; this is the per-request echo.
+            LOG.debug("client certificate refused (request id %s): %s", context["request_id"],
+                      printable(unknown.reason, limit=1000))
+            raise errors.Unauthorized(f"Client certificate refused: {unknown}.") from None
         except Refused as refusal:
             # The reason quotes the client's text with repr(); printable() is a second guard.
             LOG.warning("client identity refused (request id %s): %s",
@@ -204,7 +278,8 @@ class CertAuthMiddleware:
 
 
 def filter_factory(global_conf, **local_conf):
-    settings = services.for_paste(global_conf).settings
+    built = services.for_paste(global_conf)
+    settings = built.settings
     trusted = []
     for dn in settings.trusted_issuers:
         try:
@@ -214,4 +289,6 @@ def filter_factory(global_conf, **local_conf):
                 f"{settings.config_file}: [cert_auth] trusted_issuers: {dn!r} is not a DN"
             ) from None
     return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted),
-                                          settings.repeated_user_attribute)
+                                          settings.repeated_user_attribute,
+                                          revocations=built.revocations,
+                                          mapped=settings.maps_certificates)

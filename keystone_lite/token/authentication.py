@@ -1,4 +1,5 @@
-"""Who the client is: the ``external`` (certificate), ``password``, ``token`` and
+"""Who the client is: the ``external`` (certificate; through mapping rules when configured:
+keystone_lite.certificates.mapped_login), ``password``, ``token`` and
 ``application_credential`` (keystone_lite.token.application_credential) methods of a v3
 ``auth.identity`` document, and ``oauth1`` (keystone_lite.oauth1.method).
 
@@ -23,7 +24,7 @@ from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
 from keystone_lite.token import application_credential
 from keystone_lite.token.body import domain_reference, field
-from keystone_lite.token.payload import EC2_CREDENTIAL, now_us
+from keystone_lite.token.payload import EC2_CREDENTIAL, OAUTH2_CREDENTIAL, now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class Authenticator:
         self.tokens = services.tokens
         self.services = services  # .passwords is read at each use (tests put a counting one)
         self.lockout = services.lockout
+        # [cert_auth] mapping_file / mapping_id: the rules say who a certificate is (the rule
+        # engine is imported only then: deployments without rules never load it).
+        self.mapper = None
+        if self.settings.maps_certificates:
+            from keystone_lite.certificates.mapped_login import CertificateMapper
+            self.mapper = CertificateMapper(self.settings)
 
     def authenticate(self, req, session, find, identity: dict) -> Authenticated:
         """Run every requested method; all must succeed and name the same user, who must also
@@ -98,7 +105,7 @@ class Authenticator:
         users, parent, credential = [], None, None
         for method in methods:
             if method == "external":
-                users.append(self.external_user(find, context))
+                users.append(self.external_user(find, context, session, req.environ))
             elif method == "password":
                 users.append(self.password_user(session, find, field(
                     identity, "password", dict, "auth.identity")))
@@ -114,7 +121,7 @@ class Authenticator:
         if context["remote_user"] is not None and "external" not in methods:
             # As Keystone: a verified certificate is always a credential, so a password or
             # token of someone else presented over it is refused rather than silently honoured.
-            users.append(self.external_user(find, context))
+            users.append(self.external_user(find, context, session, req.environ))
         certificate = certificates.presented(context)
         if certificate is not None and self.tokens.certificate_revoked(
                 session, self.tokens.stamp(context), certificate):
@@ -127,10 +134,15 @@ class Authenticator:
         return Authenticated(users[0], methods, parent, application_credential=credential,
                              certificate=certificate if "external" in methods else None)
 
-    def external_user(self, find, context):
+    def external_user(self, find, context, session, environ):
+        """The certificate's user: through the mapping rules when configured
+        (keystone_lite.certificates.mapped_login), else the user named REMOTE_USER in the
+        default domain or REMOTE_DOMAIN."""
         name = context["remote_user"]
         if name is None:
             raise no_remote_user()
+        if self.mapper is not None:
+            return self.mapper.login(session, find, environ, context["request_id"])
         domain_id = self.settings.default_domain_id
         if context["remote_domain"]:
             domain = find(store.find_domain, name=context["remote_domain"])
@@ -200,6 +212,11 @@ class Authenticator:
             # As Keystone: it stands on a signature, and must not become another token.
             raise errors.Forbidden("A token made from an EC2 or S3 signature cannot be "
                                    "exchanged for another token.")
+        if OAUTH2_CREDENTIAL in parent.payload.methods:
+            # As Keystone, which counts its "methods": [] among the delegated tokens.
+            raise errors.Forbidden("You are not authorized to perform the requested action: "
+                                   "Using a delegated token to create another token is not "
+                                   "allowed.")
         if oauth1_method.is_delegated(parent):
             raise errors.Forbidden("Using OAuth-scoped token to create another token. Create a "
                                    "new OAuth-scoped token instead")

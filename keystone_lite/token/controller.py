@@ -19,7 +19,7 @@ from keystone_lite.router import json_bytes, json_response, no_content, outside_
 from keystone_lite.token import application_credential, render, trust_scope
 from keystone_lite.token.authentication import Authenticator
 from keystone_lite.token.body import UNSCOPED, TrustScope, field, parse_scope, resolve_scope
-from keystone_lite.token.cache import GenerationCache
+from keystone_lite.token.cache import GenerationCache, estimate
 from keystone_lite.token.lookups import Lookups
 from keystone_lite.token.service import Scope, ValidatedToken
 
@@ -166,11 +166,16 @@ class TokenController:
         stamp = self.stamp(req)
         subject = self.subject_token(req, stamp)
         with_catalog = not parse_flag(req, "nocatalog")
-        body = self._bodies.get(stamp, (subject.id, with_catalog))
-        if body is None:
+        # Kept with the validated token it renders: a token validated afresh (its user changed,
+        # say) is rendered afresh.
+        remembered = self._bodies.get(stamp, (subject.id, with_catalog))
+        if remembered is not None and remembered[0] is subject:
+            body = remembered[1]
+        else:
             body = json_bytes(self.render(
                 subject, self.tokens.catalog(stamp, subject) if with_catalog else None))
-            self._bodies.put(stamp, (subject.id, with_catalog), body)
+            self._bodies.put(stamp, (subject.id, with_catalog), (subject, body),
+                             estimate((subject.id, with_catalog), body))
         return json_response(body, headers={SUBJECT_HEADER: subject.id,
                                             **TOKEN_RESPONSE_HEADERS})
 

@@ -18,7 +18,10 @@ from keystone_lite.token.cache import GenerationCache, MemoryBudget
 
 class Lookups:
     def __init__(self, budget: MemoryBudget | None = None):
-        self._cache = GenerationCache(budget)
+        # Reads by name cannot say which user or project they found by it: any change to
+        # users or projects drops them all (the change log, cache.MemoryBudget.advance).
+        self._cache = GenerationCache(budget, forget_all_on={generation.USER,
+                                                             generation.PROJECT})
 
     def bind(self, session: Session, stamp: tuple):
         """``find(read, **by)``: ``read(session, **by)`` for a store function ``read``, as a

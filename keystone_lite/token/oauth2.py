@@ -8,8 +8,9 @@ one of the methods of ``GRANTS``, chosen by ``client_authentication``:
 - ``client_secret_basic``: an application credential's id and secret, in HTTP Basic
   ``Authorization`` or as ``client_id``/``client_secret`` form fields. The token is the one
   ``POST /v3/auth/tokens`` gives for that credential.
-- ``tls_client_auth`` (RFC 8705: the client certificate names the user ``client_id``): not
-  built yet; a request that would use it is refused as an unknown client.
+- ``tls_client_auth`` (RFC 8705): the client certificate the web server verified, which must
+  name the user ``client_id``; the token is on the user's default project and bound to the
+  certificate (keystone_lite.token.oauth2_mtls).
 
 The answer is ``{"access_token", "token_type": "Bearer", "expires_in"}``. Every error, other
 methods (405) included, is an OAuth 2.0 document ``{"error", "error_description"}`` with
@@ -28,6 +29,7 @@ from keystone_lite.context import get_context
 from keystone_lite.router import json_response, outside_transaction
 from keystone_lite.token.application_credential import METHOD as APPLICATION_CREDENTIAL
 from keystone_lite.token.controller import TOKEN_RESPONSE_HEADERS, TokenController
+from keystone_lite.token.oauth2_mtls import TlsClientAuth
 
 LOG = logging.getLogger(__name__)
 PATH = "/OS-OAUTH2/token"
@@ -67,8 +69,10 @@ class OAuth2Endpoint:
     def __init__(self, services):
         self.services = services
         self.v3 = TokenController(services)
+        self.mtls = TlsClientAuth(services, self.v3)
         # client authentication method -> handler(req, session, client_id, client_secret)
-        self.grants = {"client_secret_basic": self.client_secret_basic}
+        self.grants = {"client_secret_basic": self.client_secret_basic,
+                       "tls_client_auth": self.tls_client_auth}
 
     @staticmethod
     @outside_transaction
@@ -101,9 +105,24 @@ class OAuth2Endpoint:
                                          None)
         except errors.KeystoneError as error:
             raise as_oauth2(error) from None
-        lifetime = (token.payload.expires_at - token.payload.issued_at) // 1_000_000
-        return json_response({"access_token": token.id, "token_type": "Bearer",
-                              "expires_in": lifetime}, headers=TOKEN_RESPONSE_HEADERS)
+        return access_token_response(token)
+
+    def tls_client_auth(self, req, session, client_id: str, _client_secret):
+        """A token of user ``client_id`` on their default project, bound to the client
+        certificate that names them (keystone_lite.token.oauth2_mtls)."""
+        try:
+            token = self.mtls.issue(req, session, client_id)
+        except errors.KeystoneError as error:
+            raise as_oauth2(error) from None
+        return access_token_response(token)
+
+
+def access_token_response(token):
+    """RFC 6749's answer; ``expires_in`` is the token's own lifetime (a credential or a
+    certificate that ends sooner shortens it)."""
+    lifetime = (token.payload.expires_at - token.payload.issued_at) // 1_000_000
+    return json_response({"access_token": token.id, "token_type": "Bearer",
+                          "expires_in": lifetime}, headers=TOKEN_RESPONSE_HEADERS)
 
 
 def client_authentication(req, form: dict) -> tuple[str | None, str | None, str | None]:

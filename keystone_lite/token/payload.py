@@ -19,9 +19,10 @@ revision]`` for a trust-scoped token, ``"o": access token id`` for one made with
 access token (method ``oauth1``), ``"a": application credential id`` for one earned with an
 application credential (or rescoped from one), and ``"c"`` or ``"b"``: the first 8 bytes of
 the thumbprint of the client certificate the token was earned with (keystone_lite.certificates),
-``"b"`` when the token is bound to it (only that certificate may present it). A part this version does not know is refused, so
-that no token validates without what restricts it. Methods past the third take the header past
-one byte.
+``"b"`` when the token is bound to it (only that certificate may present it); an OAuth 2.0
+mutual-TLS token (method ``oauth2_credential``) always is. A part this version does not know is
+refused, so that no token validates without what restricts it. Methods past the third take the
+header past one byte (two more bytes).
 """
 from __future__ import annotations
 
@@ -35,9 +36,15 @@ import msgpack
 
 # Rendering order too: Keystone lists "token" before the methods it was rescoped from. New
 # methods go last: a method's bit is its index here.
-METHODS = ("token", "external", "password", "oauth1", "application_credential", "ec2credential")
+METHODS = ("token", "external", "password", "oauth1", "application_credential", "ec2credential",
+           "oauth2_credential")
 # The method of a token made from an EC2 or S3 signature (keystone_lite.ec2.tokens).
 EC2_CREDENTIAL = "ec2credential"
+# The method of a token made by OAuth 2.0 mutual TLS (keystone_lite.token.oauth2_mtls). Keystone
+# does not register it as an auth method, so its tokens show ``"methods": []``: rendering hides
+# it (HIDDEN_METHODS), while the payload keeps it to tell such a token apart.
+OAUTH2_CREDENTIAL = "oauth2_credential"
+HIDDEN_METHODS = frozenset({OAUTH2_CREDENTIAL})
 SCOPE_KINDS = ("project", "domain", "system")
 _VERSION = 2
 _VERSION_1 = 1
@@ -150,6 +157,8 @@ def encode(payload: TokenPayload) -> bytes:
         optional[_BOUND if payload.bound else _CERTIFICATE] = reference
     elif payload.bound:
         raise ValueError("a bound token names its certificate")
+    if OAUTH2_CREDENTIAL in payload.methods and not payload.bound:
+        raise ValueError("an oauth2_credential token is bound to its certificate")
     if optional:
         fields.append(optional)
     return msgpack.packb(fields)
@@ -177,7 +186,8 @@ def decode(data: bytes) -> TokenPayload:
                 or not 0 <= issued_at <= _MAX_TIME or not 0 <= expires_at <= _MAX_TIME \
                 or not isinstance(audits, list) or not 0 < len(audits) <= _MAX_AUDIT_IDS \
                 or not _is_revision(user_revision) or not _is_revision(project_revision) \
-                or bool(mask & 1 << METHODS.index("oauth1")) != ("access_token_id" in optional):
+                or bool(mask & 1 << METHODS.index("oauth1")) != ("access_token_id" in optional) \
+                or mask & 1 << METHODS.index(OAUTH2_CREDENTIAL) and not optional.get("bound"):
             raise MalformedPayload("unknown payload layout")
         return TokenPayload(
             user_id=_unpack_id(user_id),

@@ -5,6 +5,7 @@ import time
 
 from keystone_lite.identity.render import password_expires_at
 from keystone_lite.token import trust_scope
+from keystone_lite.token.payload import HIDDEN_METHODS
 from keystone_lite.token.service import ValidatedToken
 
 
@@ -33,8 +34,12 @@ def v3_catalog(catalog) -> list[dict]:
 def v3_token(token: ValidatedToken, catalog=None, *, is_admin_project: bool = False) -> dict:
     """The ``{"token": ...}`` body; ``catalog`` None leaves the catalog out (``?nocatalog``)."""
     payload = token.payload
+    methods = list(payload.methods)
+    if HIDDEN_METHODS.intersection(methods):
+        # As Keystone: its OAuth 2.0 mutual-TLS tokens show no method.
+        methods = [method for method in methods if method not in HIDDEN_METHODS]
     body = {
-        "methods": list(payload.methods),
+        "methods": methods,
         "user": _user(token.user, token.user_domain),
         "audit_ids": payload.shown_audit_ids,
         "expires_at": isotime(payload.expires_at),

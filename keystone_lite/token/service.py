@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import errors
-from keystone_lite.certificates import records as certificate_records
+from keystone_lite.certificates import crl, records as certificate_records
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -67,6 +67,11 @@ class ValidatedToken:
     # What other parts derive from the token alone (the caller's policy credentials), kept
     # with it: one ValidatedToken serves every request under the same stamp.
     derived: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # Where its principal is remembered (TokenService._principals), and the hashes of the
+    # revocation events that would kill it (revocation.keys_of): a remembered token is
+    # served while both still hold (TokenService._still_valid).
+    principal_key: Any = dataclasses.field(default=None, compare=False, repr=False)
+    revocation_hashes: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def user(self):
@@ -109,7 +114,8 @@ class TokenService:
 
     def __init__(self, provider, session_factory: sessionmaker[Session], expiration: int,
                  allow_expired_window: int, cache_budget: MemoryBudget | None = None,
-                 clock=now_us, whole_catalog_without_filter: bool = True):
+                 clock=now_us, whole_catalog_without_filter: bool = True,
+                 revocation_list=None):
         self.provider = provider
         # Microseconds since the epoch, as this node sees them (tests play a node whose clock
         # is off by giving it another): issue times, expiry and how long revocation events are
@@ -119,13 +125,20 @@ class TokenService:
         self.counter = db_session.CounterReader(session_factory.kw["bind"])
         self.expiration_us = expiration * 1_000_000
         self.allow_expired_window_us = allow_expired_window * 1_000_000
+        # Which entries a change drops (the change log, see cache.MemoryBudget.advance):
+        # principals are tagged with the users they stand on; a project change drops them all
+        # (children inherit roles, and a deleted project takes its rows with it). Validated
+        # tokens stand while their principal and the revocation filter let them
+        # (``_still_valid``); catalogs and certificates depend on neither users nor projects.
         self._validated = GenerationCache(cache_budget)
-        self._principals = GenerationCache(self._validated.budget)
-        self._catalogs = GenerationCache(self._validated.budget)
-        self._certificates = GenerationCache(self._validated.budget)
+        budget = self._validated.budget
+        self._principals = GenerationCache(budget, forget_all_on={generation.PROJECT})
+        self._catalogs = GenerationCache(budget, forget_all_on={generation.PROJECT})
+        self._certificates = GenerationCache(budget)
+        self._revocations = revocation.RevocationFilter(budget)
         # [cert_auth] crl_file (certificates.crl.RevocationList), when configured: a token
-        # dies with the certificate it was earned with.
-        self.revocation_list = None
+        # dies with the certificate it was earned with when the CRL lists it.
+        self.revocation_list = revocation_list
         # [endpoint_filter] return_all_endpoints_if_no_filter (see ``catalog``).
         self.whole_catalog_without_filter = whole_catalog_without_filter
 
@@ -136,6 +149,8 @@ class TokenService:
             stamp = (self.counter.read(), self._call_provider(self.provider.refresh_keys))
             if self.revocation_list is not None:  # a new CRL changes answers too
                 stamp += (self.revocation_list.version,)
+            # What changed since the last stamp is dropped before anything is served.
+            self._validated.budget.advance(stamp, self.counter.changes)
             context["stamp"] = stamp
         return stamp
 
@@ -231,6 +246,8 @@ class TokenService:
         if not token_id:
             raise errors.TokenNotFound()
         token = self._validated.get(stamp, token_id)
+        if token is not None and not self._still_valid(stamp, token):
+            token = None
         if token is None or (session is not None and not generation.cacheable(session)):
             token = self._in_session(session, lambda session_: self._validate_uncached(
                 session_, stamp, token_id))
@@ -245,24 +262,51 @@ class TokenService:
         # Expiry is checked by the caller; here only what no window can bring back.
         if payload is None or payload.expires_at <= self.clock() - self.allow_expired_window_us:
             raise errors.TokenNotFound()
-        if revocation.is_revoked(session, payload):
+        revocation_hashes = revocation.keys_of(payload)
+        if self._maybe_revoked(session, stamp, revocation_hashes) and revocation.is_revoked(
+                session, payload):
             raise errors.TokenNotFound()
         record = None
         if payload.certificate is not None:
             record = self.certificate_record(session, stamp, payload.certificate)
             if record is None or self.certificate_revoked(session, stamp, record):
                 raise errors.TokenNotFound()
+        principal_key = (payload.user_id, payload.scope_kind, payload.scope_id,
+                         payload.trust_id, payload.application_credential_id)
         principal = self._delegated(session, stamp, payload, self.principal(
-            session, stamp, payload.user_id, payload.scope_kind, payload.scope_id,
-            payload.trust_id, payload.application_credential_id))
+            session, stamp, *principal_key))
         if principal is None or not _revisions_current(payload, principal):
             raise errors.TokenNotFound()
-        token = ValidatedToken(token_id, payload, principal, certificate=record)
+        if payload.access_token_id is not None:
+            principal_key = _oauth1_key(payload)
+        token = ValidatedToken(token_id, payload, principal, certificate=record,
+                               principal_key=principal_key,
+                               revocation_hashes=revocation_hashes)
         if generation.cacheable(session):
             # The principal is shared with the principals' cache, which counts it.
             self._validated.put(stamp, token_id, token, estimate(token_id, payload) + (
                 sys.getsizeof(token) + sys.getsizeof(vars(token))))
         return token
+
+    def _still_valid(self, stamp: tuple, token: ValidatedToken) -> bool:
+        """Whether a remembered token still stands: its principal is still the remembered one
+        (a change to its user or project dropped it, see ``__init__``) and no revocation
+        event may match it."""
+        hashes = self._revocations.current()
+        return (hashes is not None
+                and self._principals.get(stamp, token.principal_key) is token.principal
+                and not any(value in hashes for value in token.revocation_hashes))
+
+    def _maybe_revoked(self, session: Session, stamp: tuple, hashes: tuple) -> bool:
+        """False when no revocation event can match these hashes (revocation.keys_of): the
+        per-process filter, loaded in ``session`` once per cache epoch, answers without a
+        query. A transaction that has written asks the database (it may have revoked)."""
+        if not generation.cacheable(session):
+            return True
+        known = self._revocations.current()
+        if known is None:
+            known = self._revocations.load(session, stamp)
+        return any(value in known for value in hashes)
 
     # -- certificates ----------------------------------------------------------------------
 
@@ -305,8 +349,13 @@ class TokenService:
                 self._certificates.put(stamp, "revocations", revoked)
         if revoked.cover(certificate.thumbprint, certificate.serial, certificate.issuer_dn):
             return True
-        return self.revocation_list is not None and self.revocation_list.refuses(
-            certificate.issuer_dn, int(certificate.serial, 16))
+        if self.revocation_list is None:
+            return False
+        try:
+            return self.revocation_list.is_revoked(certificate.issuer_dn,
+                                                   int(certificate.serial, 16))
+        except crl.CrlUnusable:
+            return True  # fail closed: the CRL logs why, once
 
     def catalog(self, stamp: tuple, token: ValidatedToken | None = None,
                 session: Session | None = None):
@@ -361,7 +410,10 @@ class TokenService:
             principal = _load_principal(session, user_id, scope_kind, scope_id,
                                         trust_id, application_credential_id) or _INVALID
             if cacheable:
-                self._principals.put(stamp, key, principal)
+                tags = [(generation.USER, user_id)]
+                if principal.trust is not None:  # a trustor's change ends the delegation
+                    tags.append((generation.USER, principal.trust.trustor.id))
+                self._principals.put(stamp, key, principal, tags=tuple(tags))
         return None if principal is _INVALID else principal
 
     def _delegated(self, session: Session, stamp: tuple, payload: TokenPayload,
@@ -370,13 +422,14 @@ class TokenService:
         keystone_lite.oauth1.method.narrowed), remembered under the stamp like principals."""
         if principal is None or payload.access_token_id is None:
             return principal
-        key = ("oauth1", payload.access_token_id, payload.user_id, payload.scope_id)
+        key = _oauth1_key(payload)
         cacheable = generation.cacheable(session)
         narrowed = self._principals.get(stamp, key) if cacheable else None
         if narrowed is None:
             narrowed = oauth1_method.narrowed(session, principal, payload) or _INVALID
             if cacheable:
-                self._principals.put(stamp, key, narrowed)
+                self._principals.put(stamp, key, narrowed,
+                                     tags=((generation.USER, payload.user_id),))
         return None if narrowed is _INVALID else narrowed
 
     def _in_session(self, session: Session | None, work):
@@ -429,6 +482,11 @@ def chained(own: str, parent: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too
+
+
+def _oauth1_key(payload: TokenPayload) -> tuple:
+    """Where an ``oauth1`` token's narrowed principal is remembered."""
+    return ("oauth1", payload.access_token_id, payload.user_id, payload.scope_id)
 
 
 def _revisions_current(payload: TokenPayload, principal: Principal) -> bool:

@@ -8,6 +8,7 @@ that a broken install cannot pass as "all skipped".
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import sysconfig
@@ -30,6 +31,13 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError as exc:
         return _missing(f"OpenStack client module {module!r} is not importable ({exc})")
+
+
+def require_installed(module: str) -> None:
+    """Skips (or fails) the calling test module unless ``module`` is installed, without
+    importing it: for what only a subprocess of the test runs (eventlet warns on import)."""
+    if importlib.util.find_spec(module) is None:
+        _missing(f"module {module!r} is not installed")
 
 
 def require_executable(name: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import update
 
 from builders import (add_user, admin_headers, admin_token_of, assert_keystone_error, golden,
-                      in_store, issue, password_auth, project_id, subject_headers,
+                      in_store, issue, password_auth, project_id, same_shape, subject_headers,
                       token_auth)
 from keystone_lite.db import models
 from keystone_lite.token.payload import now_us
@@ -70,28 +70,6 @@ def login(app, credential: dict, status: int = 201, **extra):
 def validate(deployment, token: str, status: int = 200, **headers):
     return deployment.admin.get("/v3/auth/tokens", headers={**subject_headers(token), **headers},
                                 status=status)
-
-
-def same_shape(golden_body, ours, where: str = "$", additions=frozenset()) -> list[str]:
-    """Where ``ours`` differs from Keystone's body in keys (none missing, none added but
-    ``additions``) or in JSON types; a list's items take the shape of Keystone's items in
-    turn, and the rest that of its last.
-    Roles' ``options`` are only objects: keystone_lite has none (Keystone's bootstrap roles
-    are ``immutable``)."""
-    if type(golden_body) is not type(ours) and not (golden_body is None or ours is None):
-        return [f"{where}: Keystone has {type(golden_body).__name__}, "
-                f"we have {type(ours).__name__}"]
-    problems = []
-    if isinstance(golden_body, dict) and not where.endswith(".options"):  # role options: none
-        if set(golden_body) != set(ours) - additions:
-            problems.append(f"{where}: keys {sorted(golden_body)} != {sorted(ours)}")
-        for key in set(golden_body) & set(ours):
-            problems += same_shape(golden_body[key], ours[key], f"{where}.{key}", additions)
-    elif isinstance(golden_body, list) and golden_body:
-        problems += [problem for index, item in enumerate(ours)
-                     for problem in same_shape(golden_body[min(index, len(golden_body) - 1)],
-                                               item, f"{where}[{index}]", additions)]
-    return problems
 
 
 def assert_like_golden(response, name: str, additions=frozenset()) -> None:
@@ -691,15 +669,6 @@ def test_oauth2_other_methods_are_oauth2_405s(deployment):
         response = deployment.main.request("/v3/OS-OAUTH2/token", method=method,
                                            expect_errors=True)
         assert (response.status_int, response.json) == (status, body)
-
-
-def test_oauth2_with_a_certificate_and_no_basic_credentials_is_not_served_yet(deployment):
-    """tls_client_auth (RFC 8705) is not built: refused as an unknown client, as Keystone
-    does when the method is not enabled."""
-    owner, token = alice(deployment)
-    response = oauth2(deployment.main, f"grant_type=client_credentials&client_id={owner}", 401,
-                      extra_environ={"REMOTE_USER": "alice", "SSL_CLIENT_VERIFY": "SUCCESS"})
-    assert response.json == golden("oauth2-error-unknown-client-id.json")[1]
 
 
 def test_oauth2_basic_credentials_of_another_user_than_the_certificates_are_refused(

@@ -38,7 +38,7 @@ from keystone_lite.cli import manage
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
 REQUEST_TIMEOUT = 10
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy")
 
 
 # -- processes and requests ----------------------------------------------------------------------
@@ -187,13 +187,15 @@ def cli(config: str, *argv: str) -> None:
 
 
 def write_config(path: str, data_dir: str, database_url: str, key_repository: str,
-                 max_active_keys: int = 3) -> str:
+                 max_active_keys: int = 3, crl_file: str | None = None) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(f"[DEFAULT]\ndata_dir = {data_dir}\n\n"
                      f"[database]\nconnection = {database_url}\n\n"
                      f"[fernet_tokens]\nkey_repository = {key_repository}\n"
                      f"max_active_keys = {max_active_keys}\n\n"
                      "[identity]\nargon2_time_cost = 1\nargon2_memory_cost = 1024\n")
+        if crl_file:
+            handle.write(f"\n[cert_auth]\ncrl_file = {crl_file}\n")
     return path
 
 
@@ -245,6 +247,7 @@ def installation(tmp_path_factory, database_backend):
     pki.ensure_server_certificate(pki_dir)
     for user in ("admin", *USERS):
         pki.issue_client_certificate(pki_dir, user)
+    pki.write_crl(pki_dir)  # the nodes check client certificates against the dev CA's CRL
     try:
         yield Installation(directory, pki_dir, database_url, shared_keys)
     finally:
@@ -257,7 +260,8 @@ def make_node(installation: Installation, name: str, key_repository: str,
     os.makedirs(node_dir, exist_ok=True)
     config = write_config(os.path.join(node_dir, "keystone-lite.conf"),
                           os.path.join(node_dir, "data"), installation.database_url,
-                          key_repository, max_active_keys)
+                          key_repository, max_active_keys,
+                          crl_file=os.path.join(installation.pki_dir, pki.CRL_FILE))
     return Node(name, config, installation.pki_dir, os.path.join(node_dir, "server.log"))
 
 
@@ -346,6 +350,25 @@ def test_certificate_revoked_by_serial_with_the_cli_ends_its_tokens_on_both_node
     assert b.validate(admin_b, token).status == 404
 
 
+def test_certificate_listed_by_a_new_crl_ends_its_tokens_on_both_nodes(
+        installation, pair, admin_tokens):
+    a, b = pair
+    admin_a, admin_b = admin_tokens
+    token, spared = a.issue("judy"), b.issue("heidi")
+    assert user_of(b.validate(admin_b, token)) == "judy"
+
+    pki.revoke_client_certificate(installation.pki_dir, "judy")
+    pki.write_crl(installation.pki_dir)
+    time.sleep(1.1)  # each node looks at the file at most once a second
+
+    for node, caller in ((a, admin_a), (b, admin_b)):
+        assert node.validate(caller, token).status == 404
+        assert user_of(node.validate(caller, spared)) == "heidi"
+        with pytest.raises(OSError):  # the handshake refuses the certificate itself
+            node.request("POST", "/main/v3/auth/tokens", "judy", {"auth": {
+                "identity": {"methods": ["external"]}}})
+
+
 def test_user_disabled_through_b_fails_validation_and_login_on_a(pair, admin_tokens):
     a, b = pair
     admin_a, admin_b = admin_tokens
@@ -365,6 +388,34 @@ def test_user_disabled_through_b_fails_validation_and_login_on_a(pair, admin_tok
                         {"user": {"enabled": True}}).status == 200
     assert b.validate(admin_b, token).status == 404
     assert user_of(b.validate(admin_b, a.issue("carol"))) == "carol"
+
+
+def test_user_disabled_through_b_ends_only_that_users_tokens_on_a_at_once(pair, admin_tokens):
+    """The change log drops only what a change concerns (keystone_lite.db.generation): the
+    disabled user's remembered token fails on A's next request, another user's remembered
+    token (kept through the change) stays valid, and a logout through B kills only its token."""
+    a, b = pair
+    admin_a, admin_b = admin_tokens
+    changed, spared = a.issue("dave"), a.issue("erin")
+    logged_out, kept = a.issue("erin"), a.issue("erin")
+    for token, user in ((changed, "dave"), (spared, "erin"), (logged_out, "erin"),
+                        (kept, "erin")):
+        assert user_of(a.validate(admin_a, token)) == user
+    dave = b.find_id(admin_b, "users", "dave")
+
+    assert b.admin_call(admin_b, "PATCH", f"/users/{dave}",
+                        {"user": {"enabled": False}}).status == 200
+    assert a.validate(admin_a, changed).status == 404
+    assert user_of(a.validate(admin_a, spared)) == "erin"
+
+    assert b.revoke(admin_b, logged_out).status == 204
+    assert a.validate(admin_a, logged_out).status == 404
+    assert user_of(a.validate(admin_a, kept)) == "erin"
+    assert user_of(a.validate(admin_a, spared)) == "erin"
+    # dave serves the next test: enabled again (his old token stays dead).
+    assert a.admin_call(admin_a, "PATCH", f"/users/{dave}",
+                        {"user": {"enabled": True}}).status == 200
+    assert a.validate(admin_a, changed).status == 404
 
 
 def test_role_removed_through_b_fails_the_scoped_token_on_a(pair, admin_tokens):

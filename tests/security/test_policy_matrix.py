@@ -61,6 +61,9 @@ NOBODY = ("----------", "----------")
 TRUSTS = "/v3/OS-TRUST/trusts"
 
 EP = "/v3/OS-EP-FILTER"
+# No {placeholder} in them: the call templates are filled with str.format.
+MAPPING_RULES = [{"local": [{"user": {"name": "nobody"}}],
+                  "remote": [{"type": "SSL_CLIENT_SUBJECT_DN_CN"}]}]
 
 # (rule, app, method, path, body, success status, (off row, on row)); {names} are filled in
 # from the world, {fresh_*} with an object made for the call, {subject} with a new token.
@@ -347,6 +350,16 @@ CALLS = [
     ("get_access_token_role", "main", "GET",
      "/v3/users/{victim}/OS-OAUTH1/access_tokens/{fresh_access_token}/roles/{member}", None,
      200, CLOUD_ADMIN),
+    # Federation mappings, the rules of certificate logins (mapping.py).
+    ("list_mappings", "admin", "GET", "/v3/OS-FEDERATION/mappings", None, 200, CLOUD_READERS),
+    ("get_mapping", "admin", "GET", "/v3/OS-FEDERATION/mappings/{fresh_mapping}", None, 200,
+     CLOUD_READERS),
+    ("create_mapping", "admin", "PUT", "/v3/OS-FEDERATION/mappings/m-{persona}",
+     {"mapping": {"rules": MAPPING_RULES}}, 201, CLOUD_ADMIN),
+    ("update_mapping", "admin", "PATCH", "/v3/OS-FEDERATION/mappings/{fresh_mapping}",
+     {"mapping": {"rules": MAPPING_RULES}}, 200, CLOUD_ADMIN),
+    ("delete_mapping", "admin", "DELETE", "/v3/OS-FEDERATION/mappings/{fresh_mapping}", None,
+     204, CLOUD_ADMIN),
     # OS-EP-FILTER (endpoint_group.py, project_endpoint.py).
     ("list_endpoint_groups", "admin", "GET", f"{EP}/endpoint_groups", None, 200, CLOUD_READERS),
     ("get_endpoint_group", "admin", "GET", f"{EP}/endpoint_groups/{{fresh_endpoint_group}}",
@@ -480,6 +493,9 @@ def fresh(deployment, world, name: str) -> str:
         "fresh_certificate_revocation": lambda: admin.post_json(
             "/v3/certificate_revocations", {"certificate_revocation": {
                 "thumbprint": store.new_id() * 2}}, headers=ADMIN),
+        "fresh_mapping": lambda: admin.put_json(
+            f"/v3/OS-FEDERATION/mappings/f-{store.new_id()}", {"mapping": {
+                "rules": MAPPING_RULES}}, headers=ADMIN),
         "fresh_endpoint_group": lambda: admin.post_json(f"{EP}/endpoint_groups", {
             "endpoint_group": {"name": "eg", "filters": {"interface": "admin"}}},
             headers=ADMIN),

@@ -260,6 +260,47 @@ def test_mod_nss_directive_in_a_mod_ssl_host_is_an_error_naming_the_counterpart(
     assert "no" in finding.fix and "SSLInsecureRenegotiation" in finding.fix
 
 
+# -- certificate revocation (mod_ssl) --------------------------------------------------------------
+
+WITH_CRL = {**DEFINES, "KEYSTONE_LITE_CRL": "/etc/kl/crl.pem"}
+
+
+def test_shipped_mod_ssl_config_with_a_crl_checks_it_for_the_whole_chain_and_is_clean():
+    config = httpd_config.read_config(MOD_SSL, WITH_CRL)
+    assert httpd_check.check(config, "mod_ssl") == []
+    assert [(d.name, d.args) for d in config.directives if d.key.startswith("sslcarevocation")
+            ] == [("SSLCARevocationFile", ("/etc/kl/crl.pem",)),
+                  ("SSLCARevocationCheck", ("chain",))]
+
+
+def test_shipped_mod_ssl_config_without_a_crl_defined_has_no_revocation_directives():
+    config = httpd_config.read_config(MOD_SSL, DEFINES)
+    assert not [d for d in config.directives if d.key.startswith("sslcarevocation")]
+
+
+@pytest.mark.parametrize("check", ["", "        SSLCARevocationCheck none\n"],
+                         ids=["no-check", "check-none"])
+def test_revocation_file_without_a_revocation_check_is_an_error_on_its_line(check):
+    text = variant(MOD_SSL, "        SSLCARevocationCheck chain\n", check)
+    findings = httpd_check.check(httpd_config.read_string(text, "test.conf", WITH_CRL))
+    assert found(findings, line_of(text, "SSLCARevocationFile"), "error",
+                 "mod_ssl reads the CRLs and checks none of them")
+
+
+def test_revocation_check_without_a_revocation_file_is_an_error_ah01899():
+    text = variant(MOD_SSL, "        SSLCARevocationFile ${KEYSTONE_LITE_CRL}\n", "")
+    findings = httpd_check.check(httpd_config.read_string(text, "test.conf", WITH_CRL))
+    assert found(findings, line_of(text, "SSLCARevocationCheck chain"), "error", "AH01899")
+
+
+def test_revocation_file_in_a_mod_nss_host_names_crlutil():
+    text = variant(MOD_NSS, "    NSSEngine on\n",
+                   "    NSSEngine on\n    SSLCARevocationFile /etc/kl/crl.pem\n")
+    finding = next(f for f in findings_for(text, "mod_nss")
+                   if f.line == line_of(text, "SSLCARevocationFile"))
+    assert finding.severity == "error" and "crlutil -I" in finding.fix
+
+
 # -- mod_nss variants ------------------------------------------------------------------------------
 
 def test_mod_nss_fake_basic_auth_with_nss_user_name_is_an_error():

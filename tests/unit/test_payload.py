@@ -382,3 +382,35 @@ def test_a_trust_scoped_fernet_token_stays_under_keystones_255_characters(tmp_pa
 def test_a_trust_scoped_oauth1_payload_round_trips_with_both_parts():
     both = trust_payload(methods=("oauth1",), access_token_id=uuid.uuid4().hex)
     assert decode(encode(both)) == both
+
+
+def oauth2_payload(**changes) -> TokenPayload:
+    return payload(methods=("oauth2_credential",), scope_kind="project", scope_id=PROJECT_ID,
+                   certificate="0123456789abcdef", bound=True, **changes)
+
+
+def test_an_oauth2_mtls_payload_round_trips_bound_to_its_certificate():
+    original = oauth2_payload()
+    assert decode(encode(original)) == original
+
+
+def test_an_oauth2_mtls_payload_is_always_bound():
+    """Unbound, it could be presented from anywhere: it cannot be made, nor read."""
+    unbound = dataclasses.replace(oauth2_payload(), bound=False)
+    with pytest.raises(ValueError):
+        encode(unbound)
+    fields = msgpack.unpackb(encode(oauth2_payload()))
+    fields[-1] = {"c": fields[-1]["b"]}  # the same certificate, not bound
+    with pytest.raises(MalformedPayload):
+        decode(msgpack.packb(fields))
+
+
+def test_an_oauth2_mtls_fernet_token_stays_under_keystones_255_characters(tmp_path):
+    """One audit id: such a token is never rescoped (token.authentication.parent_token)."""
+    from keystone_lite.token import key_repository
+    from keystone_lite.token.providers.fernet import FernetProvider
+
+    key_repository.setup(str(tmp_path / "keys"))
+    token = FernetProvider(str(tmp_path / "keys")).issue(oauth2_payload(
+        user_revision=127, project_revision=127))
+    assert len(token) < 255, len(token)

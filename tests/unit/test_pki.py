@@ -1,9 +1,12 @@
 """The development PKI makes real certificates that verify the way TLS servers and clients check."""
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -202,3 +205,115 @@ def test_client_certificate_with_chosen_uids_keeps_them_exactly_and_in_order(dir
 def test_client_certificate_needs_non_empty_uids(directory, uids):
     with pytest.raises(pki.PKIError, match="UIDs"):
         pki.issue_client_certificate(directory, "odd", uids=uids)
+
+
+# -- subject alternative names, revocation and CRLs ------------------------------------------------
+
+def openssl(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *argv], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def manage_pki(tmp_path):
+    """``keystone-lite-manage ... pki ARGS`` on a deployment whose PKI is set up."""
+    config = tmp_path / "keystone-lite.conf"
+    config.write_text("[DEFAULT]\ndata_dir = data\n")
+
+    def run(*argv: str) -> int:
+        return manage.main(["--config-file", str(config), "pki", *argv])
+
+    assert run("setup") == 0
+    run.directory = str(tmp_path / "data" / "pki")
+    return run
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")
+def test_cli_client_with_san_options_puts_each_name_in_the_certificate(manage_pki):
+    long_upn = "u" * 130 + "@corp.example"  # a DER length of more than one byte
+    assert manage_pki("client", "alice", "--email", "alice@example.com", "--dns",
+                      "alice.example.com", "--uri", "https://example.com/alice",
+                      "--upn", "alice@CORP.EXAMPLE", "--upn", long_upn) == 0
+    path = os.path.join(manage_pki.directory, "clients", "alice.crt")
+    names = load(path).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.RFC822Name) == ["alice@example.com"]
+    assert names.get_values_for_type(x509.DNSName) == ["alice.example.com"]
+    assert names.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "https://example.com/alice"]
+    # OpenSSL decodes the otherName values as Microsoft UPNs (UTF8String).
+    text = openssl("x509", "-in", path, "-noout", "-ext", "subjectAltName").stdout
+    assert "UPN::alice@CORP.EXAMPLE" in text and f"UPN::{long_upn}" in text, text
+    client_verifier(load(os.path.join(manage_pki.directory, "ca.crt"))).verify(load(path), [])
+
+
+def test_client_certificate_without_san_options_has_no_san_extension(directory):
+    issued = pki.issue_client_certificate(directory, "alice")
+    with pytest.raises(x509.ExtensionNotFound):
+        load(issued.certificate).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+
+def test_unencodable_san_is_a_pki_error(directory):
+    with pytest.raises(pki.PKIError, match="subject alternative name"):
+        pki.issue_client_certificate(directory, "alice", alternative_names=pki.AlternativeNames(
+            dns_names=("bücher.example",)))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")
+def test_revoke_then_crl_lists_the_serial_in_a_crl_openssl_verifies(manage_pki, capsys):
+    for user in ("alice", "bob"):
+        assert manage_pki("client", user) == 0
+    assert manage_pki("revoke", "alice") == 0
+    assert manage_pki("crl", "--days", "3") == 0
+    out = capsys.readouterr().out
+    directory = manage_pki.directory
+    ca, crl_path = os.path.join(directory, "ca.crt"), os.path.join(directory, "crl.pem")
+    alice, bob = (os.path.join(directory, "clients", f"{user}.crt") for user in ("alice", "bob"))
+    assert f"CRL: {crl_path} (1 revoked serial(s), next update" in out
+    assert stat.S_IMODE(os.stat(crl_path).st_mode) == 0o644  # public, for the web server
+    revocation_list = x509.load_pem_x509_crl(read(crl_path))
+    assert revocation_list.is_signature_valid(load(ca).public_key())
+    assert [entry.serial_number for entry in revocation_list] == [load(alice).serial_number]
+    remaining = revocation_list.next_update_utc - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(days=2, hours=23) < remaining <= datetime.timedelta(days=3)
+    assert "verify OK" in openssl("crl", "-in", crl_path, "-CAfile", ca, "-noout").stderr
+    revoked = openssl("verify", "-crl_check", "-CAfile", ca, "-CRLfile", crl_path, alice)
+    assert revoked.returncode != 0 and "certificate revoked" in revoked.stdout + revoked.stderr
+    assert openssl("verify", "-crl_check", "-CAfile", ca, "-CRLfile", crl_path,
+                   bob).returncode == 0
+
+
+def test_revoking_twice_says_it_was_revoked_already(manage_pki, capsys):
+    assert manage_pki("client", "alice") == 0
+    assert manage_pki("revoke", "alice") == 0
+    assert manage_pki("revoke", "alice") == 0
+    assert "was already revoked" in capsys.readouterr().out
+    assert len(pki.revoked_serials(manage_pki.directory)) == 1
+
+
+def test_revoking_a_user_without_certificate_fails_with_one_line(manage_pki):
+    with pytest.raises(SystemExit) as exit_:
+        manage_pki("revoke", "nobody")
+    assert str(exit_.value).startswith("keystone-lite-manage pki revoke: ")
+    assert "no certificate of 'nobody' to revoke" in str(exit_.value)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")
+def test_cli_crl_next_update_in_past_writes_a_crl_openssl_calls_expired(manage_pki):
+    assert manage_pki("client", "alice") == 0
+    out = os.path.join(manage_pki.directory, "stale.pem")
+    assert manage_pki("crl", "--next-update-in-past", "--out", out) == 0
+    ca = os.path.join(manage_pki.directory, "ca.crt")
+    result = openssl("verify", "-crl_check", "-CAfile", ca, "-CRLfile", out,
+                     os.path.join(manage_pki.directory, "clients", "alice.crt"))
+    assert result.returncode != 0 and "CRL has expired" in result.stdout + result.stderr
+
+
+def test_cli_crl_der_writes_one_der_crl(manage_pki):
+    assert manage_pki("crl", "--der") == 0
+    revocation_list = x509.load_der_x509_crl(read(os.path.join(manage_pki.directory,
+                                                               "crl.der")))
+    assert list(revocation_list) == []
+
+
+def test_cli_crl_of_zero_days_is_refused(manage_pki):
+    with pytest.raises(SystemExit, match="at least a day"):
+        manage_pki("crl", "--days", "0")

@@ -7,7 +7,10 @@ import re
 import threading
 import time
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.exceptions import InvalidSignature
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.hazmat.primitives import hashes, hmac, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from keystone_lite.token import key_repository, payload as token_payload
 
@@ -35,6 +38,7 @@ class FernetProvider:
         self._racy = True
         self._version = 0
         self._fernet = None
+        self._opening_keys: tuple = ()  # (signing, encryption) halves, primary first
         self.refresh_keys()  # a missing or empty repository is a start-up error
 
     def issue(self, payload: token_payload.TokenPayload, session=None) -> str:
@@ -50,13 +54,15 @@ class FernetProvider:
         """
         if not _TOKEN_TEXT.fullmatch(token_id):
             return None
-        fernet = self._fernet
+        keys = self._opening_keys
         padded = token_id.encode("ascii") + b"=" * (-len(token_id) % 4)
         try:
-            if base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)) != padded:
+            data = base64.urlsafe_b64decode(padded)
+            if base64.urlsafe_b64encode(data) != padded:
                 return None
-            return token_payload.decode(fernet.decrypt(padded))
-        except (binascii.Error, InvalidToken, token_payload.MalformedPayload):
+            plain = open_fernet(data, keys)
+            return None if plain is None else token_payload.decode(plain)
+        except (binascii.Error, token_payload.MalformedPayload):
             return None
 
     def refresh_keys(self) -> int:
@@ -72,8 +78,49 @@ class FernetProvider:
                 keys, key_paths, seen = key_repository.load(self._path)
                 if keys != self._keys:
                     self._fernet = MultiFernet([Fernet(key) for key in keys])
+                    self._opening_keys = tuple(_halves(key) for key in keys)
                     self._keys = keys
                     self._version += 1
                 self._key_paths, self._seen = key_paths, seen
                 self._racy = key_repository.is_racy(seen, loaded_at)
         return self._version
+
+
+# A Fernet token (https://github.com/fernet/spec): version 0x80, 8-byte timestamp, 16-byte IV,
+# AES-128-CBC ciphertext (PKCS7), HMAC-SHA256 of all that.
+_VERSION = 0x80
+_HEADER = 1 + 8 + 16
+_MAC = 32
+
+
+def _halves(key: bytes) -> tuple:
+    """A Fernet key's signing and encryption halves (as cryptography.fernet.Fernet splits it),
+    made ready once: an HMAC to copy (a copy costs a third of a new one) and the AES key."""
+    raw = base64.urlsafe_b64decode(key)
+    return hmac.HMAC(raw[:16], hashes.SHA256()), algorithms.AES(raw[16:])
+
+
+def open_fernet(data: bytes, keys) -> bytes | None:
+    """The plaintext of the decoded Fernet token ``data`` if one of ``keys`` (their
+    ``_halves``, primary first) signed it, else None; what MultiFernet.decrypt does without a
+    time limit, with the token decoded once instead of once per key tried, composed from
+    cryptography's HMAC and AES-CBC (tests check it against cryptography.fernet)."""
+    if len(data) < _HEADER + 16 + _MAC or data[0] != _VERSION or (
+            len(data) - _HEADER - _MAC) % 16:
+        return None
+    signed, mac = data[:-_MAC], data[-_MAC:]
+    for signing, encryption in keys:
+        check = signing.copy()
+        check.update(signed)
+        try:
+            check.verify(mac)
+        except InvalidSignature:
+            continue
+        decryptor = Cipher(encryption, modes.CBC(data[9:_HEADER])).decryptor()
+        padded = decryptor.update(data[_HEADER:-_MAC]) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        try:
+            return unpadder.update(padded) + unpadder.finalize()
+        except ValueError:
+            return None
+    return None
