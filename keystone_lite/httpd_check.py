@@ -129,10 +129,12 @@ def check(config: Config, module: str = "auto", client_certs: tuple = ()) -> lis
     must carry the SSLUserName/NSSUserName attribute.
     """
     findings = list(config.findings)
-    for scope in _scopes(config, module):
+    scopes = _scopes(config, module)
+    daemons_by_name = _daemons_by_server_name(scopes)
+    for scope in scopes:
         findings += _directive_rules(scope, client_certs)
         findings += _revocation_findings(scope)
-        findings += _mount_rules(scope, _mounts(scope.own))
+        findings += _mount_rules(scope, _mounts(scope.own), daemons_by_name)
     unique = list(dict.fromkeys(findings))
     order = {name: index for index, name in enumerate(config.files)}
     return sorted(unique, key=lambda f: (order.get(f.file, len(order)), f.line))
@@ -463,13 +465,15 @@ def _foreign_module_findings(scope: _Scope, d: Directive) -> list[Finding]:
 
 # -- rules on the keystone_lite mounts -------------------------------------------------------------
 
-def _mount_rules(scope: _Scope, mounts: list[_Mount]) -> list[Finding]:
+def _mount_rules(scope: _Scope, mounts: list[_Mount], daemons_by_name: dict) -> list[Finding]:
     findings = []
     daemons = {d.args[0] for d in scope.every("wsgidaemonprocess") if d.args}
+    daemons |= daemons_by_name.get(_server_name(scope), set())
     groups = {id(mount): _process_group(scope, mount) for mount in mounts}
     for mount in mounts:
-        findings += _verification_findings(scope, mount)
-        findings += _environ_findings(scope, mount)
+        if not _ops_only(scope, mount):
+            findings += _verification_findings(scope, mount)
+            findings += _environ_findings(scope, mount)
         group = groups[id(mount)]
         sharing = [m for m in mounts if group and groups[id(m)] == group]
         findings += _interpreter_findings(scope, mount, group, sharing)
@@ -492,6 +496,61 @@ def _mount_rules(scope: _Scope, mounts: list[_Mount]) -> list[Finding]:
                                 "together", "one WSGIDaemonProcess per app (keystone-lite-main, "
                                 "keystone-lite-admin)"))
     return findings
+
+
+def _server_name(scope: _Scope) -> str | None:
+    """The ServerName a VirtualHost goes by (its own, else the main server's)."""
+    named = scope.server_level("servername")
+    return named.args[0].casefold() if named is not None and named.args else None
+
+
+def _daemons_by_server_name(scopes: list[_Scope]) -> dict[str, set[str]]:
+    """mod_wsgi lets a VirtualHost use the daemon process groups defined in another one with
+    the same ServerName (e.g. a plain-HTTP health VirtualHost beside the TLS one)."""
+    found: dict = {}
+    for scope in scopes:
+        if scope.vhost is not None:
+            found.setdefault(_server_name(scope), set()).update(
+                d.args[0] for d in scope.own if d.key == "wsgidaemonprocess" and d.args)
+    return found
+
+
+# Paths a plain-HTTP operations VirtualHost may open (keystone_lite.ops_listener.OPS_PATHS).
+_OPS_PATHS = ("/healthcheck", "/metrics")
+# Paths of the API: a section granting any of them opens the API, not just the ops paths.
+_API_PROBES = ("/", "/v3", "/v3/auth/tokens", "/v3/users", "/v2.0/tokens", "/main/v3",
+               "/admin/v3/users", "/healthcheck/../v3")
+
+
+def _ops_only(scope: _Scope, mount: _Mount) -> bool:
+    """A VirtualHost without TLS that denies the whole mount and grants only the operations
+    paths (the shipped health VirtualHost): nothing there needs a client certificate."""
+    engine = scope.server_level("sslengine", "nssengine")
+    if engine is not None and engine.args[:1] and engine.args[0].casefold() == "on":
+        return False
+    requires = [d for d in scope.own if d.key == "require" and d.per_directory is not None]
+    denied = [d for d in requires if _words(d) == ["all", "denied"]
+              and d.per_directory.kind == "location"
+              and d.per_directory.argument.rstrip("/") in ("", mount.url.rstrip("/"))]
+    granted = [d for d in requires if d not in denied]
+    return bool(denied) and all(_words(d) == ["all", "granted"] and _grants_only_ops(
+        d.per_directory) for d in granted)
+
+
+def _words(directive: Directive) -> list[str]:
+    return [word.casefold() for word in directive.args]
+
+
+def _grants_only_ops(section: Section) -> bool:
+    if section.kind == "location":
+        return section.argument.rstrip("/") in _OPS_PATHS
+    if section.kind == "locationmatch":
+        try:
+            pattern = re.compile(section.argument)
+        except re.error:
+            return False
+        return not any(pattern.search(path) for path in _API_PROBES)
+    return False
 
 
 def _process_group(scope: _Scope, mount: _Mount) -> str | None:

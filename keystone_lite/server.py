@@ -32,6 +32,7 @@ from paste.deploy import loadapp
 
 from keystone_lite import tls_environ
 from keystone_lite.certificates import crl
+from keystone_lite.ops_listener import PlainStream
 from keystone_lite.embedded_http import (HTTPConnection, HTTPError, Limits, call_app,
                                          error_body, error_reply, wsgi_environ)
 from keystone_lite.tls_stream import TLSStream, is_plain_http
@@ -141,9 +142,12 @@ class Mounts:
 
 
 class EmbeddedServer:
-    """``prepare()`` binds, ``serve()`` runs until ``stop()`` (from any thread)."""
+    """``prepare()`` binds, ``serve()`` runs until ``stop()`` (from any thread).
 
-    def __init__(self, app, tls: ModSslKeys, host: str, port: int, threads: int,
+    ``tls`` None: plain HTTP, for the operations listener (keystone_lite.ops_listener) only.
+    """
+
+    def __init__(self, app, tls: ModSslKeys | None, host: str, port: int, threads: int,
                  limits: Limits):
         self.app, self.tls, self.limits = app, tls, limits
         self.bind_addr = (host, port)
@@ -155,6 +159,8 @@ class EmbeddedServer:
         self._per_client: collections.Counter = collections.Counter()
 
     def prepare(self) -> None:
+        if self._socket is not None:
+            return  # bound already (to report a busy port before anything else runs)
         family = socket.AF_INET6 if ":" in self.bind_addr[0] else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -199,7 +205,9 @@ class EmbeddedServer:
         self._connections.add(task)
         self._per_client[client[0]] += 1
         try:
-            await self._connection(TLSStream(reader, writer, self.tls.context), client)
+            stream = (TLSStream(reader, writer, self.tls.context) if self.tls is not None
+                      else PlainStream(reader, writer))
+            await self._connection(stream, client)
         except asyncio.CancelledError:
             pass
         except Exception:  # noqa: BLE001 - a bug here must not reach asyncio's logger unformatted
@@ -229,7 +237,8 @@ class EmbeddedServer:
             return
         except (OSError, TimeoutError):
             return
-        tls_keys, http = self.tls.environ(stream.tls), HTTPConnection(stream, limits)
+        tls_keys = self.tls.environ(stream.tls) if self.tls is not None else {}
+        http = HTTPConnection(stream, limits)
         wait = limits.header_timeout
         try:
             while True:
@@ -243,7 +252,7 @@ class EmbeddedServer:
                     return
                 wait = limits.keepalive_timeout
         except HTTPError as error:
-            stream.tls.write(error_reply(error.code, error.message))
+            stream.queue(error_reply(error.code, error.message))
             await stream.linger()
         except (OSError, ssl.SSLError, TimeoutError):
             return
@@ -260,6 +269,8 @@ class EmbeddedServer:
         except TimeoutError:
             raise HTTPError(408, "The server timed out waiting for the request.") from None
         environ = wsgi_environ(request, body, self.bind_addr, client)
+        if self.tls is None:
+            environ["wsgi.url_scheme"] = "http"
         tls_environ.replace(environ, tls_keys)
         try:
             status, headers, body = await self._loop.run_in_executor(None, call_app, self.app,

@@ -57,6 +57,10 @@ class TLSStream:
         self.tls.write(data)
         await self._flush()
 
+    def queue(self, data: bytes) -> None:
+        """Encrypt ``data`` for the next flush (``linger`` sends it)."""
+        self.tls.write(data)
+
     async def linger(self, plain_reply: bytes = b"") -> None:
         """Send what is queued (a TLS alert, a reply, or ``plain_reply`` unencrypted), half-close,
         and read until the client closes (``LINGER_SECONDS`` at most) before closing.

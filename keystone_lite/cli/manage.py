@@ -14,7 +14,8 @@ import sys
 import sqlalchemy.exc
 
 from keystone_lite import errors, settings as settings_module
-from keystone_lite.cli import cert_commands, httpd_commands, import_commands, pki_commands
+from keystone_lite.cli import (cert_commands, doctor_commands, httpd_commands, identity_commands,
+                               import_commands, pki_commands)
 from keystone_lite.db import migrate, session as db_session
 from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.passwords import PasswordHasher, expiry
@@ -266,23 +267,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     boot = commands.add_parser("bootstrap", help="create the admin user, project, roles and "
                                "identity endpoints (idempotent)")
-    boot.add_argument("--bootstrap-username", default="admin")
+    boot.add_argument("--bootstrap-username", default="admin",
+                      help="the admin user, in the default domain (default: %(default)s)")
     boot.add_argument("--bootstrap-password", nargs="?", const=PROMPT,
                       help="omit for a certificate-only admin; give the flag alone to be "
                       "prompted")
-    boot.add_argument("--bootstrap-project-name", default="admin")
-    boot.add_argument("--bootstrap-role-name", default="admin")
-    boot.add_argument("--bootstrap-service-name", default="keystone")
-    boot.add_argument("--bootstrap-region-id", default="RegionOne")
-    boot.add_argument("--bootstrap-public-url")
-    boot.add_argument("--bootstrap-internal-url")
-    boot.add_argument("--bootstrap-admin-url")
+    boot.add_argument("--bootstrap-project-name", default="admin",
+                      help="the admin's project (default: %(default)s)")
+    boot.add_argument("--bootstrap-role-name", default="admin",
+                      help="the role granted on that project and the system (default: "
+                      "%(default)s)")
+    boot.add_argument("--bootstrap-service-name", default="keystone",
+                      help="name of the identity service in the catalog (default: "
+                      "%(default)s)")
+    boot.add_argument("--bootstrap-region-id", default="RegionOne",
+                      help="region of the identity endpoints (default: %(default)s)")
+    boot.add_argument("--bootstrap-public-url", metavar="URL",
+                      help="public identity endpoint, e.g. https://keystone.example:5000/main/v3")
+    boot.add_argument("--bootstrap-internal-url", metavar="URL",
+                      help="internal identity endpoint")
+    boot.add_argument("--bootstrap-admin-url", metavar="URL",
+                      help="admin identity endpoint, e.g. https://keystone.example:5000/admin/v3")
     boot.set_defaults(run=bootstrap)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION")
     create = user.add_parser("create", help="create a user")
-    create.add_argument("name")
+    create.add_argument("name", metavar="NAME", help="the user's name (a certificate's UID "
+                        "logs in as the user of that name)")
     create.add_argument("--password", nargs="?", const=PROMPT,
                         help="omit for a certificate-only user; give the flag alone to be "
                         "prompted")
@@ -290,10 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--project", help="grant --role on this project (created if missing)")
     create.add_argument("--role", help="role to grant on --project")
     create.set_defaults(run=user_create)
+    identity_commands.add_user_actions(user)
+    identity_commands.add_commands(commands)
     pki_commands.add_commands(commands)
     cert_commands.add_commands(commands)
     import_commands.add_commands(commands)
     httpd_commands.add_commands(commands)
+    doctor_commands.add_commands(commands)
     return parser
 
 
@@ -319,8 +334,9 @@ def main(argv=None) -> int:
 
 
 def _fail(args, message: str) -> int:
-    command = " ".join(filter(None, [args.command, getattr(args, "user_command", None),
-                                     getattr(args, "cert_command", None)]))
+    # The command and its actions ("user disable", "role assignment add"), as parsed.
+    command = " ".join(str(value) for key, value in vars(args).items()
+                       if (key == "command" or key.endswith("_command")) and value)
     print(f"keystone-lite-manage {command}: {message}", file=sys.stderr)
     return 1
 

@@ -9,6 +9,7 @@ import contextlib
 import getpass
 
 from keystone_lite import pki
+from keystone_lite.cli import identity_commands
 from keystone_lite.tls_environ import serial_string
 
 _PROMPT = object()
@@ -30,7 +31,8 @@ def add_commands(subparsers) -> None:
 
     client = actions.add_parser("client", help="issue a client certificate whose subject UID "
                                 "is USER (replaces that user's previous files)")
-    client.add_argument("user", metavar="USER")
+    client.add_argument("user", metavar="USER", help="the name of the user (in the default "
+                        "domain) the certificate logs in as: its subject UID")
     client.add_argument("--dir", help="PKI directory (default: <data_dir>/pki)")
     client.add_argument("--p12-password", nargs="?", const=_PROMPT,
                         help="encrypt the PKCS#12 file; give the flag alone to be prompted")
@@ -43,7 +45,8 @@ def add_commands(subparsers) -> None:
 
     revoke = actions.add_parser("revoke", help="record USER's current certificate as revoked "
                                 "(publish it with pki crl)")
-    revoke.add_argument("user", metavar="USER")
+    revoke.add_argument("user", metavar="USER", help="the user whose current dev-PKI client "
+                        "certificate (clients/USER.crt) is revoked")
     revoke.add_argument("--dir", help="PKI directory (default: <data_dir>/pki)")
     revoke.set_defaults(run=pki_revoke)
 
@@ -82,6 +85,8 @@ def pki_client(settings, args) -> None:
     with _reported(args):
         issued = pki.issue_client_certificate(directory, args.user, password,
                                               alternative_names=names)
+    # Issued all the same: the user may be created afterwards, and the CA needs no database.
+    identity_commands.warn_unless_user_exists(settings, args.user)
     print(f"client certificate for {args.user!r}: {issued.certificate}\n"
           f"  key: {issued.key}\n"
           f"  certificate + key (curl --cert): {issued.combined}\n"

@@ -172,6 +172,8 @@ class Site:
     optional_port: int
     crl_dir: str | None = None     # with APACHE_CRL: crl.pem and ca.crt, readable by httpd's user
     server: "Server | None" = None
+    #: The shipped plain-HTTP health VirtualHost (KEYSTONE_LITE_HEALTH_PORT).
+    health_port: int = 0
 
     @property
     def base(self) -> str:
@@ -180,6 +182,10 @@ class Site:
     @property
     def optional_base(self) -> str:
         return f"https://{HOST}:{self.optional_port}"
+
+    @property
+    def health_base(self) -> str:
+        return f"http://{HOST}:{self.health_port}"
 
     @property
     def ca(self) -> str:
@@ -197,7 +203,7 @@ class Site:
 
     def curl(self, url: str, *options: str) -> Reply:
         """The real curl binary; the server's identity is checked against the dev CA."""
-        url = url if url.startswith("https://") else self.base + url
+        url = url if url.startswith(("https://", "http://")) else self.base + url
         result = subprocess.run(
             # -q: no ~/.curlrc; --noproxy: never send 127.0.0.1 through an https_proxy.
             [self.tools.curl, "-q", "-sS", "-i", "--noproxy", "*",
@@ -327,7 +333,8 @@ def _preflight_as(user: pwd.struct_passwd, home: str) -> None:
 
 
 def _httpd_conf(tools: Tools, root: str, home: str, pki_dir: str, port: int,
-                optional_port: int, crl_dir: str | None = None, extra: str = "") -> str:
+                optional_port: int, health_port: int, crl_dir: str | None = None,
+                extra: str = "") -> str:
     modules = tools.modules
     user = (f"User {tools.run_as.pw_name}\nGroup {grp.getgrgid(tools.run_as.pw_gid).gr_name}\n"
             if tools.run_as else "")
@@ -368,6 +375,7 @@ Define KEYSTONE_LITE_PORT        {port}
 Define KEYSTONE_LITE_SERVER_CERT {server_cert}
 Define KEYSTONE_LITE_SERVER_KEY  {server_key}
 Define KEYSTONE_LITE_CA          {ca}
+Define KEYSTONE_LITE_HEALTH_PORT {health_port}
 {crl}Include {SHIPPED_CONF}
 
 # -- the variant docs/deployment.md gives for a port that also serves clients without
@@ -416,7 +424,7 @@ class Server:
     def wait_ready(self) -> None:
         """Both ports accept connections and both apps answer discovery (daemons loaded)."""
         deadline = time.monotonic() + START_TIMEOUT
-        for port in (self.site.port, self.site.optional_port):
+        for port in (self.site.port, self.site.optional_port, self.site.health_port):
             while True:
                 self._check_running()
                 if is_listening(port):
@@ -478,7 +486,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def apache_site(apache_tools, database_backend, request):
-    """httpd on two free 127.0.0.1 ports for a deployment with users alice and bob (members of
+    """httpd on three free 127.0.0.1 ports (the shipped vhost, the optional variant, the health
+    vhost) for a deployment with users alice and bob (members of
     demo) and the certificate-only bootstrap admin; certificates for them, for mallory (no user)
     and for an alice of another CA. With the module's ``APACHE_CRL = True``, also a CRL of the
     dev CA (nothing revoked yet) checked by httpd and cert_auth."""
@@ -500,12 +509,13 @@ def running_site(apache_tools: Tools, database_url: str | None, cert_auth: str =
         os.chmod(root, 0o755)    # mkdtemp makes 0700; the httpd user must get to home/ and run/
         for name in ("run", "logs"):
             os.mkdir(os.path.join(root, name))
-        port, optional_port = free_port(), free_port()
-        while optional_port == port:
-            optional_port = free_port()
+        port, optional_port, health_port = free_port(), free_port(), free_port()
+        while len({port, optional_port, health_port}) < 3:
+            optional_port, health_port = free_port(), free_port()
         site = Site(apache_tools, root, os.path.join(root, "keystone-lite"),
                     os.path.join(root, "pki"), os.path.join(root, "other-pki"), port,
-                    optional_port, os.path.join(root, "crl") if with_crl else None)
+                    optional_port, os.path.join(root, "crl") if with_crl else None,
+                    health_port=health_port)
         config = _install_tree(site.home, site.base, database_url, site.crl_dir, cert_auth)
         _make_pki(site.pki_dir, site.other_pki_dir)
         if with_crl:
@@ -527,7 +537,7 @@ def running_site(apache_tools: Tools, database_url: str | None, cert_auth: str =
         conf = os.path.join(root, "httpd.conf")
         with open(conf, "w", encoding="utf-8") as handle:
             handle.write(_httpd_conf(apache_tools, root, site.home, site.pki_dir, port,
-                                     optional_port, site.crl_dir,
+                                     optional_port, health_port, site.crl_dir,
                                      extra_conf(site) if extra_conf else ""))
         server = site.server = Server(site, conf)
         server.start()

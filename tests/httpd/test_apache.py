@@ -150,3 +150,31 @@ def test_version_discovery_links_use_the_mount_and_the_host(apache_site, app):
     assert version.status == 200, apache_site.explain(version)
     assert {"rel": "self", "href": f"{apache_site.base}/{app}/v3/"} in \
         version.json()["version"]["links"]
+
+
+# -- health checks ------------------------------------------------------------------------------
+
+def test_health_vhost_answers_ok_over_plain_http_without_a_certificate(apache_site):
+    reply = apache_site.curl(f"{apache_site.health_base}/healthcheck")
+
+    assert (reply.status, reply.body) == (200, b"OK"), apache_site.explain(reply)
+    assert reply.headers["content-type"] == "text/plain; charset=UTF-8"
+
+
+def test_health_vhost_answers_oslo_json_when_asked(apache_site):
+    reply = apache_site.curl(f"{apache_site.health_base}/healthcheck",
+                             "-H", "Accept: application/json")
+    assert reply.status == 200, apache_site.explain(reply)
+    assert reply.json() == {"detailed": False, "reasons": ["OK"]}
+
+
+@pytest.mark.parametrize("path", ["/v3", "/v3/auth/tokens", "/main/v3", "/", "/healthcheckx"])
+def test_health_vhost_refuses_everything_but_the_healthcheck(apache_site, path):
+    reply = apache_site.curl(f"{apache_site.health_base}{path}")
+    assert reply.status == 403, apache_site.explain(reply)
+
+
+def test_healthcheck_is_served_by_both_apps_on_the_tls_port(apache_site):
+    for app in ("main", "admin"):
+        reply = apache_site.curl(f"/{app}/healthcheck", *apache_site.cert("alice"))
+        assert (reply.status, reply.body) == (200, b"OK"), apache_site.explain(reply)

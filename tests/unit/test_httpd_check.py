@@ -95,6 +95,32 @@ def test_shipped_mod_nss_config_is_clean_under_the_mod_nss_rules(module):
     assert httpd_check.check(config, module) == []
 
 
+HEALTH_DEFINES = {**DEFINES, "KEYSTONE_LITE_HEALTH_PORT": "5080"}
+
+
+def health_findings(text: str) -> list:
+    return httpd_check.check(httpd_config.read_string(text, "test.conf", HEALTH_DEFINES),
+                             "mod_ssl")
+
+
+def test_shipped_mod_ssl_config_with_its_health_listener_has_no_findings():
+    config = httpd_config.read_config(MOD_SSL, HEALTH_DEFINES)
+    assert httpd_check.check(config, "mod_ssl") == []
+    assert [d.args for d in config.directives if d.key == "listen"][-1] == ("127.0.0.1:5080",)
+
+
+def test_health_listener_granting_more_than_the_healthcheck_needs_client_certificates():
+    text = variant(MOD_SSL, '<LocationMatch "^/healthcheck/?$">', '<LocationMatch "^/">')
+    assert found(health_findings(text), line_of(text, "WSGIScriptAlias / "), "error",
+                 "no SSLVerifyClient covers it")
+
+
+def test_health_listener_of_another_server_name_cannot_use_the_main_daemons():
+    text = variant(MOD_SSL, "    SSLEngine on\n", "    SSLEngine on\n    ServerName id.example\n")
+    assert found(health_findings(text), line_of(text, "WSGIScriptAlias / "), "error",
+                 "names no WSGIDaemonProcess")
+
+
 def test_shipped_config_checked_with_the_other_module_reports_every_foreign_directive():
     config = httpd_config.read_config(MOD_NSS, DEFINES)
     findings = httpd_check.check(config, "mod_ssl")
