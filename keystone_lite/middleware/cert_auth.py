@@ -21,6 +21,7 @@ check, which re-reads the file within a second of a change, covers the time in b
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import unicodedata
@@ -135,7 +136,7 @@ def identity_from_environ(environ: dict, user_attribute: str = "SSL_CLIENT_S_DN_
             raise Refused(f"issuer {issuer!r} is not in trusted_issuers")
 
     subject = _text(environ, "SSL_CLIENT_S_DN")
-    presented = certificate and Presented.of(certificate)
+    presented = certificate and _parse(environ["SSL_CLIENT_CERT"])[1]
     sha256 = presented and presented.thumbprint
     return Identity(
         remote_user=name if name is not None else subject or f"SHA256:{sha256}",
@@ -189,10 +190,23 @@ def identity_headers(environ: dict) -> list[str]:
 def _certificate(pem: str | None) -> x509.Certificate | None:
     if not pem:
         return None
+    parsed = _parse(pem)
+    if parsed is None:
+        raise Refused("SSL_CLIENT_CERT is not a PEM certificate")
+    return parsed[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(pem: str) -> tuple[x509.Certificate, Presented] | None:
+    """The certificate and what tokens remember of it, or None for text that is not one.
+    Remembered per process: a client sends the same certificate on every request, and parsing
+    it (with its DER and thumbprint) costs as much as the rest of a cached validation. 1,024
+    certificates hold about 4 MiB."""
     try:
-        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+        certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        raise Refused("SSL_CLIENT_CERT is not a PEM certificate") from None
+        return None
+    return certificate, Presented.of(certificate)
 
 
 def _count(certificate: x509.Certificate | None, user_attribute: str) -> int:
