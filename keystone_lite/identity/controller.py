@@ -5,22 +5,29 @@ generic controller (keystone_lite.identity.resources), plus grants and role assi
 Where each resource is: users.py, groups.py, projects.py, domains.py (with domain_config.py),
 roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), endpoint_groups.py
 (OS-EP-FILTER), limits.py (registered limits and limits), policy_blobs.py (Keystone's policy
-API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py.
+API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py. The last three
+are rarely used: their modules (and tables) are loaded by their first request
+(``feature_routes``, keystone_lite.router).
 """
 from __future__ import annotations
 
-from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits,
-                                    policy_blobs, projects, roles, users)
+from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, projects, roles,
+                                    users)
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
-from keystone_lite.oauth1.consumers import CONSUMERS
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
              catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS,
-             endpoint_groups.ENDPOINT_GROUPS, limits.REGISTERED_LIMITS, limits.LIMITS,
-             policy_blobs.POLICY_BLOBS, CONSUMERS)
+             endpoint_groups.ENDPOINT_GROUPS)
+
+
+def feature_resources() -> tuple:
+    """The declarations of the rarely used resources (importing them maps their tables)."""
+    from keystone_lite.identity import limits, policy_blobs
+    from keystone_lite.oauth1.consumers import CONSUMERS
+    return limits.REGISTERED_LIMITS, limits.LIMITS, policy_blobs.POLICY_BLOBS, CONSUMERS
 
 
 class IdentityController(AdminController):
@@ -33,3 +40,12 @@ class IdentityController(AdminController):
             routes += ResourceController(self.services, self.resources, resource).routes()
         return (routes + AssignmentController(self.services, self.resources).routes()
                 + ImpliedRoleController(self.services, self.resources).routes())
+
+    def feature_routes(self):
+        """The routes of ``feature_resources``, for the router to build on first use."""
+        features = feature_resources()
+        resources = {**self.resources, **{resource.name: resource for resource in features}}
+        routes = []
+        for resource in features:
+            routes += ResourceController(self.services, resources, resource).routes()
+        return routes
