@@ -6,11 +6,18 @@ Routes are (pattern, {method: handler}); a handler is ``handler(req, session, **
 returning a webob Response, or ``handler(req, **path_params)`` when marked
 ``@outside_transaction`` (it answers from memory and opens transactions only when it must).
 HEAD is served by the GET handler (webob drops the body).
+
+The routes of rarely used features come from a function the router calls on the first request
+that no other route matches: their modules are imported then, not by every process at start-up.
+No path may match both one of those routes and another (tests/functional/test_lazy_features.py
+checks it).
 """
 from __future__ import annotations
 
 import json
 import re
+import threading
+from typing import Callable
 
 import orjson
 import webob
@@ -44,9 +51,12 @@ def outside_transaction(handler):
 
 
 class Router:
-    def __init__(self, services, routes):
+    def __init__(self, services, routes, lazy_routes: Callable[[], list] | None = None):
         self.services = services
-        self.routes = [(re.compile(pattern), methods) for pattern, methods in routes]
+        self.routes = _compiled(routes)
+        self._build_lazy_routes = lazy_routes
+        self._lazy_routes: list = []
+        self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         return self.respond(webob.Request(environ))(environ, start_response)
@@ -57,17 +67,38 @@ class Router:
             req.GET  # noqa: B018 - decode the query string once, here, where a 400 is clear
         except UnicodeDecodeError:
             raise errors.ValidationError("The URL is not valid UTF-8.") from None
-        for pattern, methods in self.routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            method = "GET" if req.method == "HEAD" and "HEAD" not in methods else req.method
-            handler = methods.get(method)
-            if handler is None:
-                allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
-                raise errors.MethodNotAllowed(allowed)
-            params = match.groupdict()
-            if getattr(handler, "outside_transaction", False):
-                return handler(req, **params)
-            return self.services.run(lambda session: handler(req, session, **params))
-        raise errors.NotFound("The resource could not be found.")
+        found = _find(self.routes, path) or _find(self.lazy_routes(), path)
+        if found is None:
+            raise errors.NotFound("The resource could not be found.")
+        methods, params = found
+        method = "GET" if req.method == "HEAD" and "HEAD" not in methods else req.method
+        handler = methods.get(method)
+        if handler is None:
+            allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+            raise errors.MethodNotAllowed(allowed)
+        if getattr(handler, "outside_transaction", False):
+            return handler(req, **params)
+        return self.services.run(lambda session: handler(req, session, **params))
+
+    def lazy_routes(self) -> list:
+        """The routes of ``lazy_routes``, built by the first call (one thread builds them,
+        the others wait for it; a build that fails is tried again by the next request)."""
+        if self._build_lazy_routes is not None:
+            with self._lock:
+                if self._build_lazy_routes is not None:
+                    self._lazy_routes = _compiled(self._build_lazy_routes())
+                    self._build_lazy_routes = None  # after: readers without the lock see both
+        return self._lazy_routes
+
+
+def _compiled(routes) -> list:
+    return [(re.compile(pattern), methods) for pattern, methods in routes]
+
+
+def _find(routes, path: str) -> tuple[dict, dict] | None:
+    """({method: handler}, path parameters) of the first route matching ``path``, or None."""
+    for pattern, methods in routes:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            return methods, match.groupdict()
+    return None

@@ -233,7 +233,7 @@ class Pool:
             connection.exec_driver_sql("DROP SCHEMA public CASCADE")
             connection.exec_driver_sql("CREATE SCHEMA public")
             return
-        tables = models.Base.metadata.sorted_tables
+        tables = models.every_table()
         for table in reversed(tables):
             connection.execute(table.delete())
         for table in tables:
@@ -256,7 +256,7 @@ def _rows_of(url: str) -> dict[str, list[dict]]:
     try:
         with engine.connect() as connection:
             return {table.name: [dict(row._mapping) for row in connection.execute(table.select())]
-                    for table in models.Base.metadata.sorted_tables}
+                    for table in models.every_table()}
     finally:
         engine.dispose()
 

@@ -13,26 +13,23 @@ from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import store
 
-CREDENTIAL = models.ApplicationCredential
-RULE = models.AccessRule
-CREDENTIAL_RULE = models.ApplicationCredentialAccessRule
-
-
 def find(session: Session, credential_id: str) -> models.ApplicationCredential | None:
-    return session.get(CREDENTIAL, credential_id)
+    return session.get(models.ApplicationCredential, credential_id)
 
 
 def find_by_name(session: Session, user_id: str, name: str
                  ) -> models.ApplicationCredential | None:
-    return session.scalar(select(CREDENTIAL).where(CREDENTIAL.user_id == user_id,
-                                                   CREDENTIAL.name == name))
+    credential = models.ApplicationCredential
+    return session.scalar(select(credential).where(credential.user_id == user_id,
+                                                   credential.name == name))
 
 
 def list_for_user(session: Session, user_id: str, name: str | None = None
                   ) -> list[models.ApplicationCredential]:
-    query = select(CREDENTIAL).where(CREDENTIAL.user_id == user_id).order_by(CREDENTIAL.name)
+    credential = models.ApplicationCredential
+    query = select(credential).where(credential.user_id == user_id).order_by(credential.name)
     if name is not None:
-        query = query.where(CREDENTIAL.name == name)
+        query = query.where(credential.name == name)
     return list(session.scalars(query))
 
 
@@ -51,11 +48,12 @@ def access_rules(session: Session, credential_ids: list[str]) -> dict[str, list]
     """``{credential id: [AccessRule, ...]}`` for the credentials that have rules, one query."""
     found: dict[str, list] = {}
     if credential_ids:
+        link, rules = models.ApplicationCredentialAccessRule, models.AccessRule
         for credential_id, rule in session.execute(
-                select(CREDENTIAL_RULE.application_credential_id, RULE)
-                .join(RULE, RULE.id == CREDENTIAL_RULE.access_rule_id)
-                .where(CREDENTIAL_RULE.application_credential_id.in_(credential_ids))
-                .order_by(RULE.service, RULE.path, RULE.method)):
+                select(link.application_credential_id, rules)
+                .join(rules, rules.id == link.access_rule_id)
+                .where(link.application_credential_id.in_(credential_ids))
+                .order_by(rules.service, rules.path, rules.method)):
             found.setdefault(credential_id, []).append(rule)
     return found
 
@@ -73,15 +71,15 @@ def create(session: Session, values: dict, role_ids_: list[str], rules: list
     for rule in rules:
         if rule not in session:
             session.add(rule)
-        session.add(CREDENTIAL_RULE(application_credential_id=credential.id,
-                                    access_rule_id=rule.id))
+        session.add(models.ApplicationCredentialAccessRule(
+            application_credential_id=credential.id, access_rule_id=rule.id))
     session.flush()
     return credential
 
 
 def remove(session: Session, credential: models.ApplicationCredential) -> None:
     """Delete the credential with its roles and links to rules (the rules stay, as Keystone's)."""
-    for model in (models.ApplicationCredentialRole, CREDENTIAL_RULE):
+    for model in (models.ApplicationCredentialRole, models.ApplicationCredentialAccessRule):
         session.execute(delete(model).where(model.application_credential_id == credential.id))
     session.delete(credential)
     session.flush()
@@ -90,38 +88,42 @@ def remove(session: Session, credential: models.ApplicationCredential) -> None:
 def remove_for_users(session: Session, user_ids: list[str]) -> None:
     """What goes with deleted users: their credentials and access rules (explicitly, as
     identity.users.delete_dependents does for the rest)."""
-    credential_ids = select(CREDENTIAL.id).where(CREDENTIAL.user_id.in_(user_ids))
-    for model in (models.ApplicationCredentialRole, CREDENTIAL_RULE):
+    credential, rule = models.ApplicationCredential, models.AccessRule
+    credential_ids = select(credential.id).where(credential.user_id.in_(user_ids))
+    for model in (models.ApplicationCredentialRole, models.ApplicationCredentialAccessRule):
         session.execute(delete(model).where(model.application_credential_id.in_(
             credential_ids)))
-    session.execute(delete(CREDENTIAL).where(CREDENTIAL.user_id.in_(user_ids)))
-    session.execute(delete(RULE).where(RULE.user_id.in_(user_ids)))
+    session.execute(delete(credential).where(credential.user_id.in_(user_ids)))
+    session.execute(delete(rule).where(rule.user_id.in_(user_ids)))
 
 
 # -- access rules --------------------------------------------------------------------------------
 
 def find_rule(session: Session, rule_id: str) -> models.AccessRule | None:
-    return session.get(RULE, rule_id)
+    return session.get(models.AccessRule, rule_id)
 
 
 def find_same_rule(session: Session, user_id: str, service: str, path: str, method: str
                    ) -> models.AccessRule | None:
-    return session.scalar(select(RULE).where(RULE.user_id == user_id, RULE.service == service,
-                                             RULE.path == path, RULE.method == method))
+    rule = models.AccessRule
+    return session.scalar(select(rule).where(rule.user_id == user_id, rule.service == service,
+                                             rule.path == path, rule.method == method))
 
 
 def list_rules(session: Session, user_id: str, filters: dict) -> list[models.AccessRule]:
     """The user's rules whose columns equal ``filters`` (``service``, ``path``, ``method``)."""
-    query = select(RULE).where(RULE.user_id == user_id).order_by(RULE.service, RULE.path,
-                                                                 RULE.method)
+    rule = models.AccessRule
+    query = select(rule).where(rule.user_id == user_id).order_by(rule.service, rule.path,
+                                                                 rule.method)
     for column, value in filters.items():
-        query = query.where(getattr(RULE, column) == value)
+        query = query.where(getattr(rule, column) == value)
     return list(session.scalars(query))
 
 
 def rule_in_use(session: Session, rule_id: str) -> bool:
-    return session.scalar(select(CREDENTIAL_RULE.application_credential_id).where(
-        CREDENTIAL_RULE.access_rule_id == rule_id).limit(1)) is not None
+    link = models.ApplicationCredentialAccessRule
+    return session.scalar(select(link.application_credential_id).where(
+        link.access_rule_id == rule_id).limit(1)) is not None
 
 
 # -- token validation ----------------------------------------------------------------------------

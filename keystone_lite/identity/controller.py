@@ -8,24 +8,31 @@ roles.py (with implied_roles.py), catalog.py (services, endpoints, regions), end
 API, ``/v3/policies``); OAuth1 consumers in keystone_lite/oauth1/consumers.py; certificate
 revocations in keystone_lite/certificates/revocations.py; federation mappings
 (``/v3/OS-FEDERATION/mappings``, the rules of certificate logins) in
-keystone_lite/certificates/mappings_api.py.
+keystone_lite/certificates/mappings_api.py. Limits, policies and OAuth1 consumers are rarely
+used: their modules (and tables) are loaded by their first request (``feature_routes``,
+keystone_lite.router).
 """
 from __future__ import annotations
 
 from keystone_lite.certificates.mappings_api import MappingController
 from keystone_lite.certificates.revocations import CERTIFICATE_REVOCATIONS
-from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, limits,
-                                    policy_blobs, projects, roles, users)
+from keystone_lite.identity import (catalog, domains, endpoint_groups, groups, projects, roles,
+                                    users)
 from keystone_lite.identity.admin import AdminController
 from keystone_lite.identity.assignment_controller import AssignmentController
 from keystone_lite.identity.implied_roles import ImpliedRoleController
 from keystone_lite.identity.resources import ResourceController
-from keystone_lite.oauth1.consumers import CONSUMERS
 
 RESOURCES = (users.USERS, groups.GROUPS, projects.PROJECTS, roles.ROLES, domains.DOMAINS,
              catalog.SERVICES, catalog.ENDPOINTS, catalog.REGIONS,
-             endpoint_groups.ENDPOINT_GROUPS, limits.REGISTERED_LIMITS, limits.LIMITS,
-             policy_blobs.POLICY_BLOBS, CONSUMERS, CERTIFICATE_REVOCATIONS)
+             endpoint_groups.ENDPOINT_GROUPS, CERTIFICATE_REVOCATIONS)
+
+
+def feature_resources() -> tuple:
+    """The declarations of the rarely used resources (importing them maps their tables)."""
+    from keystone_lite.identity import limits, policy_blobs
+    from keystone_lite.oauth1.consumers import CONSUMERS
+    return limits.REGISTERED_LIMITS, limits.LIMITS, policy_blobs.POLICY_BLOBS, CONSUMERS
 
 
 class IdentityController(AdminController):
@@ -39,3 +46,12 @@ class IdentityController(AdminController):
         return (routes + AssignmentController(self.services, self.resources).routes()
                 + ImpliedRoleController(self.services, self.resources).routes()
                 + MappingController(self.services).routes())
+
+    def feature_routes(self):
+        """The routes of ``feature_resources``, for the router to build on first use."""
+        features = feature_resources()
+        resources = {**self.resources, **{resource.name: resource for resource in features}}
+        routes = []
+        for resource in features:
+            routes += ResourceController(self.services, resources, resource).routes()
+        return routes

@@ -16,8 +16,8 @@ from keystone_lite.db import models
 from keystone_lite.identity import project_domains, project_tags, project_tree, render, store
 from keystone_lite.identity.resources import (BOOLEAN, NULLABLE_ID, TEXT, Field, Hooks,
                                               Resource, name)
-from keystone_lite.identity.trusts import delete_trusts
 from keystone_lite.identity.users import default_domain
+from keystone_lite.token.trust_scope import delete_trusts
 
 
 class ProjectHooks(Hooks):

@@ -11,15 +11,15 @@ redelegating, roles of the trust it passes on); a trust that does not exist, has
 no use left is 404 before any policy check (lp#1840288); the list of every trust is an
 administrator's, a trustor's or trustee's own list its own; trusts are not updated (no PATCH);
 deleting one deletes those redelegated from it, and deleting a user or a project deletes its
-trusts (``delete_trusts``, called by users.py and projects.py). Every write moves the change
-counter, and the tokens of a deleted trust fail their next validation.
+trusts (``trust_scope.delete_trusts``, called by users.py and projects.py). Every write moves
+the change counter, and the tokens of a deleted trust fail their next validation.
 """
 from __future__ import annotations
 
 import datetime
 import functools
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from keystone_lite import errors, policy
 from keystone_lite.context import get_context
@@ -32,8 +32,8 @@ from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, Field, H
 from keystone_lite.identity.roles import ROLES
 from keystone_lite.router import json_response
 from keystone_lite.token.payload import now_us
-from keystone_lite.token.trust_scope import (MAX_REDELEGATION_COUNT, chain, delegated_roles,
-                                             held_role_ids)
+from keystone_lite.token.trust_scope import (MAX_REDELEGATION_COUNT, chain, delete_trusts,
+                                             delegated_roles, held_role_ids)
 
 PATH = "OS-TRUST/trusts"
 ROLE_REFERENCE = {"type": "object", "properties": {"id": ID, "name": name(255)},
@@ -104,20 +104,6 @@ def usable(session, trust_id: str):
                                      and trust.expires_at <= now_us()):
         raise errors.NotFound(f"Could not find trust: {trust_id}.")
     return trust
-
-
-def delete_trusts(session, condition) -> None:
-    """Delete the trusts meeting the SQL ``condition``, with every trust redelegated from
-    them and the roles they delegate (explicitly, as users.delete_dependents does)."""
-    found = set(session.scalars(select(models.Trust.id).where(condition)))
-    frontier = found
-    while frontier:
-        frontier = set(session.scalars(select(models.Trust.id).where(
-            models.Trust.redelegated_trust_id.in_(frontier)))) - found
-        found |= frontier
-    if found:
-        session.execute(delete(models.TrustRole).where(models.TrustRole.trust_id.in_(found)))
-        session.execute(delete(models.Trust).where(models.Trust.id.in_(found)))
 
 
 class TrustHooks(Hooks):

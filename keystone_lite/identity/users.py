@@ -15,11 +15,11 @@ from sqlalchemy import delete
 from keystone_lite import errors
 from keystone_lite.db import models
 from keystone_lite.identity import application_credential_store, parsing, passwords, render, store
-from keystone_lite.identity.trusts import delete_trusts
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.lockout import Lockout
 from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, TEXT, Field, Hooks,
                                               Resource, name)
+from keystone_lite.token.trust_scope import delete_trusts
 
 PASSWORD_MAX = 4096
 OPTIONS = {"type": ["object", "null"], "additionalProperties": False,

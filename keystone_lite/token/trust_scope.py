@@ -9,7 +9,7 @@ policy credentials, as Keystone's ``user_id``), and it carries the trust's id an
 trustor's revision (keystone_lite.token.payload).
 
 A trust-scoped token is valid while its trust exists (deleting a trust, or its trustor, trustee
-or project, deletes it: identity/trusts.py), its trustee and trustor are enabled in enabled
+or project, deletes it: ``delete_trusts``), its trustee and trustor are enabled in enabled
 domains, the trustor's revision is the one the token was earned under (a password change or a
 disable kills it, as for the trustor's own tokens), and the trust's first trustor still holds
 every delegated role on the project. Its lifetime never exceeds the trust's. A use is consumed
@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from keystone_lite import errors
 from keystone_lite.db import models
@@ -58,6 +58,21 @@ def chain(session, trust) -> list:
         if found[-1] is None:
             break
     return found
+
+
+def delete_trusts(session, condition) -> None:
+    """Delete the trusts meeting the SQL ``condition``, with every trust redelegated from
+    them and the roles they delegate (explicitly, as users.delete_dependents does). Here, not
+    in identity/trusts.py, so that deleting a user or a project does not load the trust API."""
+    found = set(session.scalars(select(models.Trust.id).where(condition)))
+    frontier = found
+    while frontier:
+        frontier = set(session.scalars(select(models.Trust.id).where(
+            models.Trust.redelegated_trust_id.in_(frontier)))) - found
+        found |= frontier
+    if found:
+        session.execute(delete(models.TrustRole).where(models.TrustRole.trust_id.in_(found)))
+        session.execute(delete(models.Trust).where(models.Trust.id.in_(found)))
 
 
 def delegated_roles(session, trust_id: str) -> list:

@@ -141,7 +141,7 @@ def test_migrated_schema_has_the_column_types_the_models_declare(deployment):
     engine = engine_of(deployment)
     try:
         inspector = inspect(engine)
-        for table in models.Base.metadata.sorted_tables:
+        for table in models.every_table():
             columns = {column["name"]: column for column in inspector.get_columns(table.name)}
             assert set(columns) == set(table.columns.keys()), table.name
             for column in table.columns:
@@ -189,7 +189,7 @@ def test_migrations_go_down_to_nothing_and_up_again(migration_engine):
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == head
     assert set(inspect(engine).get_table_names()) >= {
-        table.name for table in models.Base.metadata.sorted_tables}
+        table.name for table in models.every_table()}
 
 
 def test_upgrade_to_extra_attributes_keeps_existing_users_and_projects(migration_engine):

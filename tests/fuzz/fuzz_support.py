@@ -233,7 +233,7 @@ def snapshot(deployment) -> dict:
     with deployment.services().engine.connect() as connection:
         return {table.name: connection.execute(
                     select(table).order_by(*table.primary_key.columns)).all()
-                for table in models.Base.metadata.sorted_tables}
+                for table in models.every_table()}
 
 
 # -- text, values and documents -----------------------------------------------------------------

@@ -688,7 +688,8 @@ def test_the_matrix_covers_every_rule_and_every_admin_route(deployment):
     called = {(method, re.sub(r"\{[^}]+\}", "x", path.split("?")[0]))
               for _r, app, method, path, *_ in CALLS if app == "admin" and path.startswith("/v3/")}
     built = deployment.services()
-    routes = IdentityController(built).routes() + credentials.routes(built) + \
+    identity = IdentityController(built)
+    routes = identity.routes() + identity.feature_routes() + credentials.routes(built) + \
         ec2_credentials.routes(built) + introspection.routes(built)
     for pattern, methods in routes:
         for method in methods:

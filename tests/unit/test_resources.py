@@ -6,12 +6,15 @@ import jsonschema
 import pytest
 
 from keystone_lite import errors
-from keystone_lite.identity.controller import RESOURCES
+from keystone_lite.identity.controller import RESOURCES, feature_resources
 from keystone_lite.identity.projects import PROJECTS
 from keystone_lite.identity.users import USERS
 
 
-@pytest.mark.parametrize("resource", RESOURCES, ids=[r.name for r in RESOURCES])
+EVERY_RESOURCE = RESOURCES + feature_resources()
+
+
+@pytest.mark.parametrize("resource", EVERY_RESOURCE, ids=[r.name for r in EVERY_RESOURCE])
 def test_every_declaration_has_valid_json_schemas(resource):
     for schema in resource.schemas():
         jsonschema.Draft4Validator.check_schema(schema)

@@ -8,8 +8,9 @@ does nothing), checked with ``foreign_key_check`` before the commit, switched on
 """
 from alembic import context
 
-from keystone_lite.db.models import Base
+from keystone_lite.db.models import Base, every_table
 
+every_table()  # maps the tables of feature_models too: target_metadata is the whole schema
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
