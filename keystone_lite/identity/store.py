@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import and_, or_, select, union, update as sql_update
+from sqlalchemy import and_, column as sql_column, or_, select, table as sql_table, union, \
+    update as sql_update
 from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
@@ -56,7 +57,10 @@ def find_user(session: Session, *, user_id=None, name=None, domain_id=None
 def keystone_hash_sample(session: Session) -> str | None:
     """One password or application credential secret hash still in a format imported from
     Keystone (not argon2), or None (identity.passwords.PasswordHasher.legacy_stand_in)."""
-    for column in (models.User.password_hash, models.ApplicationCredential.secret_hash):
+    # The application credentials' table by name: its model is mapped on first use
+    # (keystone_lite.db.feature_models), and every password login comes here once.
+    secrets = sql_table("application_credentials", sql_column("secret_hash")).c.secret_hash
+    for column in (models.User.password_hash, secrets):
         found = session.scalar(select(column).where(
             column.is_not(None), ~column.startswith("$argon2")).limit(1))
         if found:
