@@ -33,19 +33,13 @@ token records its audit id, as for keystone_lite's.
 from __future__ import annotations
 
 import base64
-import binascii
-import re
-import threading
-import time
 import uuid
 
 import msgpack
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from keystone_lite.token import key_repository
 from keystone_lite.token.payload import METHODS, TokenPayload
+from keystone_lite.token.providers.fernet import FernetProvider
 
-_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 _UNSCOPED, _DOMAIN, _PROJECT, _TRUST, _OAUTH1, _SYSTEM, _APPLICATION_CREDENTIAL = (
     0, 1, 2, 3, 7, 8, 9)
 SETUP_HINT = "copy Keystone's [fernet_tokens] key_repository there (docs/migration.md)"
@@ -55,50 +49,26 @@ class KeystoneTokens:
     """Opens Fernet tokens made with Keystone's keys; never makes any."""
 
     def __init__(self, path: str, auth_methods: tuple[str, ...]):
-        self._path = path
         self._methods = auth_methods
-        self._lock = threading.Lock()
-        self._keys: list[bytes] = []
-        self._key_paths: tuple[str, ...] = ()
-        self._seen = None
-        self._racy = True
-        self._version = 0
-        self._fernet = None
-        self.refresh_keys()
+        # Keystone's keys, kept current as keystone_lite's own are; used to open tokens only.
+        self._keys = FernetProvider(path, SETUP_HINT)
 
     def refresh_keys(self) -> int:
         """As FernetProvider.refresh_keys: a copy of newer Keystone keys takes effect."""
-        try:
-            seen = key_repository.look(self._path, self._key_paths)
-        except OSError:
-            seen = None
-        if seen is None or seen != self._seen or self._racy:
-            with self._lock:
-                loaded_at = time.time()
-                keys, key_paths, seen = key_repository.load(self._path, SETUP_HINT)
-                if keys != self._keys:
-                    self._fernet = MultiFernet([Fernet(key) for key in keys])
-                    self._keys = keys
-                    self._version += 1
-                self._key_paths, self._seen = key_paths, seen
-                self._racy = key_repository.is_racy(seen, loaded_at)
-        return self._version
+        return self._keys.refresh_keys()
 
     def open(self, token_id: str) -> TokenPayload | None:
         """The payload of a token Keystone made, or None (not Keystone's, not a version
         honoured here, or malformed)."""
-        if not _TOKEN_TEXT.fullmatch(token_id) or self._fernet is None:
+        opened = self._keys.decrypt(token_id)
+        if opened is None:
             return None
-        padded = token_id.encode("ascii") + b"=" * (-len(token_id) % 4)
+        data, plain = opened
         try:
-            raw = base64.urlsafe_b64decode(padded)
-            if base64.urlsafe_b64encode(raw) != padded:
-                return None
-            data = self._fernet.decrypt(padded)
-            issued_at = int.from_bytes(raw[1:9], "big") * 1_000_000
-            return self._payload(msgpack.unpackb(data), issued_at)
-        except (binascii.Error, InvalidToken, ValueError, TypeError, IndexError, KeyError,
-                AttributeError, msgpack.UnpackException):
+            issued_at = int.from_bytes(data[1:9], "big") * 1_000_000
+            return self._payload(msgpack.unpackb(plain), issued_at)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError,
+                msgpack.UnpackException):
             return None
 
     def _payload(self, fields: list, issued_at: int) -> TokenPayload | None:

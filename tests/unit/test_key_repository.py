@@ -310,8 +310,8 @@ def test_quiet_repository_is_not_read_again(repository, monkeypatch):
     provider = FernetProvider(str(repository))
     loads = []
     real_load = key_repository.load
-    monkeypatch.setattr(key_repository, "load", lambda path: loads.append(path) or
-                        real_load(path))
+    monkeypatch.setattr(key_repository, "load", lambda path, *hint: loads.append(path) or
+                        real_load(path, *hint))
     monkeypatch.setattr(key_repository, "RACY_SECONDS", 0.0)
     provider.refresh_keys()  # the first look after set-up may still be racy
     loads.clear()

@@ -29,8 +29,9 @@ class FernetProvider:
 
     name = "fernet"
 
-    def __init__(self, key_repository_path: str):
+    def __init__(self, key_repository_path: str, setup_hint: str = "fernet_setup"):
         self._path = key_repository_path
+        self._setup_hint = setup_hint  # what an error tells the operator to run or do
         self._lock = threading.Lock()
         self._keys: list[bytes] = []
         self._key_paths: tuple[str, ...] = ()
@@ -52,18 +53,26 @@ class FernetProvider:
         characters outside the alphabet and ignores the spare bits of the last one, which would
         let many different strings validate as one token.
         """
+        opened = self.decrypt(token_id)
+        try:
+            return None if opened is None else token_payload.decode(opened[1])
+        except token_payload.MalformedPayload:
+            return None
+
+    def decrypt(self, token_id: str) -> tuple[bytes, bytes] | None:
+        """``(the decoded token, its plaintext)`` when one of the keys made ``token_id``, else
+        None; the plaintext in any format (keystone_tokens reads Keystone's)."""
         if not _TOKEN_TEXT.fullmatch(token_id):
             return None
-        keys = self._opening_keys
         padded = token_id.encode("ascii") + b"=" * (-len(token_id) % 4)
         try:
             data = base64.urlsafe_b64decode(padded)
-            if base64.urlsafe_b64encode(data) != padded:
-                return None
-            plain = open_fernet(data, keys)
-            return None if plain is None else token_payload.decode(plain)
-        except (binascii.Error, token_payload.MalformedPayload):
+        except binascii.Error:
             return None
+        if base64.urlsafe_b64encode(data) != padded:
+            return None
+        plain = open_fernet(data, self._opening_keys)
+        return None if plain is None else (data, plain)
 
     def refresh_keys(self) -> int:
         """Re-read the keys if the repository changed; return their version, which changes
@@ -75,7 +84,7 @@ class FernetProvider:
         if seen is None or seen != self._seen or self._racy:
             with self._lock:
                 loaded_at = time.time()
-                keys, key_paths, seen = key_repository.load(self._path)
+                keys, key_paths, seen = key_repository.load(self._path, self._setup_hint)
                 if keys != self._keys:
                     self._fernet = MultiFernet([Fernet(key) for key in keys])
                     self._opening_keys = tuple(_halves(key) for key in keys)
