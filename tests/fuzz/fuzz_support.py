@@ -745,6 +745,10 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
     elif status == 201 and body == b"" and request.method == "PUT" and "/tags/" in request.url:
         # Keystone's PUT of one project tag: 201, no body, the tag's URL in Location.
         assert response.headers.get("Location"), "tag created without a Location" + where
+    elif request.url.split("?")[0] == "/healthcheck" and response.content_type == "text/plain":
+        # oslo.middleware's healthcheck (keystone_lite/health.py): "OK", or the reasons of a
+        # 503, as text unless the client asks for JSON.
+        assert (status, body) == (200, b"OK") or status == 503, "healthcheck" + where
     else:
         assert response.content_type == "application/json", "not JSON" + where
         document = json.loads(body)

@@ -44,7 +44,8 @@ def test_the_fuzzed_endpoints_are_those_of_the_deployed_apps(deployment):
     # Every method the routers serve, and every mount of both apps.
     assert {endpoint.method for endpoint in deployed} == {"GET", "HEAD", "POST", "PUT",
                                                           "PATCH", "DELETE"}
-    assert {endpoint.template.split("/")[1] for endpoint in deployed} == {"", "v2.0", "v3"}
+    assert {endpoint.template.split("/")[1] for endpoint in deployed} == {
+        "", "v2.0", "v3", "healthcheck"}
 
 
 @pytest.mark.parametrize("app", fuzz_routes.APPS)
