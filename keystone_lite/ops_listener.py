@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 
 from keystone_lite.embedded_http import Limits, error_body
+from keystone_lite.tls_stream import send_last
 
 DEFAULT_HOST = "127.0.0.1"
 # path -> the mount (of server.load_apps) whose app serves it.
 OPS_PATHS = {"/healthcheck": "/main"}
 _READ_SIZE = 65536
-LINGER_SECONDS = 2
 
 
 class OpsPaths:
@@ -59,18 +59,7 @@ class PlainStream:
 
     async def linger(self, plain_reply: bytes = b"") -> None:
         """Send what is queued, half-close, read until the client closes (as TLSStream)."""
-        try:
-            self._writer.write(plain_reply + self._queued)
-            async with asyncio.timeout(LINGER_SECONDS):
-                await self._writer.drain()
-                if self._writer.can_write_eof():
-                    self._writer.write_eof()
-                while await self._reader.read(_READ_SIZE):
-                    pass
-        except (OSError, TimeoutError):
-            pass
-        finally:
-            self._writer.transport.abort()
+        await send_last(self._reader, self._writer, plain_reply + self._queued)
 
 
 def make_ops_server(apps: dict, host: str, port: int, limits: Limits = Limits()):

@@ -20,6 +20,24 @@ def is_plain_http(failure: ssl.SSLError) -> bool:
     return failure.reason == "HTTP_REQUEST"
 
 
+async def send_last(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    data: bytes) -> None:
+    """Write ``data``, half-close, read until the client closes (``LINGER_SECONDS`` at most),
+    then close: the end of every connection, TLS or plain (see ``TLSStream.linger``)."""
+    try:
+        writer.write(data)
+        async with asyncio.timeout(LINGER_SECONDS):
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            while await reader.read(_READ_SIZE):
+                pass
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
 class TLSStream:
     """One server-side TLS connection over an asyncio (reader, writer) pair."""
 
@@ -69,21 +87,10 @@ class TLSStream:
         client then loses what was sent: curl reports "getpeername() failed" instead of "alert
         certificate required", or "connection reset" instead of an error reply.
         """
-        try:
-            with contextlib.suppress(ssl.SSLError):
-                if self.tls.version() is not None:
-                    self.tls.unwrap()  # queue close_notify; the peer's is not awaited
-            self._writer.write(plain_reply + self._outgoing.read())
-            async with asyncio.timeout(LINGER_SECONDS):
-                await self._writer.drain()
-                if self._writer.can_write_eof():
-                    self._writer.write_eof()
-                while await self._reader.read(_READ_SIZE):
-                    pass
-        except (OSError, TimeoutError):
-            pass
-        finally:
-            self.abort()
+        with contextlib.suppress(OSError):  # ssl.SSLError included
+            if self.tls.version() is not None:
+                self.tls.unwrap()  # queue close_notify; the peer's is not awaited
+        await send_last(self._reader, self._writer, plain_reply + self._outgoing.read())
 
     def abort(self) -> None:
         self._writer.transport.abort()
