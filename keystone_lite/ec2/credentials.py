@@ -3,10 +3,12 @@ Keystone 30 serves them: credentials of type ``ec2`` of the credentials API
 (keystone_lite.identity.credentials stores them, encrypted), shown in the OS-EC2 shape
 ``{"user_id", "tenant_id", "access", "secret", "trust_id", "links"}``.
 
-A new credential gets a random access and secret (hex UUIDs, as Keystone makes them) and stays
-bound to what the token that made it was bound to: its blob records the caller token's trust,
-application credential or OAuth1 access token (``/v3/ec2tokens`` then refuses it, as long as
-keystone_lite cannot issue a token restricted to that delegation). A token made from an EC2
+A new credential gets a random access and secret (hex UUIDs, as Keystone makes them). As
+Keystone 30, a delegated token (trust-scoped, an application credential's, OAuth1, OAuth 2.0:
+keystone_lite.token.delegation) lists, makes, reads and deletes none (403), so a new blob binds
+the credential to no delegation; one bound to a trust, an application credential or an OAuth1
+access token (made before, or imported from Keystone) is refused by ``/v3/ec2tokens``, as long
+as keystone_lite cannot issue a token restricted to that delegation. A token made from an EC2
 signature cannot make credentials (policy.require_caller refuses it everywhere).
 
 Policy: Keystone's ``identity:ec2_*`` rules (the owner, a system reader for reads, an admin).
@@ -27,11 +29,9 @@ from keystone_lite.identity.admin import AdminController, ident, listing
 from keystone_lite.router import json_response, no_content
 from keystone_lite.token.body import field
 
-# What an EC2 credential may be bound to (the blob's keys, Keystone's names), and the attribute
-# of a token payload that names it (set by the trusts, application credentials and OAuth1
-# features: absent from a payload that has no such delegation).
-DELEGATIONS = {"trust_id": "trust_id", "app_cred_id": "application_credential_id",
-               "access_token_id": "access_token_id"}
+# What an EC2 credential may be bound to (the blob's keys, Keystone's names): null in a blob
+# made here.
+DELEGATIONS = ("trust_id", "app_cred_id", "access_token_id")
 
 
 def routes(services) -> list:
@@ -49,18 +49,13 @@ def render(row, blob: dict, base: str) -> dict:
             "links": {"self": f"{base}/v3/users/{row.user_id}/credentials/OS-EC2/{access}"}}
 
 
-def delegations_of(caller) -> dict:
-    """The blob's binding for a credential made by ``caller`` (None: the admin token)."""
-    payload = caller.payload if caller is not None else None
-    return {key: getattr(payload, attribute, None) for key, attribute in DELEGATIONS.items()}
-
-
 class Ec2Credentials(AdminController):
     def __init__(self, services):
         super().__init__(services, {})
 
     def list(self, req, session, user_id):
         base = self.authorize(req, "identity:ec2_list_credentials", {"user_id": user_id})
+        credential_store.refuse_delegated(req)
         parsing.load(session, models.User, user_id, "user")
         keys = credential_keys.for_request(self.settings)
         return listing(req, "credentials", f"/users/{user_id}/credentials/OS-EC2", [
@@ -77,9 +72,10 @@ class Ec2Credentials(AdminController):
         tenant_id = field(document, "tenant_id", str, "request body")
         parsing.load(session, models.User, user_id, "user")
         project = parsing.load(session, models.Project, tenant_id, "project")
+        credential_store.refuse_delegated(req)
         keys = credential_keys.for_request(self.settings)
         blob = {"access": uuid.uuid4().hex, "secret": uuid.uuid4().hex,
-                **delegations_of(get_context(req.environ)["caller"])}
+                **dict.fromkeys(DELEGATIONS)}
         row = credential_store.add(
             session, keys, credential_id=credential_store.ec2_id(blob["access"]),
             user_id=user_id, project_id=project.id, credential_type=credential_store.EC2,
@@ -114,4 +110,5 @@ class Ec2Credentials(AdminController):
         parsing.load(session, models.User, user_id, "user")
         if row is None:
             raise errors.NotFound(f"Could not find credential: {credential_id}.")
+        credential_store.refuse_delegated(req)
         return base, row

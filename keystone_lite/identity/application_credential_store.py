@@ -156,12 +156,13 @@ def expired(credential, now_us: int) -> bool:
     return credential.expires_at is not None and credential.expires_at <= now_us
 
 
-def require_unrestricted(caller, what: str) -> None:
+def require_unrestricted(caller) -> None:
     """403 when ``caller`` (a ValidatedToken, or None for the admin token) stands on a
-    restricted application credential: such a token may not make delegations of its own
-    (Keystone's words: ``what`` is "managing additional application credentials", "managing
-    trusts")."""
+    restricted application credential: such a token may not create or delete application
+    credentials (Keystone's _check_unrestricted_application_credential; trusts are refused to
+    every application credential: keystone_lite.token.delegation)."""
     credential = caller.application_credential if caller is not None else None
     if credential is not None and not credential.unrestricted:
         raise errors.Forbidden("You are not authorized to perform the requested action: Using "
-                               f"method 'application_credential' is not allowed for {what}.")
+                               "method 'application_credential' is not allowed for managing "
+                               "additional application credentials.")

@@ -3,13 +3,15 @@
 and ``/v3/users/{user_id}/access_rules[/{id}]`` (list ``?service=&path=&method=``, show,
 delete).
 
-A credential is created by its user with a project-scoped token, for that project, with roles
-of that token (all of them by default); its secret (sent, or 64 random bytes URL-safe base64)
-is hashed as passwords are and shown only in the create response. A token standing on a
-restricted credential (the default: ``unrestricted`` not true) may not create or delete
-credentials (``require_unrestricted``, for trusts too). Access rules are the user's, shared by
-the credentials naming them; one in use is not deleted (403, as Keystone). What a credential's
-tokens carry and when they die: keystone_lite.identity.application_credential_store.for_token.
+A credential is created by its user with a project-scoped token, for that project, with roles of
+that token (all of them by default); its secret (sent, or 64 random bytes URL-safe base64) is
+hashed as passwords are and shown only in the create response. A token standing on a restricted
+credential (the default: ``unrestricted`` not true) may not create or delete credentials
+(``require_unrestricted``); any other delegated token (trust-scoped, OAuth1, OAuth 2.0:
+keystone_lite.token.delegation) may not even read them (``refuse_delegated``). Access rules are
+the user's, shared by the credentials naming them; one in use is not deleted (403, as Keystone).
+What a credential's tokens carry and when they die:
+keystone_lite.identity.application_credential_store.for_token.
 
 Not a generic admin resource (resources.ResourceController serves top-level collections): the
 declaration below gives the create body's schema, Keystone's wording of its refusals and the
@@ -24,6 +26,7 @@ import secrets
 from sqlalchemy import select
 
 from keystone_lite import errors, policy
+from keystone_lite.context import get_context
 from keystone_lite.db import models
 from keystone_lite.identity import application_credential_store as credentials, parsing, store
 from keystone_lite.identity.application_credential_store import require_unrestricted
@@ -33,6 +36,7 @@ from keystone_lite.identity.resources import (BOOLEAN, TEXT, Field, Resource, en
                                               name)
 from keystone_lite.identity.users import PASSWORD_MAX
 from keystone_lite.router import json_response, no_content
+from keystone_lite.token.delegation import APPLICATION_CREDENTIALS_REFUSED, is_delegated
 from keystone_lite.token.payload import now_us
 
 SECRET_BYTES = 64  # Keystone's: 86 URL-safe characters
@@ -149,6 +153,16 @@ def render_listed_rule(rule, base: str) -> dict:
     return {**render_rule(rule), "links": {"self": f"{base}/v3/access_rules/{rule.id}"}}
 
 
+def refuse_delegated(req) -> None:
+    """Keystone's _block_delegated_token_app_creds, after the policy check of every call here:
+    a delegated token, trust-scoped ones included, neither reads nor makes credentials, except
+    an application credential's own (``require_unrestricted`` says what that one may do)."""
+    caller = get_context(req.environ)["caller"]
+    if caller is not None and caller.payload.application_credential_id is None \
+            and is_delegated(caller, counting_trusts=True):
+        raise errors.Forbidden(APPLICATION_CREDENTIALS_REFUSED)
+
+
 # -- the API --------------------------------------------------------------------------------------
 
 class ApplicationCredentialController(AdminController):
@@ -171,6 +185,7 @@ class ApplicationCredentialController(AdminController):
     def list(self, req, session, user_id):
         params = parsing.query(req)
         base = self.authorize(req, self.resource.rule("list"), {"user.id": user_id})
+        refuse_delegated(req)
         rows = credentials.list_for_user(session, user_id, params.get("name")) \
             if _storable(user_id) else []
         return listing(req, "application_credentials", f"/users/{user_id}/application_credentials",
@@ -184,8 +199,7 @@ class ApplicationCredentialController(AdminController):
     # DELETE /v3/users/{user_id}/application_credentials/{id}
     def delete(self, req, session, user_id, credential_id):
         _base, row = self._credential(req, session, "delete", user_id, credential_id)
-        require_unrestricted(policy.require_caller(req),
-                             "managing additional application credentials")
+        require_unrestricted(policy.require_caller(req))
         credentials.remove(session, row)
         return no_content()
 
@@ -196,6 +210,7 @@ class ApplicationCredentialController(AdminController):
         if row is not None and row.user_id != user_id:
             row = None
         base = self.authorize(req, self.resource.rule(action), {"user.id": user_id})
+        refuse_delegated(req)
         if row is None:
             raise credential_not_found(credential_id)
         return base, row
@@ -205,8 +220,9 @@ class ApplicationCredentialController(AdminController):
         base = self.authorize(req, self.resource.rule("create"), {"user.id": user_id})
         body = parsing.entity(req, self.resource.name)
         self.resource.validate(body, creating=True)
+        refuse_delegated(req)
         caller = policy.require_caller(req)
-        require_unrestricted(caller, "managing additional application credentials")
+        require_unrestricted(caller)
         if caller.project is None:
             raise errors.ValidationError("Invalid application credential: an application "
                                          "credential is created with a project-scoped token.")
@@ -280,6 +296,7 @@ class ApplicationCredentialController(AdminController):
     def list_rules(self, req, session, user_id):
         params = parsing.query(req)
         base = self.authorize(req, "identity:list_access_rules", {"user.id": user_id})
+        refuse_delegated(req)
         filters = {key: params[key] for key in ("service", "path", "method") if key in params}
         rules = credentials.list_rules(session, user_id, filters) if _storable(user_id) else []
         return listing(req, "access_rules", f"/users/{user_id}/access_rules",
@@ -301,6 +318,7 @@ class ApplicationCredentialController(AdminController):
 
     def _rule(self, req, session, rule_name: str, user_id: str, rule_id: str):
         base = self.authorize(req, rule_name, {"user.id": user_id})
+        refuse_delegated(req)
         rule = credentials.find_rule(session, rule_id) if _storable(rule_id) else None
         if rule is None or rule.user_id != user_id:
             raise rule_not_found(rule_id)

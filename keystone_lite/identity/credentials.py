@@ -10,6 +10,9 @@ Special, as Keystone 30:
   credentials ``identity:get_credential`` lets it see, and an update is checked again on the
   credential as it would be, so that an owner cannot hand a credential to another user
   (Keystone's fix of OSSA-2020-005);
+- a delegated token, trust-scoped ones included (keystone_lite.token.delegation), touches no
+  credential: 403, and an empty list (Keystone's _require_primary_auth, without the exception
+  its deprecated ``allow_insecure_admin_trust_cross_project_credentials_access`` makes);
 - a credential goes with its user or its project (the foreign keys' ON DELETE CASCADE).
 
 Served on both apps: users manage their own credentials (keystone_lite/app.py). Unlike
@@ -20,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from keystone_lite import errors, policy
+from keystone_lite.context import get_context
 from keystone_lite.db import models
 from keystone_lite.identity import credential_keys, store
 from keystone_lite.identity.resources import (ID, NULLABLE_ID, Field, Hooks, Resource,
                                               ResourceController)
+from keystone_lite.token.delegation import CREDENTIALS_REFUSED, is_delegated
 
 EC2 = "ec2"
 # What an ec2 blob binds its credential to: an update may not change them.
@@ -106,6 +111,13 @@ def ec2_of_access(session, keys, access: str) -> tuple[models.Credential, dict] 
     return row, ec2_blob(credential_keys.decrypt(keys, row.encrypted_blob))
 
 
+def refuse_delegated(req) -> None:
+    """403 for a delegated caller (trust-scoped included): the credentials are its user's,
+    not the delegation's (Keystone's _require_primary_auth; the OS-EC2 calls too)."""
+    if is_delegated(get_context(req.environ)["caller"], counting_trusts=True):
+        raise errors.Forbidden(CREDENTIALS_REFUSED)
+
+
 # -- the API ------------------------------------------------------------------------------------
 
 def render(row, base: str) -> dict:
@@ -117,6 +129,7 @@ def render(row, base: str) -> dict:
 
 class CredentialHooks(Hooks):
     def creating(self, call, values, body):
+        refuse_delegated(call.req)
         _check_references(call.session, values["user_id"], values["project_id"])
         if is_ec2(values["type"]):
             if values["project_id"] is None:
@@ -129,13 +142,16 @@ class CredentialHooks(Hooks):
     def list_conditions(self, call, params):
         # Keystone shows each listed credential only to whom identity:get_credential allows.
         # Its rule admits a credential of no user only for what is not ownership (an admin, a
-        # system reader): such a caller sees all, anyone else their own.
+        # system reader): such a caller sees all, anyone else their own; a delegated one none.
+        if is_delegated(get_context(call.req.environ)["caller"], counting_trusts=True):
+            return [false()]
         caller = policy.credentials_of(call.req, call.settings)
         if policy.RULES["identity:get_credential"](caller, {"credential.user_id": None}):
             return []
         return [models.Credential.user_id == caller.user_id]
 
     def updating(self, call, row, changes, body):
+        refuse_delegated(call.req)
         if body.get("id") not in (None, row.id):
             raise errors.ValidationError("Cannot change ID")
         after = {name: changes.get(name, getattr(row, name))
@@ -155,6 +171,12 @@ class CredentialHooks(Hooks):
             keys = keys or credential_keys.for_request(call.settings)
             changes["encrypted_blob"], changes["key_hash"] = credential_keys.encrypt(
                 keys, body["blob"])
+
+    def deleting(self, call, row):
+        refuse_delegated(call.req)
+
+    def showing_one(self, call, row, body):
+        refuse_delegated(call.req)
 
     def decorate(self, call, rows, bodies):
         if rows:

@@ -9,7 +9,9 @@ it: keystone_lite.token.trust_scope), as itself or as the trustor (``impersonati
 Special, as Keystone: only the trustor creates a trust, with roles it holds on the project (or,
 redelegating, roles of the trust it passes on); a trust that does not exist, has expired or has
 no use left is 404 before any policy check (lp#1840288); the list of every trust is an
-administrator's, a trustor's or trustee's own list its own; trusts are not updated (no PATCH);
+administrator's, a trustor's or trustee's own list its own; a delegated token (an application
+credential's, an OAuth1 or OAuth 2.0 one: token.delegation) makes, reads and deletes no trust,
+while a trust-scoped token may; trusts are not updated (no PATCH);
 deleting one deletes those redelegated from it, and deleting a user or a project deletes its
 trusts (``trust_scope.delete_trusts``, called by users.py and projects.py). Every write moves
 the change counter, and the tokens of a deleted trust fail their next validation.
@@ -25,12 +27,12 @@ from keystone_lite import errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.db import models
 from keystone_lite.identity import parsing, store
-from keystone_lite.identity.application_credential_store import require_unrestricted
 from keystone_lite.identity.admin import ident, listing
 from keystone_lite.identity.resources import (BOOLEAN, ID, NULLABLE_ID, Field, Hooks, Resource,
                                               ResourceController, name)
 from keystone_lite.identity.roles import ROLES
 from keystone_lite.router import json_response
+from keystone_lite.token.delegation import TRUSTS_REFUSED, is_delegated
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.trust_scope import (MAX_REDELEGATION_COUNT, chain, delete_trusts,
                                              delegated_roles, held_role_ids)
@@ -51,6 +53,14 @@ def routes(services) -> list:
 def forbidden(action: str) -> errors.Forbidden:
     """Keystone's ForbiddenAction."""
     return errors.Forbidden(f"You are not authorized to perform the requested action: {action}.")
+
+
+def refuse_delegated(req) -> None:
+    """Keystone's _check_delegated_token, after the policy check of every trust call: a
+    delegated token (an application credential's, restricted or not, ...) manages no trust;
+    a trust-scoped one may, to pass its trust on."""
+    if is_delegated(get_context(req.environ)["caller"], counting_trusts=False):
+        raise errors.Forbidden(TRUSTS_REFUSED)
 
 
 def isotime(microseconds: int | None) -> str | None:
@@ -130,13 +140,16 @@ class TrustHooks(Hooks):
                     return f"identity:list_trusts_for_{who}"
         return resource.rule(action)
 
+    def filtering(self, call, params, filters):
+        refuse_delegated(call.req)
+
     def list_target(self, params):
         return {f"trust.{key}": params[key] for key in ("trustor_user_id", "trustee_user_id")
                 if params.get(key)}
 
     def creating(self, call, values, body):
         """Keystone's checks, in its order; ``body["roles"]`` becomes the roles' ids."""
-        require_unrestricted(policy.require_caller(call.req), "managing trusts")
+        refuse_delegated(call.req)
         session = call.session
         if values["project_id"] is not None and not body.get("roles"):
             raise forbidden("At least one role should be specified")
@@ -159,11 +172,12 @@ class TrustHooks(Hooks):
         call.session.flush()
 
     def deleting(self, call, row):
-        require_unrestricted(policy.require_caller(call.req), "managing trusts")
+        refuse_delegated(call.req)
         delete_trusts(call.session, models.Trust.redelegated_trust_id == row.id)
         call.session.execute(delete(models.TrustRole).where(models.TrustRole.trust_id == row.id))
 
     def showing_one(self, call, row, body):
+        refuse_delegated(call.req)
         body["roles"] = [ROLES.show(role, call.base)
                          for role in delegated_roles(call.session, row.id)]
         # Keystone's link lacks "OS-TRUST/trusts/"; this one leads somewhere.
@@ -260,6 +274,7 @@ def list_roles(controller, req, session, trust_id):
     usable(session, trust_id)
     base, _rows = controller.authorize_on(req, session, "identity:list_roles_for_trust",
                                           trust=trust_id)
+    refuse_delegated(req)
     roles = [ROLES.show(role, base) for role in delegated_roles(session, trust_id)]
     return listing(req, "roles", f"/{PATH}/{trust_id}/roles", roles)
 
@@ -269,6 +284,7 @@ def get_role(controller, req, session, trust_id, role_id):
     usable(session, trust_id)
     base, _rows = controller.authorize_on(req, session, "identity:get_role_for_trust",
                                           trust=trust_id)
+    refuse_delegated(req)
     for role in delegated_roles(session, trust_id):
         if role.id == role_id:
             return json_response({"role": ROLES.show(role, base)})

@@ -31,6 +31,7 @@ from keystone_lite.identity.roles import ROLES
 from keystone_lite.identity.users import USERS
 from keystone_lite.oauth1 import method
 from keystone_lite.router import json_response, no_content
+from keystone_lite.token.delegation import ACCESS_TOKENS_REFUSED, AUTHORIZE_REFUSED, is_delegated
 from keystone_lite.token.payload import now_us
 from keystone_lite.token.render import isotime
 
@@ -83,9 +84,8 @@ class DelegationController(AdminController):
         policy.enforce(req, self.settings, "identity:authorize_request_token")
         if caller is None:
             raise errors.Forbidden("Only a user can authorize a request token.")
-        if method.is_delegated(caller):
-            raise errors.Forbidden("Cannot authorize a request token with a token issued via "
-                                   "delegation.")
+        if is_delegated(caller, counting_trusts=True):
+            raise errors.Forbidden(AUTHORIZE_REFUSED)
         roles = self._requested_roles(req)
         row = session.get(models.OAuth1RequestToken, request_token_id) \
             if len(request_token_id) <= 64 else None
@@ -189,10 +189,9 @@ class DelegationController(AdminController):
     def _authorize_user(self, req, session, rule: str, user_id: str) -> str:
         base, _rows = self.authorize_on(req, session, rule, user=user_id)
         caller = policy.require_caller(req)
-        if caller is not None and method.is_delegated(caller):
+        if is_delegated(caller, counting_trusts=True):
             # As Keystone: a delegation cannot see or manage delegations.
-            raise errors.Forbidden("Cannot manage access tokens with a token issued via "
-                                   "delegation.")
+            raise errors.Forbidden(ACCESS_TOKENS_REFUSED)
         return base
 
 

@@ -7,7 +7,8 @@ access token's user's, scoped to the access token's project, carrying only the d
 than the access token. Every validation checks the delegation again (``narrowed``): deleting
 the access token or its consumer, or the user no longer holding a delegated role there, kills the
 token at its next check (each is a write that moves the change counter). As Keystone's, such a
-token cannot make other tokens, nor authorize or see delegations (``is_delegated``).
+token cannot make other tokens, nor authorize or see delegations
+(keystone_lite.token.delegation).
 """
 from __future__ import annotations
 
@@ -55,11 +56,6 @@ def scope_of(access_token, requested):
             "project", access_token.project_id):
         raise errors.Forbidden("An OAuth1 access token gives a token on its own project only.")
     return access_token.project_id
-
-
-def is_delegated(token) -> bool:
-    """Whether the token was made with a delegation (here: an OAuth1 access token)."""
-    return token.payload.access_token_id is not None
 
 
 def narrowed(session, principal, payload):

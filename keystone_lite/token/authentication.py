@@ -22,9 +22,10 @@ from keystone_lite.context import get_context
 from keystone_lite.db import models, session as db_session
 from keystone_lite.identity import store
 from keystone_lite.oauth1 import method as oauth1_method
-from keystone_lite.token import application_credential
+from keystone_lite.token import application_credential, trust_scope
 from keystone_lite.token.body import domain_reference, field
-from keystone_lite.token.payload import EC2_CREDENTIAL, OAUTH2_CREDENTIAL, now_us
+from keystone_lite.token.delegation import EXCHANGE_REFUSED, is_delegated
+from keystone_lite.token.payload import now_us
 from keystone_lite.token.service import ValidatedToken
 
 LOG = logging.getLogger(__name__)
@@ -212,18 +213,16 @@ class Authenticator:
             raise errors.Unauthorized() from None
         if not presented_by_holder(parent, context):
             raise errors.Unauthorized()
-        if EC2_CREDENTIAL in parent.payload.methods:
-            # As Keystone: it stands on a signature, and must not become another token.
-            raise errors.Forbidden("A token made from an EC2 or S3 signature cannot be "
-                                   "exchanged for another token.")
-        if OAUTH2_CREDENTIAL in parent.payload.methods:
-            # As Keystone, which counts its "methods": [] among the delegated tokens.
-            raise errors.Forbidden("You are not authorized to perform the requested action: "
-                                   "Using a delegated token to create another token is not "
-                                   "allowed.")
-        if oauth1_method.is_delegated(parent):
-            raise errors.Forbidden("Using OAuth-scoped token to create another token. Create a "
-                                   "new OAuth-scoped token instead")
+        # Keystone's checks, in its order (keystone/auth/plugins/token.py).
+        if parent.payload.access_token_id is not None:
+            raise errors.Forbidden("You are not authorized to perform the requested action: Using "
+                                   "OAuth-scoped token to create another token. Create a new "
+                                   "OAuth-scoped token instead.")
+        if parent.payload.trust_id is not None:
+            # A trust scope stands on the trust alone (token.trust_scope), never on a token.
+            raise errors.Forbidden(trust_scope.REUSE_REFUSED)
+        if is_delegated(parent, counting_trusts=False):
+            raise errors.Forbidden(EXCHANGE_REFUSED)
         return parent
 
     @staticmethod

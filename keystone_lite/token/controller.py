@@ -76,7 +76,8 @@ class TokenController:
     def authenticate(self, req, session, find, identity, requested) -> ValidatedToken:
         """Authenticate the client (keystone_lite.token.authentication), then, and only then,
         look up the scope it asks for (``requested``: see token.body.parse_scope) and issue.
-        A trust-scoped token is never the credential of another token; a trust scope
+        A delegated token (keystone_lite.token.delegation), a trust-scoped one included, is
+        never the credential of another token: the authenticator refuses it; a trust scope
         stands on the trust alone (keystone_lite.token.trust_scope), not on the scope of the
         token that authenticates its trustee."""
         authenticated = self.authenticator.authenticate(req, session, find, identity)
@@ -86,8 +87,6 @@ class TokenController:
             LOG.error("certificate login refused: [cert_auth] bind_tokens is on but the web "
                       "server exported no SSL_CLIENT_CERT (mod_ssl: SSLOptions +ExportCertData)")
             raise errors.Unauthorized()
-        if parent is not None and parent.payload.trust_id is not None:
-            raise errors.Forbidden(trust_scope.REUSE_REFUSED)
         credential = authenticated.application_credential
         if credential is not None:
             # As Keystone: the credential is the scope, and no token stands on two credentials.
@@ -100,9 +99,6 @@ class TokenController:
         if authenticated.access_token is not None:
             scope = Scope("project", oauth1_method.scope_of(authenticated.access_token, scope))
         elif isinstance(scope, TrustScope):
-            if parent is not None and parent.payload.application_credential_id is not None:
-                # Its roles are the credential's, not the trustee's to hand on.
-                raise errors.Forbidden(trust_scope.APPLICATION_CREDENTIAL_REFUSED)
             trust = trust_scope.issuable(session, user.id, scope.id, self.tokens.clock())
             return self.tokens.issue(session, self.stamp(req), user, authenticated.methods,
                                      Scope("project", trust.project_id), parent,
@@ -123,8 +119,8 @@ class TokenController:
     @staticmethod
     def rescope(parent: ValidatedToken, scope: Scope | None) -> Scope | None:
         """A token may gain a scope once; a scoped token keeps its scope (no widening), or
-        gives it up when the request is explicitly unscoped, unless it stands on an
-        application credential (it then keeps its scope, and is rescoped once at most).
+        gives it up when the request is explicitly unscoped (a delegated token is never
+        rescoped: see ``authenticate``).
 
         "Once" holds for the whole audit chain: an unscoped token that was itself rescoped
         (it may come from a scoped one) cannot gain a scope, or project A → unscoped →
@@ -132,16 +128,6 @@ class TokenController:
         """
         payload = parent.payload
         current = Scope(payload.scope_kind, payload.scope_id) if payload.scope_kind else None
-        if payload.application_credential_id is not None:
-            if scope not in (None, current):
-                # Unscoped, it would be the user's own token, free of the credential's limits.
-                raise errors.Forbidden("A token made with an application credential keeps the "
-                                       "credential's project.")
-            if len(payload.audit_ids) > 1:
-                # It would gain nothing, and a third audit id takes it past 255 characters.
-                raise errors.Forbidden("A token made with an application credential is "
-                                       "rescoped once at most; authenticate with the "
-                                       "credential again.")
         if current is None and scope not in (None, UNSCOPED) and len(payload.audit_ids) > 1:
             raise errors.Forbidden("A rescoped token cannot gain a scope; rescope the token "
                                    "it came from, or authenticate again.")

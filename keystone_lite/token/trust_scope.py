@@ -1,12 +1,12 @@
 """Trust-scoped tokens (``"scope": {"OS-TRUST:trust": {"id": ...}}`` on POST /v3/auth/tokens):
 what such a token stands on, checked when it is issued and at every validation.
 
-The trustee authenticates as itself, by any method (a trust-scoped token excepted: see the
-token controller); the token is scoped to the trust's project with the trust's roles and the
-roles they imply, and its body names the trust and shows the trustor as the user when the trust
-impersonates. Inside keystone_lite the token's user is the trustee (its payload, revisions and
-policy credentials, as Keystone's ``user_id``), and it carries the trust's id and the
-trustor's revision (keystone_lite.token.payload).
+The trustee authenticates as itself, by any method (a delegated token excepted: see
+keystone_lite.token.delegation); the token is scoped to the trust's project with the trust's roles
+and the roles they imply, and its body names the trust and shows the trustor as the user when the
+trust impersonates. Inside keystone_lite the token's user is the trustee (its payload, revisions
+and policy credentials, as Keystone's ``user_id``), and it carries the trust's id and the trustor's
+revision (keystone_lite.token.payload).
 
 A trust-scoped token is valid while its trust exists (deleting a trust, or its trustor, trustee
 or project, deletes it: ``delete_trusts``), its trustee and trustor are enabled in enabled
@@ -31,8 +31,6 @@ from keystone_lite.identity import store
 MAX_REDELEGATION_COUNT = 3
 REUSE_REFUSED = ("You are not authorized to perform the requested action: Using trust-scoped "
                  "token to create another token. Create a new trust-scoped token instead.")
-APPLICATION_CREDENTIAL_REFUSED = ("A token made with an application credential cannot be used "
-                                  "to consume a trust.")
 
 
 @dataclasses.dataclass(frozen=True)
