@@ -187,6 +187,7 @@ class ApplicationCredentialController(AdminController):
         require_unrestricted(policy.require_caller(req),
                              "managing additional application credentials")
         credentials.remove(session, row)
+        self.services.audit.changed(req, session, "deleted", "application_credential", row.id)
         return no_content()
 
     def _credential(self, req, session, action: str, user_id: str, credential_id: str):
@@ -222,6 +223,7 @@ class ApplicationCredentialController(AdminController):
         rules = self._rules(session, user_id, body.get("access_rules") or [])
         ensure_unique(session, self.resource, values)
         row = credentials.create(session, values, role_ids, rules)
+        self.services.audit.changed(req, session, "created", "application_credential", row.id)
         return json_response({"application_credential": render(session, [row], base, secret)[0]},
                              status=201)
 
