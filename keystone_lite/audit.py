@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import logging
 import os
 import socket
-import uuid
 
 from keystone_lite import errors
 from keystone_lite.context import get_context
 from keystone_lite.db.session import after_commit
+from keystone_lite.router import json_bytes
 
 LOG = logging.getLogger("keystone_lite.audit")
 DESTINATIONS = ("log", "file", "none")
@@ -107,8 +106,8 @@ class FileSink:
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def write(self, line: str) -> None:
-        data = line.encode() + b"\n"
+    def write(self, lines: list[bytes]) -> None:
+        data = b"".join(line + b"\n" for line in lines)  # one write: the lines stay together
         descriptor = self._open()
         try:
             written = os.write(descriptor, data)
@@ -119,8 +118,9 @@ class FileSink:
 
 
 class LogSink:
-    def write(self, line: str) -> None:
-        LOG.info("%s", line)
+    def write(self, lines: list[bytes]) -> None:
+        for line in lines:
+            LOG.info("%s", line.decode())
 
 
 class Auditor:
@@ -201,7 +201,7 @@ class Auditor:
     def event(self, action: str, outcome: str, initiator: dict, target: dict, *,
               reason: dict | None = None, **attributes) -> dict:
         """A CADF activity event as pycadf's ``Event.as_dict()``."""
-        payload = {"typeURI": CADF_EVENT, "id": str(uuid.uuid4()), "eventTime": _now(),
+        payload = {"typeURI": CADF_EVENT, "id": _uuid4(), "eventTime": _now(),
                    "eventType": "activity", "action": action, "outcome": outcome,
                    "initiator": initiator, "target": target,
                    "observer": {"typeURI": OBSERVER_URI, "id": "keystone_lite"}}
@@ -211,20 +211,20 @@ class Auditor:
         return payload
 
     def write(self, event_type: str, payload: dict) -> None:
-        """Write one event; a failure to write is logged, never the request's failure (as
-        Keystone's notifier)."""
-        line = json.dumps({"event_type": event_type, "publisher_id": self.publisher_id,
-                           "priority": "INFO", "message_id": str(uuid.uuid4()),
-                           "timestamp": payload["eventTime"], "payload": payload},
-                          ensure_ascii=True, separators=(",", ":"))
-        try:
-            self.sink.write(line)
-        except OSError as exc:
-            LOG.error("audit event %s not written: %s", event_type, exc)
+        self._write_all([(event_type, payload)])
 
     def _write_all(self, events: list) -> None:
-        for event_type, payload in events:
-            self.write(event_type, payload)
+        """Write the events, in one write; a failure to write is logged, never the request's
+        failure (as Keystone's notifier)."""
+        lines = [json_bytes({"event_type": event_type, "publisher_id": self.publisher_id,
+                             "priority": "INFO", "message_id": _uuid4(),
+                             "timestamp": payload["eventTime"], "payload": payload})
+                 for event_type, payload in events]
+        try:
+            self.sink.write(lines)
+        except OSError as exc:
+            LOG.error("audit events %s not written: %s",
+                      ", ".join(event_type for event_type, _ in events), exc)
 
     @staticmethod
     def _initiator(environ: dict, who: dict) -> dict:
@@ -334,11 +334,28 @@ def _cut(text):
     return text[:_TEXT_LIMIT] if isinstance(text, str) else None
 
 
+# isoformat() rather than strftime(), and ids from os.urandom rather than uuid.uuid4(): each is
+# several times cheaper, and a login writes two events with two ids each.
+
 def _now() -> str:
-    # pycadf's TIME_FORMAT: 2026-12-05T09:20:00.123456+0000
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    """pycadf's TIME_FORMAT: 2026-12-05T09:20:00.123456+0000."""
+    return _naive_utc(datetime.datetime.now(datetime.timezone.utc)) + "+0000"
 
 
 def _time(microseconds: int) -> str:
-    moment = datetime.datetime.fromtimestamp(microseconds / 1_000_000, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """As tokens show times: 2026-12-05T09:20:00.123456Z."""
+    return _naive_utc(datetime.datetime.fromtimestamp(microseconds / 1_000_000,
+                                                      datetime.timezone.utc)) + "Z"
+
+
+def _naive_utc(moment: datetime.datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID in its usual form, as pycadf's ids."""
+    octets = bytearray(os.urandom(16))
+    octets[6] = octets[6] & 0x0F | 0x40
+    octets[8] = octets[8] & 0x3F | 0x80
+    text = octets.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

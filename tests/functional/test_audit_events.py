@@ -201,6 +201,15 @@ def test_failure_names_the_claimed_user_but_not_the_password(audited):
     assert WRONG_PASSWORD not in json.dumps(event)
 
 
+def test_a_claimed_name_cannot_forge_a_line(audited):
+    forged = 'mallory\n{"event_type": "identity.authenticate", "payload": {"outcome": "success"}}'
+    audited.login(password_auth(forged, WRONG_PASSWORD), status=401)
+    (line,) = audited.lines()[audited.read:]
+    event = json.loads(line)
+    assert event["payload"]["initiator"]["name"] == forged
+    assert event["payload"]["reason"]["reasonType"] == "no_such_user"
+
+
 @pytest.mark.parametrize("version", ["v3", "v2.0"])
 def test_revoking_a_token_writes_token_deleted_by_the_caller(audited, version):
     response = audited.login()
