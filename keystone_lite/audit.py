@@ -93,8 +93,9 @@ def reason_of(error: errors.KeystoneError, default: str = OTHER) -> str:
 
 
 class FileSink:
-    """Appends each line with one write() on an O_APPEND descriptor, opened per event so that
-    log rotation (a rename) needs no signal, and shared safely by every process."""
+    """Appends a request's lines with one write() on an O_APPEND descriptor, opened each time
+    so that log rotation (a rename) needs no signal: processes sharing the file never tear or
+    interleave a line."""
 
     def __init__(self, path: str):
         self.path = path
@@ -175,8 +176,8 @@ class Auditor:
             target = {"typeURI": TYPE_URIS.get(kind, UNKNOWN), "id": target_id}
         if target_id is not None:
             attributes["resource_info"] = target_id
-        event = self.event(f"{operation}.{kind}", "success", self._initiator(req.environ, caller(req)),
-                           target, **attributes)
+        initiator = self._initiator(req.environ, caller(req))
+        event = self.event(f"{operation}.{kind}", "success", initiator, target, **attributes)
         after_commit(session, functools.partial(self._write_all,
                                                 [(f"identity.{kind}.{operation}", event)]))
 

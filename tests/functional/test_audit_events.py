@@ -81,7 +81,7 @@ def assert_cadf(event: dict, event_type: str, action: str, outcome: str) -> dict
     return payload
 
 
-# -- authentication and tokens ----------------------------------------------------------------------
+# -- authentication and tokens -------------------------------------------------------------------
 
 def test_password_login_writes_authenticate_success_then_token_created(audited):
     response = audited.login(extra_environ={"REMOTE_ADDR": "192.0.2.7"},
@@ -382,7 +382,7 @@ def test_certificate_revocation_writes_its_created_event(audited):
         "identity.certificate_revocation.created"]
 
 
-# -- secrets ----------------------------------------------------------------------------------------
+# -- secrets -------------------------------------------------------------------------------------
 
 def test_no_token_password_or_key_reaches_the_audit_file(audited):
     secrets = [PASSWORD, WRONG_PASSWORD, ADMIN_TOKEN, ADMIN_PASSWORD, "carol-pass-3Vb"]
@@ -431,7 +431,7 @@ def _key_files(data_dir: str) -> list[str]:
             for name in names]
 
 
-# -- destinations -----------------------------------------------------------------------------------
+# -- destinations --------------------------------------------------------------------------------
 
 def test_the_file_is_private_to_the_service(audited):
     assert os.stat(audited.path).st_mode & 0o777 == 0o600
