@@ -11,7 +11,7 @@ import threading
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite import settings as settings_module
+from keystone_lite import audit as audit_module, settings as settings_module
 from keystone_lite.certificates import crl
 from keystone_lite.db import session as db_session
 from keystone_lite.identity import store
@@ -34,6 +34,8 @@ class Services:
     cache_budget: MemoryBudget
     #: ``[cert_auth] crl_file``, kept current (None when unset): ``is_revoked(issuer, serial)``.
     revocations: crl.RevocationList | None = None
+    #: Audit events ([audit]; keystone_lite.audit): authentications, tokens, admin changes.
+    audit: audit_module.Auditor = audit_module.Auditor("none")
 
     def transaction(self):
         """One transaction: ``with services.transaction() as session: ...``."""
@@ -48,6 +50,7 @@ class Services:
 def build(settings: settings_module.Settings) -> Services:
     """Wire the service; raises KeyRepositoryError / ConfigError naming what is wrong."""
     revocations = crl.from_settings(settings)  # first: a bad CRL file fails before anything opens
+    auditor = audit_module.from_settings(settings)
     engine = db_session.make_engine(settings.database_connection)
     session_factory = db_session.make_session_factory(engine)
     cache_budget = MemoryBudget(settings.cache_memory_mb * MIB)
@@ -69,6 +72,7 @@ def build(settings: settings_module.Settings) -> Services:
                         settings.lockout_duration),
         cache_budget=cache_budget,
         revocations=revocations,
+        audit=auditor,
     )
 
 

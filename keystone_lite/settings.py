@@ -79,6 +79,9 @@ class Settings:
     # OpenStack Keystone's Fernet keys: its live tokens validate here (token/keystone_tokens.py)
     keystone_key_repository: str | None = None
     keystone_auth_methods: tuple[str, ...] = ()  # Keystone's [auth] methods, in its order
+    # Audit events (keystone_lite/audit.py): "log", "file" (audit_file) or "none".
+    audit_destination: str = "none"
+    audit_file: str | None = None
 
     @property
     def maps_certificates(self) -> bool:
@@ -236,10 +239,15 @@ _SCHEMA = {
     # Certificate revocation lists (read and checked at start-up by certificates/crl.py).
     ("cert_auth", "crl_file"): ("crl_file", _optional_text, ""),
     ("cert_auth", "ca_file"): ("ca_file", _optional_text, ""),
+    # Audit events: unset destination means "file" when a file is named, else "log".
+    ("audit", "destination"): (
+        "audit_destination", lambda value: value.strip() and _choice("log", "file", "none")(value),
+        ""),
+    ("audit", "file"): ("audit_file", _optional_text, ""),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
-                "ca_file", "mapping_file", "keystone_key_repository")
+                "ca_file", "mapping_file", "keystone_key_repository", "audit_file")
 _PROVIDERS = ("fernet", "uuid")
 
 
@@ -297,7 +305,16 @@ def load(path: str) -> Settings:
             f"{path}: [cert_auth] user_attribute: {attribute!r} is not a key the web server "
             "sets; use REMOTE_USER or an SSL_CLIENT_* variable such as SSL_CLIENT_S_DN_UID")
     values["mapping_rules"] = _mapping(path, values)
+    _place_audit_file(values)
     return Settings(**values)
+
+
+def _place_audit_file(values: dict) -> None:
+    """[audit]: a named file means destination file; file without a name: <data_dir>/audit.log."""
+    if not values["audit_destination"]:
+        values["audit_destination"] = "file" if values["audit_file"] else "log"
+    if values["audit_destination"] == "file" and not values["audit_file"]:
+        values["audit_file"] = os.path.join(values["data_dir"], "audit.log")
 
 
 def _mapping(path: str, values: dict) -> Rules | None:

@@ -217,6 +217,9 @@ def release_reads(session: Session) -> None:
         session.rollback()
 
 
+_AFTER_COMMIT = "keystone_lite.after_commit"
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose writes move the change counter (keystone_lite.db.generation)."""
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -244,6 +247,14 @@ def transaction(session_factory: sessionmaker[Session], *, write_lock: bool = Fa
             # A request answered from the caches never began a transaction: nothing to end.
             if session.in_transaction():
                 session.commit()
+            for hook in session.info.pop(_AFTER_COMMIT, ()):
+                hook()
+
+
+def after_commit(session: Session, hook) -> None:
+    """Call ``hook()`` once the transaction of ``session`` (begun by ``transaction``) is
+    committed; never when it fails (audit events of changes: keystone_lite.audit)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 def run(session_factory: sessionmaker[Session], work):

@@ -27,7 +27,7 @@ import binascii
 import datetime
 import re
 
-from keystone_lite import errors, policy
+from keystone_lite import audit, errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.ec2 import signatures
 from keystone_lite.ec2.credentials import DELEGATIONS
@@ -49,6 +49,7 @@ def routes(services, token_controller) -> list:
 
 class Ec2Tokens:
     def __init__(self, services, token_controller):
+        self.services = services  # .audit: audit.authentication
         self.settings = services.settings
         self.tokens = services.tokens
         self.token_controller = token_controller  # renders the token as POST /v3/auth/tokens
@@ -56,6 +57,11 @@ class Ec2Tokens:
     def ec2tokens(self, req, session):
         stamp = self.tokens.stamp(get_context(req.environ))  # before the transaction's reads
         policy.enforce(req, self.settings, "identity:ec2tokens_validate")
+        token = self._ec2_token(req, session, stamp)
+        return self.token_controller.token_response(req, token, session=session)
+
+    @audit.authentication(default=audit.BAD_CREDENTIAL)
+    def _ec2_token(self, req, session, stamp):
         credentials = _credentials(req)
         request = _ec2_request(credentials)
         access, signature = _access(credentials), _signature(credentials)
@@ -66,12 +72,18 @@ class Ec2Tokens:
             raise errors.Unauthorized(str(exc)) from None
         if not matches:
             raise errors.Unauthorized(INVALID)
-        token = self._issue(session, stamp, request, row)
-        return self.token_controller.token_response(req, token, session=session)
+        return self._issue(session, stamp, request, row)
 
     def s3tokens(self, req, session):
         stamp = self.tokens.stamp(get_context(req.environ))
         policy.enforce(req, self.settings, "identity:s3tokens_validate")
+        token = self._s3_token(req, session, stamp)
+        response = self.token_controller.token_response(req, token, session=session)
+        del response.headers[SUBJECT_HEADER]  # as Keystone: the body is the answer
+        return response
+
+    @audit.authentication(default=audit.BAD_CREDENTIAL)
+    def _s3_token(self, req, session, stamp):
         credentials = _credentials(req)
         request = _ec2_request(credentials)  # a signed time, if the service sends one
         access, signature = _access(credentials), _signature(credentials)
@@ -83,10 +95,7 @@ class Ec2Tokens:
             raise errors.Unauthorized(str(exc)) from None
         if not signatures.signatures_equal(signature, expected):
             raise errors.Unauthorized("Credential signature mismatch.")
-        token = self._issue(session, stamp, request, row)
-        response = self.token_controller.token_response(req, token, session=session)
-        del response.headers[SUBJECT_HEADER]  # as Keystone: the body is the answer
-        return response
+        return self._issue(session, stamp, request, row)
 
     def _credential(self, session, access: str):
         """(the credential, its secret); 401 unless it is an EC2 credential with a secret,

@@ -201,6 +201,7 @@ class ApplicationCredentialController(AdminController):
         _base, row = self._credential(req, session, "delete", user_id, credential_id)
         require_unrestricted(policy.require_caller(req))
         credentials.remove(session, row)
+        self.services.audit.changed(req, session, "deleted", "application_credential", row.id)
         return no_content()
 
     def _credential(self, req, session, action: str, user_id: str, credential_id: str):
@@ -238,6 +239,7 @@ class ApplicationCredentialController(AdminController):
         rules = self._rules(session, user_id, body.get("access_rules") or [])
         ensure_unique(session, self.resource, values)
         row = credentials.create(session, values, role_ids, rules)
+        self.services.audit.changed(req, session, "created", "application_credential", row.id)
         return json_response({"application_credential": render(session, [row], base, secret)[0]},
                              status=201)
 

@@ -111,6 +111,7 @@ class AssignmentController(AdminController):
         key = self._grant_key(req, session, "add", kind, target_id, actors, actor_id, role_id)
         _check_role_domain(session, *key[1:])
         store.grant(session, *key, actor=ACTORS[actors], inherited=inherited)
+        self.services.audit.role_assignment(req, session, "created", key, ACTORS[actors], inherited)
         return no_content()
 
     # DELETE .../{users,groups}/{id}/roles/{r}
@@ -120,6 +121,7 @@ class AssignmentController(AdminController):
                               role_id)
         if not store.revoke_grant(session, *key, actor=ACTORS[actors], inherited=inherited):
             raise _grant_not_found(key)
+        self.services.audit.role_assignment(req, session, "deleted", key, ACTORS[actors], inherited)
         return no_content()
 
     # GET /role_assignments

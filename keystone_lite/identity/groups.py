@@ -83,6 +83,7 @@ def add_member(controller, req, session, group_id, user_id):
     _authorize_member(controller, req, session, "identity:add_user_to_group", group_id,
                       user_id)
     store.add_member(session, group_id, user_id)
+    controller.services.audit.membership(req, session, "added", group_id, user_id)
     return no_content()
 
 
@@ -91,6 +92,7 @@ def remove_member(controller, req, session, group_id, user_id):
                       user_id)
     if not store.remove_member(session, group_id, user_id):
         raise _not_member(group_id, user_id)
+    controller.services.audit.membership(req, session, "removed", group_id, user_id)
     return no_content()
 
 

@@ -70,4 +70,5 @@ class PasswordChange:
             "password_expires_at": passwords.expiry(self.settings.password_expires_days,
                                                     exempt)})
         Lockout.reset(session, user.id)
+        self.services.audit.changed(req, session, "updated", "user", user.id)
         return no_content()

@@ -97,6 +97,7 @@ def _update(controller, req, session, domain):
         raise errors.Conflict(f"Conflict occurred attempting to store domain - Duplicate "
                               f"entry found with name {changes['name']}.")
     store.update(session, domain, changes)
+    controller.services.audit.changed(req, session, "updated", "domain", domain.id)
     return json_response({"project": as_project(domain, base)})
 
 
@@ -105,4 +106,5 @@ def _delete(controller, req, session, domain):
     from keystone_lite.identity import domains  # domains.py imports projects.py, this its user
     domains.DOMAINS.hooks.deleting(controller.call(req, session, errors.base_url(req)), domain)
     remove(session, domain)
+    controller.services.audit.changed(req, session, "deleted", "domain", domain.id)
     return no_content()

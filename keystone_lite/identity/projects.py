@@ -47,6 +47,7 @@ class ProjectHooks(Hooks):
                                description=values["description"], enabled=values["enabled"])
         call.session.add(domain)
         call.session.flush()
+        call.services.audit.changed(call.req, call.session, "created", "domain", domain.id)
         return project_domains.as_project(domain, call.base)
 
     def created(self, call, row, body):

@@ -355,6 +355,7 @@ class ResourceController(AdminController):
         shown_once = resource.hooks.created(call, row, body) or {}
         shown = self.show(call, [row])[0]
         resource.hooks.showing_one(call, row, shown)
+        call.services.audit.changed(call.req, call.session, "created", resource.name, row.id)
         return {**shown, **shown_once}
 
     def get(self, req, session, **path):
@@ -393,12 +394,14 @@ class ResourceController(AdminController):
         resource.hooks.updating(call, row, changes, body)
         store.update(session, row, changes)
         resource.hooks.updated(call, row, changes, body)
+        self.services.audit.changed(req, session, "updated", resource.name, row.id)
         return json_response({resource.name: self.show(call, [row])[0]})
 
     def delete(self, req, session, **path):
         base, row = self._authorized_row(req, session, "delete", path)
         self.resource.hooks.deleting(self.call(req, session, base), row)
         remove(session, row)
+        self.services.audit.changed(req, session, "deleted", self.resource.name, row.id)
         return no_content()
 
     # -- helpers -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import unicodedata
 
 from cryptography import x509
 
-from keystone_lite import errors, services
+from keystone_lite import audit, errors, services
 from keystone_lite.certificates.records import Presented
 from keystone_lite.certificates import crl
 from keystone_lite.context import get_context
@@ -48,6 +48,10 @@ _HEX_SERIAL = re.compile(r"-?[0-9A-Fa-f]+")
 
 class Refused(Exception):
     """The server-provided identity must not be trusted; the message says why."""
+
+
+class Revoked(Refused):
+    """The certificate is on the CRL."""
 
 
 class RevocationUnknown(Refused):
@@ -243,20 +247,22 @@ def check_revocation(environ: dict, identity: Identity | None,
     except crl.CrlUnusable as unusable:
         raise RevocationUnknown(unusable.reason) from None
     if revoked:
-        raise Refused(f"certificate serial {serial_string(serial)} of issuer {issuer_text!r} "
+        raise Revoked(f"certificate serial {serial_string(serial)} of issuer {issuer_text!r} "
                       "is revoked (crl_file)")
 
 
 class CertAuthMiddleware:
     def __init__(self, app, user_attribute: str, trusted_issuers: tuple,
                  repeated_user_attribute: str = "refuse",
-                 revocations: crl.RevocationList | None = None, mapped: bool = False):
+                 revocations: crl.RevocationList | None = None, mapped: bool = False,
+                 auditor: audit.Auditor = audit.Auditor("none")):
         self.app = app
         self.user_attribute = user_attribute
         self.trusted_issuers = trusted_issuers
         self.repeated_user_attribute = repeated_user_attribute
         self.revocations = revocations
         self.mapped = mapped
+        self.audit = auditor
 
     def __call__(self, environ, start_response):
         context = get_context(environ)
@@ -275,12 +281,12 @@ class CertAuthMiddleware:
             # crl.py logs each change of the CRL's state once; this is the per-request echo.
             LOG.debug("client certificate refused (request id %s): %s", context["request_id"],
                       printable(unknown.reason, limit=1000))
-            raise errors.Unauthorized(f"Client certificate refused: {unknown}.") from None
+            raise self.refused(environ, unknown) from None
         except Refused as refusal:
             # The reason quotes the client's text with repr(); printable() is a second guard.
             LOG.warning("client identity refused (request id %s): %s",
                         context["request_id"], printable(str(refusal), limit=1000))
-            raise errors.Unauthorized(f"Client certificate refused: {refusal}.") from None
+            raise self.refused(environ, refusal) from None
         if identity is not None:
             context["remote_user"] = identity.remote_user
             context["remote_domain"] = identity.remote_domain
@@ -289,6 +295,14 @@ class CertAuthMiddleware:
                                "serial": identity.serial, "sha256": identity.sha256,
                                "presented": identity.presented}
         return self.app(environ, start_response)
+
+    def refused(self, environ: dict, refusal: Refused) -> errors.Unauthorized:
+        """The 401 of a refused certificate, audited as a failed authentication."""
+        error = audit.refused(audit.REVOKED_CERTIFICATE if isinstance(refusal, Revoked)
+                              else audit.CERTIFICATE_REFUSED,
+                              f"Client certificate refused: {refusal}.")
+        self.audit.authentication_failed(environ, error)
+        return error
 
 
 def filter_factory(global_conf, **local_conf):
@@ -305,4 +319,5 @@ def filter_factory(global_conf, **local_conf):
     return lambda app: CertAuthMiddleware(app, settings.user_attribute, tuple(trusted),
                                           settings.repeated_user_attribute,
                                           revocations=built.revocations,
-                                          mapped=settings.maps_certificates)
+                                          mapped=settings.maps_certificates,
+                                          auditor=built.audit)

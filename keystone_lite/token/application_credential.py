@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import re
 
-from keystone_lite import errors
+from keystone_lite import audit
 from keystone_lite.db import models, session as db_session
 from keystone_lite.identity import application_credential_store as credentials, store
 from keystone_lite.token.body import domain_reference, field
@@ -51,10 +51,10 @@ def authenticate(services, session, find, document: dict) -> Verified:
     if not services.passwords.verify(secret_hash, secret) or user is None:
         LOG.info("application credential authentication refused: %s",
                  "no such credential" if credential is None else "wrong secret")
-        raise errors.Unauthorized()
+        raise audit.refused(audit.BAD_CREDENTIAL)
     if credentials.expired(credential, now_us()):
         LOG.info("application credential authentication refused: %s expired", credential.id)
-        raise errors.Unauthorized()
+        raise audit.refused(audit.BAD_CREDENTIAL)
     if services.passwords.needs_rehash(secret_hash):
         # Imported from Keystone: argon2 from now on.
         store.replace_hash(session, models.ApplicationCredential.secret_hash, credential.id,

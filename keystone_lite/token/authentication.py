@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from keystone_lite import errors
+from keystone_lite import audit, errors
 from keystone_lite.certificates import records as certificates
 from keystone_lite.context import get_context
 from keystone_lite.db import models, session as db_session
@@ -67,8 +67,8 @@ def no_remote_user() -> errors.Unauthorized:
     """External authentication without an identity from the web server: logged, 401."""
     LOG.info("external authentication refused: the web server verified no client "
              "certificate (no REMOTE_USER)")
-    return errors.Unauthorized("External authentication needs a client certificate verified "
-                               "by the web server.")
+    return audit.refused(audit.NO_CERTIFICATE, "External authentication needs a client "
+                         "certificate verified by the web server.")
 
 
 def presented_by_holder(token: ValidatedToken, context: dict) -> bool:
@@ -129,9 +129,9 @@ class Authenticator:
             # Whatever else comes with it: a revoked certificate is no one's credential.
             LOG.warning("login refused (request id %s): the client certificate %s is revoked",
                         context["request_id"], certificate.thumbprint)
-            raise errors.Unauthorized("The client certificate is revoked.")
+            raise audit.refused(audit.REVOKED_CERTIFICATE, "The client certificate is revoked.")
         if any(user.id != users[0].id for user in users):
-            raise errors.Unauthorized()
+            raise audit.refused(audit.IDENTITY_MISMATCH)
         return Authenticated(users[0], methods, parent, application_credential=credential,
                              certificate=certificate if "external" in methods else None)
 
@@ -150,14 +150,14 @@ class Authenticator:
             if domain is None:
                 LOG.info("external authentication refused: no domain named %r (REMOTE_DOMAIN)",
                          context["remote_domain"])
-                raise errors.Unauthorized()
+                raise audit.refused(audit.NO_SUCH_DOMAIN)
             domain_id = domain.id
         user = find(store.find_user, name=name, domain_id=domain_id)
         if user is None or not user.enabled:
             # The client only learns "401": which names exist is for the operator's eyes.
             LOG.info("external authentication refused: %s user %r in domain %r",
                      "no" if user is None else "disabled", name, domain_id)
-            raise errors.Unauthorized()
+            raise audit.refused(audit.NO_SUCH_USER if user is None else audit.USER_DISABLED)
         return user
 
     def password_user(self, session, find, password_doc):
@@ -190,7 +190,8 @@ class Authenticator:
         if not self.services.passwords.verify(password_hash, password) or locked:
             if user is not None:
                 self.lockout.failed(user.id)
-            raise errors.Unauthorized()
+            raise audit.refused(audit.LOCKED_OUT if locked else audit.NO_SUCH_USER
+                                if user is None else audit.BAD_PASSWORD)
         if failures:
             self.lockout.succeeded(user.id)
         if self.services.passwords.needs_rehash(password_hash):
@@ -198,11 +199,11 @@ class Authenticator:
             store.replace_hash(session, models.User.password_hash, user.id, password_hash,
                                self.services.passwords.hash(password))
         if not user.enabled:
-            raise errors.Unauthorized()
+            raise audit.refused(audit.USER_DISABLED)
         if user.password_expires_at is not None and user.password_expires_at <= now_us():
             # As Keystone; only someone who knows the password learns it.
-            raise errors.Unauthorized(f"The password is expired and needs to be changed for "
-                                      f"user: {user.id}.")
+            raise audit.refused(audit.PASSWORD_EXPIRED, f"The password is expired and needs to "
+                                f"be changed for user: {user.id}.")
         return user
 
     def parent_token(self, context, session, token_doc) -> ValidatedToken:
@@ -210,9 +211,9 @@ class Authenticator:
         try:
             parent = self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
         except errors.TokenNotFound:
-            raise errors.Unauthorized() from None
+            raise audit.refused(audit.INVALID_TOKEN) from None
         if not presented_by_holder(parent, context):
-            raise errors.Unauthorized()
+            raise audit.refused(audit.INVALID_TOKEN)
         # Keystone's checks, in its order (keystone/auth/plugins/token.py).
         if parent.payload.access_token_id is not None:
             raise errors.Forbidden("You are not authorized to perform the requested action: Using "

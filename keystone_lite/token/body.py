@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from keystone_lite import errors
+from keystone_lite import audit, errors
 from keystone_lite.identity import store
 from keystone_lite.token.service import Scope
 
@@ -118,5 +118,5 @@ def resolve_scope(find, requested: Scope | NamedScope | TrustScope | None
     else:
         found = domain and find(store.find_project, **requested.project, domain_id=domain.id)
     if found is None:
-        raise errors.Unauthorized()
+        raise audit.refused(audit.NO_SUCH_SCOPE)
     return Scope(requested.kind, found.id)

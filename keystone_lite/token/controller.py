@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from keystone_lite import errors, policy
+from keystone_lite import audit, errors, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -73,6 +73,7 @@ class TokenController:
         token = self.authenticate(req, session, find, identity, parse_scope(auth))
         return self.token_response(req, token, session=session, status=201)
 
+    @audit.authentication
     def authenticate(self, req, session, find, identity, requested) -> ValidatedToken:
         """Authenticate the client (keystone_lite.token.authentication), then, and only then,
         look up the scope it asks for (``requested``: see token.body.parse_scope) and issue.
@@ -170,6 +171,7 @@ class TokenController:
         stamp = self.stamp(req)
         subject = self.subject_token(req, stamp, session)
         self.tokens.revoke_token(session, subject)
+        self.services.audit.token_revoked(req, session, subject)
         return no_content()
 
     def subject_token(self, req, stamp, session=None) -> ValidatedToken:

@@ -22,7 +22,7 @@ import logging
 
 from cryptography import x509
 
-from keystone_lite import errors
+from keystone_lite import audit, errors
 from keystone_lite.certificates import assertion, mapping, mapping_store, \
     records as certificate_records
 from keystone_lite.context import get_context
@@ -107,6 +107,7 @@ class TlsClientAuth:
         self.tokens = services.tokens
         self.v3 = v3  # the TokenController: its lookups (find) and stamp
 
+    @audit.authentication(default=audit.CERTIFICATE_REFUSED)
     def issue(self, req, session, client_id: str) -> ValidatedToken:
         find = self.v3.find(req, session)  # before the session's first read: see find
         context = get_context(req.environ)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite import errors
+from keystone_lite import audit, errors
 from keystone_lite.certificates import crl, records as certificate_records
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
@@ -182,7 +182,7 @@ class TokenService:
         principal = self.principal(session, stamp, user.id, scope.kind if scope else None,
                                    scope.id if scope else None, trust_id, credential_id)
         if principal is None:
-            raise errors.Unauthorized()
+            raise audit.refused(audit.NO_ROLE_ON_SCOPE)  # or the user or the scope is disabled
         issued_at = self.clock()
         expires_at = issued_at + self.expiration_us
         if application_credential is not None and application_credential.expires_at is not None:
@@ -311,7 +311,7 @@ class TokenService:
         """The record of ``certificate``, which is about to earn a token (written if it is
         the first); Unauthorized when the certificate is revoked."""
         if self.certificate_revoked(session, stamp, certificate):
-            raise errors.Unauthorized("The client certificate is revoked.")
+            raise audit.refused(audit.REVOKED_CERTIFICATE, "The client certificate is revoked.")
         key = ("thumbprint", certificate.thumbprint)
         record = self._certificates.get(stamp, key)
         if record is None:

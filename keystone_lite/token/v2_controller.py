@@ -102,5 +102,7 @@ class V2TokenController:
 
     def revoke(self, req, session, token_id):
         stamp = self.v3.stamp(req)
-        self.tokens.revoke_token(session, self.subject(req, stamp, token_id, session))
+        subject = self.subject(req, stamp, token_id, session)
+        self.tokens.revoke_token(session, subject)
+        self.services.audit.token_revoked(req, session, subject)
         return no_content()
