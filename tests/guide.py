@@ -18,9 +18,10 @@ GitHub):
 Every ``sh`` block must carry a marker, so that no command reaches the guide untested. Blocks
 share one state as in the reader's terminal: the variables a block sets (saved with
 ``declare -p``) and the current directory. The server is ``keystone-lite quickstart`` with the
-shipped etc/keystone-lite.conf, its ``data_dir`` moved to a temporary directory, on a free port
-of 127.0.0.1; ``KEYSTONE_LITE_CONFIG`` points keystone-lite-manage at it. Imported by
-tests/embedded/test_guide.py and tests/compat/test_guide_clients.py.
+shipped etc/keystone-lite.conf, its ``data_dir`` moved to a temporary directory and its password
+hashes made cheap, on a free port of 127.0.0.1; ``KEYSTONE_LITE_CONFIG`` points
+keystone-lite-manage at it. Imported by tests/embedded/test_guide.py and
+tests/compat/test_guide_clients.py.
 """
 from __future__ import annotations
 
@@ -164,10 +165,14 @@ def run(tmp_path, text: str | None = None):
     config = str(server_dir / "keystone-lite.conf")
     with open(SHIPPED_CONFIG, encoding="utf-8") as handle:
         shipped = handle.read()
-    # The shipped file as quickstart uses it, with the data under this test's directory.
-    assert "\ndata_dir = ../data\n" in shipped
+    # The shipped file as quickstart uses it, with the data under this test's directory and
+    # cheap password hashes (the same argon2id, fewer passes over less memory).
+    for line in ("\ndata_dir = ../data\n", "\n[identity]\n"):
+        assert line in shipped, line
     with open(config, "w", encoding="utf-8") as handle:
-        handle.write(shipped.replace("\ndata_dir = ../data\n", f"\ndata_dir = {data}\n"))
+        handle.write(shipped.replace("\ndata_dir = ../data\n", f"\ndata_dir = {data}\n")
+                     .replace("\n[identity]\n", "\n[identity]\nargon2_time_cost = 1\n"
+                              "argon2_memory_cost = 1024\n"))
 
     port = free_port()
     base_url = f"https://{LOOPBACK}:{port}"

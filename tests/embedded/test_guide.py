@@ -82,26 +82,36 @@ def test_keystone_authtoken_settings_log_the_service_in_and_validate_tokens(fini
     assert mode == 0o600
 
 
-def test_clouds_yaml_logs_bob_in_with_his_certificate(finished):
-    with open(os.path.join(finished.workdir, "clouds.yaml"), encoding="utf-8") as handle:
-        cloud = yaml.safe_load(handle)["clouds"]["quickstart"]
+def oauth2_login(cloud: dict) -> tuple[list[str], str]:
+    """What keystoneauth1's plugin does with a cloud of clouds.yaml: the client credentials
+    grant over the certificate. Returns (curl's TLS options, the access token)."""
     assert cloud["auth_type"] == "v3oauth2mtlsclientcredential"
-    auth = cloud["auth"]
     tls = ["--cacert", cloud["cacert"], "--cert", cloud["cert"], "--key", cloud["key"]]
-
-    # What keystoneauth1's plugin does: the client credentials grant over the certificate,
-    # then the token against auth_url.
     status, _, body = curl(*tls, "-d", "grant_type=client_credentials",
-                           "-d", f"client_id={auth['oauth2_client_id']}",
-                           auth["oauth2_endpoint"])
+                           "-d", f"client_id={cloud['auth']['oauth2_client_id']}",
+                           cloud["auth"]["oauth2_endpoint"])
     assert status == 200, body
-    access_token = json.loads(body)["access_token"]
-    status, _, body = curl(*tls, "-H", f"X-Auth-Token: {access_token}",
-                           "-H", f"X-Subject-Token: {access_token}",
-                           f"{auth['auth_url']}/auth/tokens")
+    return tls, json.loads(body)["access_token"]
+
+
+def test_clouds_yaml_logs_bob_and_the_admin_in_with_their_certificates(finished):
+    with open(os.path.join(finished.workdir, "clouds.yaml"), encoding="utf-8") as handle:
+        clouds = yaml.safe_load(handle)["clouds"]
+    bob, admin = clouds["quickstart"], clouds["quickstart-admin"]
+
+    tls, token = oauth2_login(bob)
+    status, _, body = curl(*tls, "-H", f"X-Auth-Token: {token}", "-H",
+                           f"X-Subject-Token: {token}", f"{bob['auth']['auth_url']}/auth/tokens")
     assert status == 200, body
-    token = json.loads(body)["token"]
-    assert token["user"]["name"] == "bob" and token["project"]["name"] == "demo"
+    described = json.loads(body)["token"]
+    assert (described["user"]["name"], described["project"]["name"]) == ("bob", "demo")
+
+    # The admin's cloud administers identity at its auth_url (what openstack user list calls).
+    tls, token = oauth2_login(admin)
+    status, _, body = curl(*tls, "-H", f"X-Auth-Token: {token}",
+                           f"{admin['auth']['auth_url']}/users?name=bob")
+    assert status == 200, body
+    assert [user["name"] for user in json.loads(body)["users"]] == ["bob"]
 
 
 # -- the runner itself: it can fail -----------------------------------------------------------
