@@ -144,8 +144,8 @@ def _command_line(account: Account, base: str) -> str:
     steps = "\n".join([
         f"mkdir -p {directory} && cd {directory}",
         f"openssl pkcs12 -in {p12} -clientcert -nokeys -out {downloads.CERTIFICATE}",
-        f"openssl pkcs12 -in {p12} -nocerts -nodes -out {downloads.KEY} && chmod 600 "
-        f"{downloads.KEY}",
+        f"openssl pkcs12 -in {p12} -nocerts -nodes -out {downloads.KEY}",
+        f"chmod 600 {downloads.KEY}",
         f"openssl pkcs12 -in {p12} -cacerts -nokeys -out {downloads.CA}",
         f"openstack --os-cloud {downloads.CLOUD} token issue",
     ])
