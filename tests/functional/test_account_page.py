@@ -5,12 +5,14 @@ while new ones work. In a real browser: tests/embedded/test_account_browser.py."
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
 import yaml
 
-from builders import (add_user, admin_headers, assert_keystone_error, cert_environ,
+import cert_builders
+from builders import (add_user, create_domain, admin_headers, assert_keystone_error, cert_environ,
                       client_certificate, external_auth, issue, post_token)
 from keystone_lite.account import forms
 
@@ -131,6 +133,36 @@ def test_a_refused_certificate_is_explained_to_a_browser(deployment):
     response = page(deployment, "alice", status=401, SSL_CLIENT_VERIFY="FAILED:expired")
     assert "Client certificate refused: client certificate verification is" in response.text
     assert "How to present your certificate" in response.text
+
+
+def test_a_certificate_the_operator_revoked_opens_no_page(deployment):
+    add_user(deployment, "alice", project="demo", role="member")
+    certificate = client_certificate("alice")
+    deployment.cli("cert", "revoke", "--thumbprint", certificate.thumbprint)
+    response = deployment.main.get("/account", headers=BROWSER, status=401,
+                                   extra_environ=certificate.environ)
+    assert "The client certificate you presented is revoked." in response.text
+
+
+def test_with_mapping_rules_the_page_shows_the_mapped_user_and_never_provisions(
+        make_deployment, tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"local": [{"user": {"name": "{0}", "domain": {
+        "name": "corp"}}}], "remote": [{"type": "SSL_CLIENT_SUBJECT_DN_UID"}]}]))
+    deployment = make_deployment({"cert_auth": {"mapping_file": str(rules),
+                                                "provision_users": "true"}})
+    corp = create_domain(deployment, "corp")
+    lena = cert_builders.environ(cert_builders.certificate(cert_builders.name(("UID", "lena"))))
+
+    response = deployment.main.get("/account", headers=BROWSER, extra_environ=lena, status=401)
+    assert "it logs in no enabled user" in response.text
+    assert deployment.admin.get("/v3/users", {"name": "lena"}, headers=ADMIN).json["users"] == []
+    # A token request is a login: it provisions her; the page then shows her, in corp.
+    deployment.main.post_json("/v3/auth/tokens", external_auth(), extra_environ=lena,
+                              status=201)
+    text = deployment.main.get("/account", headers=BROWSER, extra_environ=lena).text
+    assert "<h1>Your account: lena</h1>" in text
+    assert f"<dt>Domain</dt><dd>corp ({corp})</dd>" in text
 
 
 @pytest.mark.parametrize("path", ["/account/clouds.yaml", "/account/openrc"])
