@@ -59,8 +59,9 @@ def nss_database(home: str, ca_certificate: str, pkcs12_file: str) -> None:
 
 @contextlib.contextmanager
 def auto_select_policy(name: str, origin: str):
-    """A managed policy file letting Chromium present a certificate to ``origin`` unasked
-    (any certificate it holds: the test's NSS database holds one); removed afterwards."""
+    """A managed policy file letting Chromium present a certificate to ``origin`` (a content
+    settings pattern: ``https://127.0.0.1:*``) unasked (any certificate it holds: the test's NSS
+    database holds one); removed afterwards."""
     path = os.path.join(POLICY_DIRECTORY, f"{name}.json")
     created = [directory for directory in ("/etc/chromium", "/etc/chromium/policies",
                                            POLICY_DIRECTORY) if not os.path.isdir(directory)]
