@@ -42,15 +42,16 @@ def missing() -> str | None:
     return None
 
 
-def nss_database(home: str, ca_certificate: str, pkcs12_file: str) -> None:
+def nss_database(home: str, ca_certificate: str, pkcs12_file: str | None) -> None:
     """``$HOME/.pki/nssdb`` with the CA trusted for servers and the client certificate and key
-    of ``pkcs12_file`` (no password)."""
+    of ``pkcs12_file`` (no password; None: no certificate of its own)."""
     database = f"sql:{home}/.pki/nssdb"
     os.makedirs(f"{home}/.pki/nssdb", exist_ok=True)
     for argv in (["certutil", "-d", database, "-N", "--empty-password"],
                  ["certutil", "-d", database, "-A", "-t", "CT,C,C", "-n", "keystone-lite CA",
                   "-i", ca_certificate],
-                 ["pk12util", "-d", database, "-i", pkcs12_file, "-W", ""]):
+                 *([["pk12util", "-d", database, "-i", pkcs12_file, "-W", ""]]
+                   if pkcs12_file else [])):
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30,
                                 env={**os.environ, "HOME": home}, stdin=subprocess.DEVNULL)
         if result.returncode != 0:

@@ -1,8 +1,9 @@
 """The account page in a real browser: headless Chromium presenting alice's dev-PKI client
 certificate (from an NSS database, chosen by the ``AutoSelectCertificateForUrls`` policy) to
-``keystone-lite serve``, which requires one. The page names alice; its button revokes her
+``keystone-lite serve --verify-client optional``. The page names alice; its button revokes her
 tokens (checked at /admin with curl); the same form posted from another origin by a page in the
-same browser is refused. Screenshots are taken each run; with
+same browser is refused. A browser without a certificate gets the page that says how to import
+one. Screenshots are taken each run; with
 KEYSTONE_LITE_UPDATE_SCREENSHOTS=1 they replace docs/account-page.png and
 docs/account-revoked.png (shown by docs/account.md).
 
@@ -51,7 +52,8 @@ def browser_ready():
 
 @pytest.fixture(scope="module")
 def site(browser_ready, tmp_path_factory, database_backend):
-    """``keystone-lite serve`` (client certificate required) for alice, member of demo."""
+    """``keystone-lite serve`` for alice, member of demo; a client without a certificate
+    reaches the app (``--verify-client optional``), as with the documented optional vhost."""
     directory = tmp_path_factory.mktemp("account")
     config = str(directory / "keystone-lite.conf")
     with open(config, "w", encoding="utf-8") as handle:
@@ -71,7 +73,8 @@ def site(browser_ready, tmp_path_factory, database_backend):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "keystone_lite.cli.serve", "serve", "--config-file", config,
-             "--host", HOST, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+             "--host", HOST, "--port", str(port), "--verify-client", "optional"],
+            stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_listening(process, port, log_path)
         yield base, os.path.join(pki_dir, "ca.crt"), alice
@@ -94,6 +97,25 @@ def browser(site, tmp_path):
             yield browser
         finally:
             browser.close()
+
+
+def test_chromium_without_a_certificate_is_told_how_to_present_one(site, tmp_path):
+    base, ca, _alice = site
+    home = str(tmp_path / "home")
+    chromium.nss_database(home, ca, None)  # the CA only: no certificate to choose, no dialog
+    browser = chromium.Browser(home, str(tmp_path / "chromium.log"))
+    try:
+        browser.open()
+        browser.navigate(f"{base}/main/account")
+        assert browser.evaluate("document.querySelector('h1').textContent") == \
+            "401 Unauthorized"
+        assert "Your browser presented no client certificate" in browser.evaluate(
+            "document.getElementById('problem').innerText")
+        assert "pk12util -d sql:$HOME/.pki/nssdb -i NAME.p12" in browser.evaluate(
+            "document.getElementById('help').innerText")
+        screenshot(browser, tmp_path, "account-no-certificate.png")
+    finally:
+        browser.close()
 
 
 def alices_token(base: str, ca: str, alice: pki.Issued) -> str:
