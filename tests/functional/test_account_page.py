@@ -192,6 +192,8 @@ def test_clouds_yaml_and_openrc_log_in_with_the_certificate_by_oauth2_mtls(deplo
     assert f"export OS_OAUTH2_CLIENT_ID={user_id}\n" in openrc
     assert "export OS_AUTH_URL=http://localhost/v3\n" in openrc
     assert 'export OS_CERT="$HOME/.config/openstack/keystone-lite.crt"\n' in openrc
+    assert_keystone_error(deployment.main.get("/account/cloudsXyaml", status=404,
+                                              extra_environ=cert_environ("alice")), 404)
 
 
 def test_revoke_all_kills_every_token_of_the_user_and_new_ones_work(deployment):
