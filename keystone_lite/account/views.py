@@ -36,7 +36,8 @@ LOG = logging.getLogger(__name__)
 NO_CERTIFICATE = ("Your browser presented no client certificate, so this page cannot tell who "
                   "you are.")
 NOT_A_USER = ("The client certificate you presented was verified, but it logs in no enabled "
-              "user. The operator's log says why, under the request id below.")
+              "user. The operator's log says why, under this request's id "
+              "(X-Openstack-Request-Id).")
 CERTIFICATE_REVOKED = "The client certificate you presented is revoked."
 DOWNLOADS = {"clouds.yaml": (downloads.clouds_yaml, "application/yaml"),
              "openrc": (downloads.openrc, "text/plain")}
