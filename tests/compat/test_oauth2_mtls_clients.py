@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -186,3 +187,40 @@ clouds:
     token = openstack(tmp_path, "--os-cloud", "mycloud", "token", "issue")
 
     assert token["user_id"] == client.id and token["project_id"]
+
+
+def account_download(tls_keystone, certificates, client, name: str) -> str:
+    """``/main/account/<name>`` as the certificate's holder downloads it from the account
+    page."""
+    response = requests.get(f"{tls_keystone.main}/account/{name}", verify=certificates.ca,
+                            cert=(client.certificate.certificate, client.certificate.key),
+                            timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_the_account_pages_clouds_yaml_and_openrc_log_in_as_downloaded(
+        tls_keystone, certificates, client, tmp_path):
+    """Saved where the page says, beside the certificate, key and CA under the names it
+    gives, both downloads log the openstack command in with the certificate alone."""
+    directory = tmp_path / ".config" / "openstack"
+    directory.mkdir(parents=True)
+    for source, name in ((client.certificate.certificate, "keystone-lite.crt"),
+                         (client.certificate.key, "keystone-lite.key"),
+                         (certificates.ca, "keystone-lite-ca.crt")):
+        shutil.copyfile(source, directory / name)
+    clouds = directory / "clouds.yaml"
+    clouds.write_text(account_download(tls_keystone, certificates, client, "clouds.yaml"))
+    token = openstack(tmp_path, "--os-cloud", "keystone-lite", "token", "issue")
+    assert token["user_id"] == client.id and token["project_id"]
+
+    clouds.unlink()
+    openrc = tmp_path / "openrc"
+    openrc.write_text(account_download(tls_keystone, certificates, client, "openrc"))
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    result = subprocess.run(
+        ["bash", "-c", '. "$1" && exec "$2" token issue -f json', "bash", str(openrc),
+         OPENSTACK], env={**environ, "HOME": str(tmp_path)}, capture_output=True, text=True,
+        timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["user_id"] == client.id

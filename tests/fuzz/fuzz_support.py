@@ -749,6 +749,14 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
         # oslo.middleware's healthcheck (keystone_lite/health.py): "OK", or the reasons of a
         # 503, as text unless the client asks for JSON.
         assert (status, body) == (200, b"OK") or status == 503, "healthcheck" + where
+    elif urllib.parse.urlsplit(request.url).path.startswith("/account") and (
+            status < 400 or response.content_type == "text/html"):
+        # The account page (keystone_lite/account): its HTML, its downloads, the 303 after its
+        # form; an error is a page only for a client asking for HTML (else JSON, below).
+        assert response.content_type in ("text/html", "application/yaml", "text/plain") \
+            or status == 303, "account page" + where
+        assert status < 400 or "text/html" in request.headers.get("Accept", ""), where
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'"), where
     else:
         assert response.content_type == "application/json", "not JSON" + where
         document = json.loads(body)

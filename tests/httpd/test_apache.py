@@ -121,6 +121,22 @@ def test_optional_vhost_keeps_main_for_certificate_holders(apache_site):
     assert reply.json()["token"]["user"]["name"] == "alice"
 
 
+def test_account_page_behind_apache_shows_what_mod_ssl_exports_and_refuses_cross_site_posts(
+        apache_site):
+    """/main/account (docs/account.md) needs nothing of the vhost beyond /main: SSLOptions
+    +ExportCertData gives it the certificate's expiry and thumbprint."""
+    page = apache_site.curl("/main/account", *apache_site.cert("alice"),
+                            "-H", "Accept: text/html")
+    assert page.status == 200, apache_site.explain(page)
+    text = page.body.decode()
+    assert "<h1>Your account: alice</h1>" in text and "not exported" not in text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    forged = apache_site.curl("/main/account/revoke", *apache_site.cert("alice"),
+                              "-H", "Origin: https://evil.example", "-d", "csrf_token=x")
+    keystone_error(apache_site, forged, 403)
+
+
 # -- (g) the 2012 clients' v2.0 call, and discovery ------------------------------------------------
 
 def test_v2_tenant_name_login_with_the_certificate_validates_on_admin(apache_site):

@@ -74,6 +74,12 @@ class FernetProvider:
         plain = open_fernet(data, self._opening_keys)
         return None if plain is None else (data, plain)
 
+    def current_keys(self) -> tuple[bytes, ...]:
+        """The keys, primary first, re-read if the repository changed (the account page
+        derives its form key from them: keystone_lite.account.forms)."""
+        self.refresh_keys()
+        return tuple(self._keys)
+
     def refresh_keys(self) -> int:
         """Re-read the keys if the repository changed; return their version, which changes
         whenever the keys do (tokens they opened may no longer open)."""
