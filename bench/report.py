@@ -182,7 +182,7 @@ def production_http_tables(results: dict) -> list[tuple[str, list[str], list[lis
                         ["tokens validated", "users", "cache MiB (estimate)",
                          "[cache] memory_mb", "RSS MiB", "peak RSS MiB"], rows))
     nodes = results.get("two_nodes")
-    if nodes:
+    if nodes and "cold" in nodes:
         cold_nodes, seen = nodes["cold"], nodes["revocation"]
         out.append((f"Two keystone_lite nodes on one PostgreSQL (twonode.py; gunicorn, one "
                     f"worker each): cold validation, each node its own slice of a "

@@ -1,13 +1,17 @@
 """keystone_lite vs OpenStack Keystone, side by side: the one benchmark command.
 
     python3 bench/run.py [--quick] [--skip-http] [--skip-apache] [--skip-binding]
-                         [--skip-scale] [--skip-profile] [--no-docs]
+                         [--skip-scale] [--skip-profile] [--no-docs] [--skip-production]
+                         [--skip-cold-http] [--skip-memory] [--skip-request-profile]
+                         [--skip-two-nodes] [--only-production | --only-production-http]
 
 Standard library only: it sets up its own tools (``bench/envs.py``), builds one bootstrapped
 deployment of each product, then measures start-up, in-process operations, what certificate-
 bound tokens cost keystone_lite's validation (binding on vs off), HTTP validation (gunicorn for
 both plus a trivial app; keystone_lite also under Apache mod_wsgi), flat cost over a generated
-full database, and profiles keystone_lite. It prints the tables, saves the results
+full database, and profiles keystone_lite; and the production rows of issue 14: workloads in
+process, cold validation over HTTP, cache memory at the working set, a py-spy profile of a
+gunicorn worker, and two nodes on one PostgreSQL. It prints the tables, saves the results
 to ``bench/results/<date>.json`` and, unless ``--no-docs``, refreshes the chart and the
 generated tables of ``docs/performance.md``. See ``bench/README.md``.
 """
@@ -286,7 +290,9 @@ def request_profile_phase(tools, workdir, template) -> dict:
     """py-spy on one gunicorn worker: keystone_lite's hot validation vs the trivial app."""
     lite = _with_tokens(tools.lite, "lite", deploy.lite_instance(
         template, os.path.join(workdir, "request-profile-lite")), workdir)
-    return request_profile.benchmark(tools, workdir, lite)
+    result = request_profile.benchmark(tools, workdir, lite)
+    tools.notes.extend(result.get("notes", []))  # why it was skipped, printed at the end
+    return result
 
 
 def binding_phase(tools, args, workdir, template) -> dict:
@@ -458,6 +464,7 @@ def main(argv=None) -> int:
         if tools.wrk and not args.skip_two_nodes:
             results["two_nodes"] = phase("two nodes", twonode.benchmark, tools, args.http,
                                          workdir, args.two_nodes)
+            tools.notes.extend(results["two_nodes"].get("notes", []))
         if not args.skip_binding:
             results["binding"] = phase("binding", binding_phase, tools, args, workdir,
                                        templates["lite"])

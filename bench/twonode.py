@@ -210,7 +210,11 @@ def propagation(tools, settings: loadtest.Settings, workdir: str, config: str, w
 
 
 def benchmark(tools, settings: loadtest.Settings, workdir: str, plan: dict) -> dict:
-    url = create_database(plan.get("database", DATABASE))
+    try:
+        url = create_database(plan.get("database", DATABASE))
+    except CommandFailed as failure:
+        return {"notes": ["two nodes skipped: no PostgreSQL database could be created "
+                          f"(needs root, a local PostgreSQL and role kl): {str(failure)[-200:]}"]}
     instance = deployment(tools.lite, os.path.join(workdir, "twonode"), url)
     loadtest._progress(f"two nodes: {plan['population']:,} users into PostgreSQL, then "
                        f"{plan['users'] * plan['per_user']:,} tokens")
