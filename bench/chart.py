@@ -92,6 +92,19 @@ def main() -> None:
              ("Keystone", KEYSTONE, [startup["keystone"]["seconds"],
                                      http["gunicorn"]["keystone"]["peak_rss_mib"]])],
             "Start-up and memory", "seconds / MiB (log)", log=True))
+    cold = results.get("cold_http")
+    if cold:
+        servers = [server for server in ("gunicorn", "apache")
+                   if {"lite", "keystone"} <= set(cold.get(server) or {})]
+        if servers:
+            panels.append(lambda axis: _bars(
+                axis, servers,
+                [("keystone_lite", LITE, [cold[s]["lite"]["req_per_s"] for s in servers]),
+                 ("Keystone", KEYSTONE, [cold[s]["keystone"]["req_per_s"] for s in servers])],
+                "Cold validation over HTTP (each token once)", "requests/s (log)", log=True))
+    if not panels:
+        panels.append(lambda axis: axis.text(0.5, 0.5, "no phase with a chart in this run",
+                                             ha="center", va="center"))
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
     for draw, axis in zip(panels, axes[0]):
         draw(axis)

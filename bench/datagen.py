@@ -55,7 +55,9 @@ def generate(config: str, users: int, tokens: int, events: int, seed: int = 2012
              own_projects: bool = False) -> dict:
     settings = settings_module.load(config)
     engine = create_engine(settings.database_connection)
-    event.listen(engine, "connect", _bulk_pragmas)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:  # PostgreSQL (twonode.py's database) needs none of this
+        event.listen(engine, "connect", _bulk_pragmas)
     rng = random.Random(seed)
     now = token_payload.now_us()
     started = time.perf_counter()
@@ -83,8 +85,9 @@ def generate(config: str, users: int, tokens: int, events: int, seed: int = 2012
             connection.execute(models.Token.__table__.insert(), chunk)
         for chunk in _chunks(_event_rows(rng, user_ids, now, events)):
             connection.execute(models.RevocationEvent.__table__.insert(), chunk)
-    with engine.connect() as connection:
-        connection.execute(text("PRAGMA journal_mode = WAL"))
+    if sqlite:
+        with engine.connect() as connection:
+            connection.execute(text("PRAGMA journal_mode = WAL"))
     engine.dispose()
     return {"users": users, "tokens": tokens, "revocation_events": events,
             "seconds": time.perf_counter() - started}

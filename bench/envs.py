@@ -1,7 +1,7 @@
 """The benchmark's own tools: two virtualenvs, wrk, and (when Apache is there) mod_wsgi.
 
-- ``bench/.venv-lite``: keystone_lite (editable, so the code of the checkout is measured),
-  gunicorn, and mod_wsgi built for this Python when Apache and apxs are installed.
+- ``bench/.venv-lite``: keystone_lite (editable, so the code of the checkout is measured)
+  with its PostgreSQL driver, gunicorn, and mod_wsgi built for this Python when Apache and apxs are installed.
 - ``bench/.venv-keystone``: OpenStack Keystone from PyPI and the same gunicorn. Never the
   project's ``.venv``.
 - ``bench/.venv-tools``: matplotlib for the chart, apart so that it cannot change what the
@@ -166,7 +166,8 @@ def _mod_wsgi(venv: str, apxs: str, notes: list[str]) -> str | None:
 def ensure(with_http: bool = True, with_apache: bool = True) -> Tools:
     """Everything the benchmark needs; what cannot be had is skipped with a note."""
     notes: list[str] = []
-    lite = ensure_venv(VENV_LITE, ["-e", REPO, GUNICORN],
+    # [postgresql]: the two-node row (twonode.py) runs keystone_lite on PostgreSQL.
+    lite = ensure_venv(VENV_LITE, ["-e", f"{REPO}[postgresql]", GUNICORN],
                        _fingerprint(os.path.join(REPO, "setup.cfg")))
     keystone = ensure_venv(VENV_KEYSTONE, [f"keystone=={KEYSTONE_VERSION}", GUNICORN])
     tools = ensure_venv(VENV_TOOLS, ["matplotlib"])

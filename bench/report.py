@@ -73,6 +73,7 @@ def targets(results: dict) -> list[dict]:
          _get(results, "binding", "ratios", "validate"), 0.9, "min"),
     ]
     rows += production_targets(results.get("production") or {})
+    rows += production_http_targets(results)
     verdicts = []
     for name, goal, value, bound, kind in rows:
         met = None if value is None else value >= bound if kind == "min" else value <= bound
@@ -105,6 +106,120 @@ def production_targets(production: dict) -> list[tuple]:
             ("cache memory at the cold working set vs [cache] memory_mb", "≤ 1.00",
              _divide(_get(production, "lite", "cold", "cache_used_mib"),
                      _get(production, "lite", "cold", "cache_limit_mib")), 1.0, "max")]
+
+
+SERVERS = (("gunicorn", "gunicorn 2 sync workers"), ("apache", "Apache mod_wsgi daemon 2×1"))
+
+
+def production_http_targets(results: dict) -> list[tuple]:
+    """The HTTP and memory targets of issue 14 (coldhttp.py, cache_memory.py, loadtest.py)."""
+    rows = []
+    http, cold = results.get("http") or {}, results.get("cold_http") or {}
+    for server, label in SERVERS:
+        if _get(http, server, "lite"):
+            rows.append((f"hot HTTP validation vs trivial app ({label.split(' ')[0]}, "
+                         f"issue 14)", "≥ 0.80",
+                         _divide(_get(http, server, "lite", "req_per_s"),
+                                 _get(http, server, "trivial", "req_per_s")), 0.8, "min"))
+    for server, label in SERVERS:
+        if _get(cold, server, "lite") and _get(cold, server, "keystone"):
+            rows.append((f"cold HTTP validation vs Keystone ({label.split(' ')[0]})", "≥ 20×",
+                         _divide(_get(cold, server, "lite", "req_per_s"),
+                                 _get(cold, server, "keystone", "req_per_s")), 20, "min"))
+            rows.append((f"peak RSS per worker after cold load vs Keystone "
+                         f"({label.split(' ')[0]})", "≤ 0.50",
+                         _divide(_get(cold, server, "lite", "peak_rss_mib"),
+                                 _get(cold, server, "keystone", "peak_rss_mib")), 0.5, "max"))
+    memory = cold.get("cache_memory")
+    if memory and memory.get("checkpoints"):
+        last = memory["checkpoints"][-1]
+        rows.append((f"cache memory at {last['validated']:,} tokens / {last['users']:,} users "
+                     f"vs [cache] memory_mb", "≤ 1.00",
+                     _divide(last["cache_used_mib"], memory["limit_mib"]), 1.0, "max"))
+    return rows
+
+
+def production_http_tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Cold validation over HTTP, cache memory, two nodes, the per-request profile."""
+    out = []
+    settings = results["settings"]
+    cold = results.get("cold_http")
+    if cold:
+        rows = []
+        for server, label in SERVERS:
+            apps = cold.get(server) or {}
+            for target, name in (("lite", "keystone_lite"), ("keystone", "Keystone")):
+                figures = apps.get(target)
+                if not figures:
+                    continue
+                rows.append([label, name, _ops(figures["req_per_s"]), _ms(figures["p50_ms"]),
+                             _ms(figures["p99_ms"]), _mib(figures["peak_rss_mib"]),
+                             _ratio(_divide(figures["req_per_s"],
+                                            _get(apps, "keystone", "req_per_s")))
+                             if target == "lite" else "",
+                             _ratio(_divide(figures["peak_rss_mib"],
+                                            _get(apps, "keystone", "peak_rss_mib")))
+                             if target == "lite" else ""])
+        working = cold.get("working_set", {})
+        out.append((f"Cold validation over HTTP (coldhttp.py): each request a token the "
+                    f"server has not validated, wrk -t1 -c{settings['connections']}, "
+                    f"{settings['duration']} s after a {settings['warmup']} s warm-up on one "
+                    f"hot token, fresh servers each run; working set "
+                    f"{_ops(working.get('lite'))} tokens (keystone_lite), "
+                    f"{_ops(working.get('keystone'))} (Keystone), 10 per user of "
+                    f"{_ops(cold.get('population'))}; median of {settings['http_runs']} runs",
+                    ["server", "app", "req/s", "p50 ms", "p99 ms", "peak RSS/worker MiB",
+                     "lite/Keystone", "RSS lite/Keystone"], rows))
+        memory = cold.get("cache_memory")
+        if memory and memory.get("checkpoints"):
+            rows = [[_ops(point["validated"]), _ops(point["users"]),
+                     f"{point['cache_used_mib']:.1f}", _mib(memory["limit_mib"]),
+                     _mib(point["rss_mib"]), _mib(point["peak_rss_mib"])]
+                    for point in memory["checkpoints"]]
+            out.append((f"keystone_lite's cache memory in one process validating its cold "
+                        f"working set once, random order (cache_memory.py; RSS "
+                        f"{_mib(memory['rss_before_mib'])} MiB before)",
+                        ["tokens validated", "users", "cache MiB (estimate)",
+                         "[cache] memory_mb", "RSS MiB", "peak RSS MiB"], rows))
+    nodes = results.get("two_nodes")
+    if nodes and "cold" in nodes:
+        cold_nodes, seen = nodes["cold"], nodes["revocation"]
+        out.append((f"Two keystone_lite nodes on one PostgreSQL (twonode.py; gunicorn, one "
+                    f"worker each): cold validation, each node its own slice of a "
+                    f"{_ops(nodes['working_set'])}-token working set, median of "
+                    f"{len(cold_nodes['runs'])} runs; then {seen['probes']} revocations on A "
+                    f"under hot load on both, B polled until 404",
+                    ["measure", "value"],
+                    [["node A alone, cold req/s", _ops(cold_nodes["single_req_per_s"])],
+                     ["A + B together, cold req/s (sum)",
+                      _ops(cold_nodes["aggregate_req_per_s"])],
+                     ["aggregate / one node", _ratio(cold_nodes["scaling"])],
+                     ["p50 / p99 ms (two nodes)", f"{_ms(cold_nodes['p50_ms'])} / "
+                                                  f"{_ms(cold_nodes['p99_ms'])}"],
+                     ["revocation on A seen on B: p50 / p90 / max ms",
+                      f"{_ms(seen['p50_ms'])} / {_ms(seen['p90_ms'])} / "
+                      f"{_ms(seen['max_ms'])}"],
+                     ["one validation on B under the same load, p50 ms",
+                      _ms(seen.get("one_request_p50_ms"))],
+                     ["B's 200s after A's 204 (stale answers), all probes",
+                      _count(seen["stale_answers"])]]))
+    profile = results.get("request_profile")
+    if profile and "lite" in profile:
+        lite, trivial = profile["lite"], profile["trivial"]
+        rows = [[layer["layer"], f"{layer['own_pct']:.1f}%",
+                 f"{lite['us_per_request'] * layer['own_pct'] / 100:.0f}"]
+                for layer in lite["layers"]]
+        rows += [[part["part"], f"{part['pct']:.1f}%",
+                  f"{lite['us_per_request'] * part['pct'] / 100:.0f}"]
+                 for part in lite["parts"]]
+        out.append((f"One gunicorn worker's busy time per hot validation (request_profile.py, "
+                    f"py-spy): keystone_lite {_ops(lite['req_per_s'])} req/s "
+                    f"({lite['us_per_request']:.0f} µs a request, the app "
+                    f"{lite['app_pct']:.0f}% of it), trivial app "
+                    f"{_ops(trivial['req_per_s'])} req/s ({trivial['us_per_request']:.0f} µs); "
+                    f"ratio {_ratio(profile.get('ratio'))}",
+                    ["layer or part", "share of busy samples", "µs a request"], rows))
+    return out
 
 
 def production_table(production: dict) -> tuple[str, list[str], list[list[str]]]:
@@ -238,6 +353,7 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                      "time full/empty", "by CPU time"], rows))
     if results.get("production"):
         out.append(production_table(results["production"]))
+    out += production_http_tables(results)
     verdicts = results.get("targets") or []
     out.append(("Targets (issues 5 and 14; certificate binding: issue 13)",
                 ["target", "goal", "measured", "met"],

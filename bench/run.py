@@ -1,13 +1,17 @@
 """keystone_lite vs OpenStack Keystone, side by side: the one benchmark command.
 
     python3 bench/run.py [--quick] [--skip-http] [--skip-apache] [--skip-binding]
-                         [--skip-scale] [--skip-profile] [--no-docs]
+                         [--skip-scale] [--skip-profile] [--no-docs] [--skip-production]
+                         [--skip-cold-http] [--skip-memory] [--skip-request-profile]
+                         [--skip-two-nodes] [--only-production | --only-production-http]
 
 Standard library only: it sets up its own tools (``bench/envs.py``), builds one bootstrapped
 deployment of each product, then measures start-up, in-process operations, what certificate-
 bound tokens cost keystone_lite's validation (binding on vs off), HTTP validation (gunicorn for
 both plus a trivial app; keystone_lite also under Apache mod_wsgi), flat cost over a generated
-full database, and profiles keystone_lite. It prints the tables, saves the results
+full database, and profiles keystone_lite; and the production rows of issue 14: workloads in
+process, cold validation over HTTP, cache memory at the working set, a py-spy profile of a
+gunicorn worker, and two nodes on one PostgreSQL. It prints the tables, saves the results
 to ``bench/results/<date>.json`` and, unless ``--no-docs``, refreshes the chart and the
 generated tables of ``docs/performance.md``. See ``bench/README.md``.
 """
@@ -27,11 +31,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import deploy  # noqa: E402 - bench/ is put on the path just above
+import coldhttp  # noqa: E402 - bench/ is put on the path just above
+import deploy  # noqa: E402
 import envs  # noqa: E402
 import loadtest  # noqa: E402
 import report  # noqa: E402
+import request_profile  # noqa: E402
 import servers  # noqa: E402
+import twonode  # noqa: E402
 from processes import BENCH, REPO, run_bench_script  # noqa: E402
 
 RESULTS = os.path.join(BENCH, "results")
@@ -66,6 +73,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="leave out the production workloads (production.py)")
     parser.add_argument("--only-production", action="store_true",
                         help="run the production workloads only (no docs update)")
+    parser.add_argument("--skip-cold-http", action="store_true",
+                        help="leave out cold validation over HTTP (coldhttp.py)")
+    parser.add_argument("--skip-request-profile", action="store_true",
+                        help="leave out the per-request profile of HTTP validation")
+    parser.add_argument("--skip-two-nodes", action="store_true",
+                        help="leave out the two nodes on one PostgreSQL (twonode.py)")
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="leave out cache memory at the production working sets")
+    parser.add_argument("--only-production-http", action="store_true",
+                        help="run only cold HTTP, the request profile, two nodes and memory "
+                             "(no docs update)")
     parser.add_argument("--no-docs", action="store_true",
                         help="leave docs/performance.md and docs/bench/ alone")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -83,7 +101,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.production = PRODUCTION_QUICK if quick else PRODUCTION
     if args.only_production:
         args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
-        args.skip_binding = True
+        args.skip_binding = args.skip_cold_http = args.skip_two_nodes = True
+        args.skip_memory = args.skip_request_profile = True
+    if args.only_production_http:
+        args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
+        args.skip_binding = args.skip_production = True
+    args.cold_http = COLD_HTTP_QUICK if quick else COLD_HTTP
+    args.two_nodes = TWO_NODES_QUICK if quick else TWO_NODES
     # Validation takes ~50 µs: many calls per run, many runs, for a ratio within a few percent.
     args.binding_iterations, args.binding_runs, args.binding_warmup = (500, 3, 100) if quick \
         else (2000, 9, 300)
@@ -106,6 +130,20 @@ PRODUCTION_QUICK = {
     "keystone": {"users": 100, "per_user": 10,
                  "issue": (30, 5), "cold": (200, 20), "mixed": (100, 10)},
     "population": 2_000, "runs": 3}
+
+
+# Cold validation over HTTP (coldhttp.py): the production working sets of 10 tokens per user.
+# Every run starts fresh servers, so each run walks the same working set from its start:
+# keystone_lite's 100,000 tokens outlast ~5 s at a few thousand per second, Keystone's 3,000 at
+# a few hundred.
+COLD_HTTP = {"lite": {"users": 10_000, "per_user": 10},
+             "keystone": {"users": 300, "per_user": 10}, "population": 10_000}
+COLD_HTTP_QUICK = {"lite": {"users": 2_000, "per_user": 5},
+                   "keystone": {"users": 100, "per_user": 10}, "population": 2_000}
+# Two nodes on one PostgreSQL (twonode.py): three slices of the working set per run (node A
+# alone; A and B together), fresh nodes each run; the probes for the revocation latency.
+TWO_NODES = {"users": 6_000, "per_user": 10, "population": 10_000, "probes": 30}
+TWO_NODES_QUICK = {"users": 1_500, "per_user": 10, "population": 2_000, "probes": 10}
 
 
 def machine() -> dict:
@@ -212,6 +250,49 @@ def http_phase(tools, args, workdir, templates) -> dict:
         apache_lite = _with_tokens(tools.lite, "lite", instance, workdir)
         servers.give_to(os.path.join(instance.directory, "data"), servers.run_as_user())
     return loadtest.benchmark(tools, args.http, workdir, lite, keystone, apache_lite)
+
+
+def cold_http_phase(tools, args, workdir, templates) -> dict:
+    """Cold validation over HTTP, both products, gunicorn and (when there) Apache mod_wsgi."""
+    plan = args.cold_http
+    sets, apache_sets = {}, None
+    with_apache = bool(tools.apache and not args.skip_apache)
+    if with_apache:
+        apache_sets = {}
+    for target, venv, make in (("lite", tools.lite, deploy.lite_instance),
+                               ("keystone", tools.keystone, deploy.keystone_instance)):
+        instance = make(templates[target], os.path.join(workdir, f"coldhttp-{target}"))
+        _log(f"cold HTTP: {plan['population']:,} users into {target}, then "
+             f"{plan[target]['users'] * plan[target]['per_user']:,} tokens")
+        working = coldhttp.working_set(venv, target, instance, plan[target]["users"],
+                                       plan[target]["per_user"], plan["population"], workdir)
+        sets[target] = {**working, "config": instance.config}
+        if with_apache:
+            copy = coldhttp.copy_instance(target, instance,
+                                          os.path.join(workdir, f"coldhttp-apache-{target}"))
+            servers.give_to(os.path.join(copy.directory, "data") if target == "lite"
+                            else copy.directory, servers.run_as_user())
+            apache_sets[target] = {**working, "config": copy.config}
+    measured = coldhttp.benchmark(tools, args.http, workdir, sets, apache_sets)
+    if not args.skip_memory:
+        _log("cache memory: keystone_lite validates its whole working set in one process")
+        out = os.path.join(workdir, "cache-memory.json")
+        run_bench_script(tools.lite, "cache_memory.py", "--config", sets["lite"]["config"],
+                         "--tokens", sets["lite"]["tokens"], "--caller", sets["lite"]["caller"],
+                         "--per-user", str(plan["lite"]["per_user"]), "--out", out,
+                         timeout=1800)
+        measured["cache_memory"] = _read(out)
+    return {**measured, "working_set": {target: sets[target]["count"] for target in sets},
+            "population": plan["population"]}
+
+
+def request_profile_phase(tools, workdir, template) -> dict:
+    """py-spy on one gunicorn worker: keystone_lite's hot validation vs the trivial app."""
+    lite = _with_tokens(tools.lite, "lite", deploy.lite_instance(
+        template, os.path.join(workdir, "request-profile-lite")), workdir)
+    result = request_profile.benchmark(tools, workdir, lite)
+    tools.notes.extend(result.get("notes", []))  # why it was skipped, printed at the end
+    return result
 
 
 def binding_phase(tools, args, workdir, template) -> dict:
@@ -354,7 +435,8 @@ def main(argv=None) -> int:
         results["phase_seconds"][name] = round(time.monotonic() - phase_started, 1)
         return value
 
-    tools = phase("tools", envs.ensure, not args.skip_http, not args.skip_apache)
+    needs_wrk = not (args.skip_http and args.skip_cold_http and args.skip_two_nodes)
+    tools = phase("tools", envs.ensure, needs_wrk, not args.skip_apache)
     results["versions"] = versions(tools)
     results["notes"] = tools.notes
     workdir = tempfile.mkdtemp(prefix="keystone-lite-bench-")
@@ -366,13 +448,23 @@ def main(argv=None) -> int:
         lite = deploy.lite_instance(templates["lite"], os.path.join(workdir, "startup-lite"))
         keystone = deploy.keystone_instance(templates["keystone"],
                                             os.path.join(workdir, "startup-keystone"))
-        if not args.only_production:
+        if not (args.only_production or args.only_production_http):
             results["startup"] = phase("start-up", startup_phase, tools, args, lite, keystone)
             results["inprocess"] = phase("in process", inprocess_phase, tools, args, workdir,
                                          templates)
         if not args.skip_production:
             results["production"] = phase("production", production_phase, tools, args,
                                           workdir, templates)
+        if tools.wrk and not args.skip_cold_http:
+            results["cold_http"] = phase("cold HTTP", cold_http_phase, tools, args, workdir,
+                                         templates)
+        if tools.wrk and not args.skip_request_profile:
+            results["request_profile"] = phase("request profile", request_profile_phase,
+                                               tools, workdir, templates["lite"])
+        if tools.wrk and not args.skip_two_nodes:
+            results["two_nodes"] = phase("two nodes", twonode.benchmark, tools, args.http,
+                                         workdir, args.two_nodes)
+            tools.notes.extend(results["two_nodes"].get("notes", []))
         if not args.skip_binding:
             results["binding"] = phase("binding", binding_phase, tools, args, workdir,
                                        templates["lite"])

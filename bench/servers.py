@@ -36,8 +36,10 @@ def _log_tail(path: str, lines: int = 30) -> str:
 class Gunicorn:
     """``gunicorn -w 2 -k sync`` serving ``module:application`` found in ``directory``."""
 
-    def __init__(self, venv: str, directory: str, app: str, env: dict, workdir: str):
+    def __init__(self, venv: str, directory: str, app: str, env: dict, workdir: str,
+                 workers: int = WORKERS):
         self.venv, self.directory, self.app, self.env = venv, directory, app, env
+        self.workers = workers
         self.workdir = tempfile.mkdtemp(prefix="gunicorn-", dir=workdir)
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -50,7 +52,7 @@ class Gunicorn:
         ready = os.path.join(self.workdir, "ready")
         os.mkdir(ready)
         command = [os.path.join(self.venv, "bin", "gunicorn"), "--config",
-                   os.path.join(APPS, "gunicorn_conf.py"), "--workers", str(WORKERS),
+                   os.path.join(APPS, "gunicorn_conf.py"), "--workers", str(self.workers),
                    "--worker-class", "sync", "--bind", f"{HOST}:{self.port}",
                    "--graceful-timeout", "3", "--chdir", self.directory, self.app]
         with open(self.log, "wb") as log:
@@ -60,9 +62,9 @@ class Gunicorn:
                 start_new_session=True)
         try:
             deadline = time.monotonic() + START_TIMEOUT
-            while len(os.listdir(ready)) < WORKERS:
+            while len(os.listdir(ready)) < self.workers:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise CommandFailed(f"gunicorn {self.app} did not get {WORKERS} workers "
+                    raise CommandFailed(f"gunicorn {self.app} did not get {self.workers} workers "
                                         f"ready:\n{_log_tail(self.log)}")
                 time.sleep(0.05)
         except BaseException:
@@ -114,11 +116,15 @@ def give_to(path: str, user: pwd.struct_passwd | None) -> None:
 
 
 class Apache:
-    """httpd -DFOREGROUND with ``mounts`` = {"/mount": (wsgi script, {env})}, one daemon group
-    per mount. Environment variables reach the apps through httpd's own environment."""
+    """httpd -DFOREGROUND with ``mounts`` = {"/mount": wsgi script}, one daemon group per
+    mount, each with the Python of ``venv`` unless ``venvs`` names another for its mount
+    (mod_wsgi's ``python-home``; the venvs must be of the Python mod_wsgi was built for).
+    Environment variables reach the apps through httpd's own environment."""
 
-    def __init__(self, tools, venv: str, mounts: dict, env: dict, workdir: str):
+    def __init__(self, tools, venv: str, mounts: dict, env: dict, workdir: str,
+                 venvs: dict | None = None):
         self.tools, self.venv, self.mounts, self.env = tools, venv, mounts, env
+        self.venvs = venvs or {}
         self.root = tempfile.mkdtemp(prefix="apache-", dir=workdir)
         os.chmod(self.root, 0o755)
         self.port = free_port()
@@ -158,7 +164,7 @@ WSGIRestrictEmbedded On
             group = self.group(mount)
             lines.append(
                 f"WSGIDaemonProcess {group} display-name={group} processes={WORKERS} threads=1 "
-                f"python-home={self.venv}\n"
+                f"python-home={self.venvs.get(mount, self.venv)}\n"
                 f"WSGIScriptAlias {mount} {script} process-group={group} "
                 f"application-group=%{{GLOBAL}}\n"
                 f"<Directory {os.path.dirname(script)}>\n    Require all granted\n</Directory>\n")
@@ -169,7 +175,8 @@ WSGIRestrictEmbedded On
 
     def __enter__(self):
         if self.user is not None:
-            for directory in _grant_traverse([sys.base_prefix, self.venv, BENCH,
+            for directory in _grant_traverse([sys.base_prefix, self.venv, *self.venvs.values(),
+                                              BENCH,
                                               *map(os.path.dirname, self.mounts.values())]):
                 print(f"bench: chmod o+x {directory} (for {self.user.pw_name})",
                       file=sys.stderr)
