@@ -79,6 +79,10 @@ class Settings:
     # OpenStack Keystone's Fernet keys: its live tokens validate here (token/keystone_tokens.py)
     keystone_key_repository: str | None = None
     keystone_auth_methods: tuple[str, ...] = ()  # Keystone's [auth] methods, in its order
+    # Prometheus metrics (keystone_lite/metrics.py): on/off, and the directory that several
+    # processes of one server share (prometheus_client's multiprocess mode); None: one process.
+    metrics_enabled: bool = True
+    metrics_multiprocess_dir: str | None = None
 
     @property
     def maps_certificates(self) -> bool:
@@ -236,10 +240,12 @@ _SCHEMA = {
     # Certificate revocation lists (read and checked at start-up by certificates/crl.py).
     ("cert_auth", "crl_file"): ("crl_file", _optional_text, ""),
     ("cert_auth", "ca_file"): ("ca_file", _optional_text, ""),
+    ("metrics", "enabled"): ("metrics_enabled", _bool, "true"),
+    ("metrics", "multiprocess_dir"): ("metrics_multiprocess_dir", _optional_text, ""),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
-                "ca_file", "mapping_file", "keystone_key_repository")
+                "ca_file", "mapping_file", "keystone_key_repository", "metrics_multiprocess_dir")
 _PROVIDERS = ("fernet", "uuid")
 
 

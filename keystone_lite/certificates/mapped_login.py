@@ -35,7 +35,7 @@ import logging
 
 from cryptography import x509
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 from keystone_lite.certificates import mapping_store
 from keystone_lite.certificates.assertion import Reading, read_certificate
 from keystone_lite.certificates.mapping import Outcome, Rules, evaluate
@@ -122,6 +122,7 @@ class CertificateMapper:
             log = LOG.warning if refusal.operator else LOG.info
             log("certificate login refused by the mapping rules (request id %s): %s",
                 request_id, printable(str(refusal), 2000))
+            metrics.auth_failed("mapping_refused")
             raise errors.Unauthorized() from None
 
     def _login(self, session, find, environ: dict):

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import re
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 from keystone_lite.db import models, session as db_session
 from keystone_lite.identity import application_credential_store as credentials, store
 from keystone_lite.token.body import domain_reference, field
@@ -51,9 +51,11 @@ def authenticate(services, session, find, document: dict) -> Verified:
     if not services.passwords.verify(secret_hash, secret) or user is None:
         LOG.info("application credential authentication refused: %s",
                  "no such credential" if credential is None else "wrong secret")
+        metrics.auth_failed("bad_secret")
         raise errors.Unauthorized()
     if credentials.expired(credential, now_us()):
         LOG.info("application credential authentication refused: %s expired", credential.id)
+        metrics.auth_failed("credential_expired")
         raise errors.Unauthorized()
     if services.passwords.needs_rehash(secret_hash):
         # Imported from Keystone: argon2 from now on.

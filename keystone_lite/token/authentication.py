@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 from keystone_lite.certificates import records as certificates
 from keystone_lite.context import get_context
 from keystone_lite.db import models, session as db_session
@@ -66,6 +66,7 @@ def no_remote_user() -> errors.Unauthorized:
     """External authentication without an identity from the web server: logged, 401."""
     LOG.info("external authentication refused: the web server verified no client "
              "certificate (no REMOTE_USER)")
+    metrics.auth_failed("no_certificate")
     return errors.Unauthorized("External authentication needs a client certificate verified "
                                "by the web server.")
 
@@ -128,8 +129,10 @@ class Authenticator:
             # Whatever else comes with it: a revoked certificate is no one's credential.
             LOG.warning("login refused (request id %s): the client certificate %s is revoked",
                         context["request_id"], certificate.thumbprint)
+            metrics.auth_failed("certificate_revoked")
             raise errors.Unauthorized("The client certificate is revoked.")
         if any(user.id != users[0].id for user in users):
+            metrics.auth_failed("user_mismatch")
             raise errors.Unauthorized()
         return Authenticated(users[0], methods, parent, application_credential=credential,
                              certificate=certificate if "external" in methods else None)
@@ -149,6 +152,7 @@ class Authenticator:
             if domain is None:
                 LOG.info("external authentication refused: no domain named %r (REMOTE_DOMAIN)",
                          context["remote_domain"])
+                metrics.auth_failed("unknown_user")
                 raise errors.Unauthorized()
             domain_id = domain.id
         user = find(store.find_user, name=name, domain_id=domain_id)
@@ -156,6 +160,7 @@ class Authenticator:
             # The client only learns "401": which names exist is for the operator's eyes.
             LOG.info("external authentication refused: %s user %r in domain %r",
                      "no" if user is None else "disabled", name, domain_id)
+            metrics.auth_failed("unknown_user" if user is None else "user_disabled")
             raise errors.Unauthorized()
         return user
 
@@ -189,6 +194,7 @@ class Authenticator:
         if not self.services.passwords.verify(password_hash, password) or locked:
             if user is not None:
                 self.lockout.failed(user.id)
+            metrics.auth_failed("bad_password")
             raise errors.Unauthorized()
         if failures:
             self.lockout.succeeded(user.id)
@@ -197,9 +203,11 @@ class Authenticator:
             store.replace_hash(session, models.User.password_hash, user.id, password_hash,
                                self.services.passwords.hash(password))
         if not user.enabled:
+            metrics.auth_failed("user_disabled")
             raise errors.Unauthorized()
         if user.password_expires_at is not None and user.password_expires_at <= now_us():
             # As Keystone; only someone who knows the password learns it.
+            metrics.auth_failed("password_expired")
             raise errors.Unauthorized(f"The password is expired and needs to be changed for "
                                       f"user: {user.id}.")
         return user
@@ -209,8 +217,10 @@ class Authenticator:
         try:
             parent = self.tokens.validate(self.tokens.stamp(context), token_id, session=session)
         except errors.TokenNotFound:
+            metrics.auth_failed("invalid_token")
             raise errors.Unauthorized() from None
         if not presented_by_holder(parent, context):
+            metrics.auth_failed("invalid_token")
             raise errors.Unauthorized()
         if EC2_CREDENTIAL in parent.payload.methods:
             # As Keystone: it stands on a signature, and must not become another token.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from keystone_lite import errors, policy
+from keystone_lite import errors, metrics, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -85,6 +85,7 @@ class TokenController:
                 and authenticated.certificate is None:
             LOG.error("certificate login refused: [cert_auth] bind_tokens is on but the web "
                       "server exported no SSL_CLIENT_CERT (mod_ssl: SSLOptions +ExportCertData)")
+            metrics.auth_failed("no_certificate")
             raise errors.Unauthorized()
         if parent is not None and parent.payload.trust_id is not None:
             raise errors.Forbidden(trust_scope.REUSE_REFUSED)
@@ -165,6 +166,7 @@ class TokenController:
     def validate(self, req):
         stamp = self.stamp(req)
         subject = self.subject_token(req, stamp)
+        metrics.token_validated(subject.payload.methods)
         with_catalog = not parse_flag(req, "nocatalog")
         # Kept with the validated token it renders: a token validated afresh (its user changed,
         # say) is rendered afresh.

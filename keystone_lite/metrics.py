@@ -1,0 +1,291 @@
+"""Prometheus metrics (prometheus_client): what the service counts (``/metrics`` serves it:
+keystone_lite.metrics_wsgi).
+
+One ``Recorder`` per process, made by the first paste factory of an app that has metrics on
+(``configure``): prometheus_client keeps its values per process, so the recording functions
+below (``token_issued``, ``auth_failed``...) are module functions the call sites call in one
+line; each is a no-op until ``configure`` ran (command-line tools, metrics off).
+
+Several processes (mod_wsgi ``processes=N``, gunicorn workers) each count their own requests;
+with ``[metrics] multiprocess_dir`` every process writes its values to files there
+(prometheus_client's multiprocess mode, through ``PROMETHEUS_MULTIPROC_DIR``, which must be set
+before prometheus_client is first imported: only ``configure`` imports it) and a scrape of any
+one of them sums all. The directory is emptied by the first process to start when no other is
+running (``_join``): counters then start again from zero, as after any restart.
+
+Labels take only bounded values: route templates (never a raw path), known HTTP methods, status
+codes, auth method names, fixed failure reasons. Nothing a client sends becomes a label.
+"""
+from __future__ import annotations
+
+import fcntl
+import glob
+import logging
+import os
+import re
+import sys
+import threading
+
+from keystone_lite import errors, settings as settings_module
+
+LOG = logging.getLogger(__name__)
+MULTIPROC_ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
+#: Why an authentication failed: the only values of the ``reason`` label.
+AUTH_FAILURE_REASONS = (
+    "no_certificate",        # external method without a certificate the server verified
+    "unknown_user",          # the certificate's (or mapped) user or domain does not exist
+    "user_disabled",
+    "bad_password",          # wrong password, unknown user, or a locked account (as the client sees)
+    "password_expired",
+    "invalid_token",         # the token method's token is bad, expired, revoked or bound elsewhere
+    "certificate_revoked",
+    "user_mismatch",         # the methods (or the certificate) name different users
+    "bad_secret",            # an application credential's unknown id or wrong secret
+    "credential_expired",    # an expired application credential
+    "mapping_refused",       # the certificate mapping rules refused the certificate
+    "no_role_on_scope",      # no role on the project or domain asked for (or it is disabled)
+    "unauthorized",          # any other refusal
+)
+# Latency buckets, seconds: hot validation takes ~50 µs, password logins ~100 ms (argon2).
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    5.0, 10.0)
+_PATTERN_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+_recorder = None
+_lock = threading.Lock()
+_directory_lock_fd = None  # held (shared flock) for the life of the process: see _join
+
+
+class Recorder:
+    """The process's metrics, created once (prometheus_client refuses a name twice)."""
+
+    def __init__(self, multiprocess_dir: str | None):
+        import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set (configure)
+
+        prom.disable_created_metrics()  # as in multiprocess mode, which has no _created series
+        self.multiprocess_dir = multiprocess_dir
+        # Multiprocess mode: values live in the files, a scrape reads them all; else in a
+        # registry of our own (not prometheus_client's global one).
+        self.registry = None if multiprocess_dir else prom.CollectorRegistry()
+        kw = {"registry": self.registry}
+        self.requests = prom.Counter(
+            "keystone_lite_http_requests", "HTTP requests answered, by app, route template, "
+            "method and status.", ("app", "route", "method", "status"), **kw)
+        self.latency = prom.Histogram(
+            "keystone_lite_http_request_duration_seconds", "Time to answer an HTTP request, "
+            "by app, route template and method.", ("app", "route", "method"),
+            buckets=_LATENCY_BUCKETS, **kw)
+        self.issued = prom.Counter("keystone_lite_tokens_issued", "Tokens issued, by the "
+                                   "auth methods they carry (joined with +).", ("method",), **kw)
+        self.validated = prom.Counter(
+            "keystone_lite_tokens_validated", "Subject tokens validated or checked (GET/HEAD), "
+            "by the auth methods they carry.", ("method",), **kw)
+        self.revoked = prom.Counter("keystone_lite_tokens_revoked", "Tokens revoked, by the "
+                                    "auth methods they carry.", ("method",), **kw)
+        self.auth_failures = prom.Counter(
+            "keystone_lite_authentication_failures", "Refused authentications (401), by "
+            "reason.", ("reason",), **kw)
+        cache_hits = prom.Counter("keystone_lite_validation_cache_hits", "Token validations "
+                                  "answered from the process's cache.", **kw)
+        cache_misses = prom.Counter("keystone_lite_validation_cache_misses", "Token "
+                                    "validations that had to open the token.", **kw)
+        # Bound once: the hot path then pays one inc, no label lookup.
+        self.cache_inc = {True: cache_hits.inc, False: cache_misses.inc}
+        self.db_errors = prom.Counter(
+            "keystone_lite_database_errors", "Database failures answered 503, by kind: busy "
+            "(locked, serialization), full, unavailable, pool_exhausted.", ("kind",), **kw)
+        self.db_retries = prom.Counter(
+            "keystone_lite_database_retries", "Transactions run again after losing a race for "
+            "the database.", **kw)
+        for reason in AUTH_FAILURE_REASONS:  # every reason shows, at 0 until it happens
+            self.auth_failures.labels(reason)
+        self._children: dict = {}
+        self._routes: dict = {}
+
+    def request(self, app: str, route: str, method: str, status: str, seconds: float) -> None:
+        children = self._children.get((app, route, method, status))
+        if children is None:
+            children = self._children[(app, route, method, status)] = (
+                self.requests.labels(app, route, method, status).inc,
+                self.latency.labels(app, route, method).observe)
+        children[0]()
+        children[1](seconds)
+
+    def route(self, prefix: str, found) -> str:
+        """The route label: the mount inside the app (``/v3``) and the pattern's template."""
+        if found is None:
+            return UNMATCHED
+        key = (prefix, found[0], found[1].pattern)
+        label = self._routes.get(key)
+        if label is None:
+            suffix = found[0][len(prefix):] if found[0].startswith(prefix) else ""
+            template = _PATTERN_GROUP.sub(r"{\1}", found[1].pattern)
+            label = self._routes[key] = (suffix + template).rstrip("/") or "/"
+        return label
+
+    def scrape_registry(self, key_repository: str | None):
+        import prometheus_client as prom
+        from prometheus_client import multiprocess
+
+        registry = self.registry
+        if self.multiprocess_dir:
+            registry = prom.CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, self.multiprocess_dir)
+        if key_repository is None:
+            return registry
+        wrapper = prom.CollectorRegistry()
+        wrapper.register(_Registries(registry, KeyRepositoryCollector(key_repository)))
+        return wrapper
+
+
+class _Registries:
+    """A collector yielding what several others collect."""
+
+    def __init__(self, *collectors):
+        self.collectors = collectors
+
+    def collect(self):
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
+class KeyRepositoryCollector:
+    """The token key repository's version, read at scrape time (a directory listing and a
+    stat; never a key): how many keys, the primary key's number (it grows by one at each
+    rotation) and when the repository last changed."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            numbers = [int(name) for name in os.listdir(self.path) if name.isdigit()]
+            changed = os.stat(self.path).st_mtime
+        except OSError:
+            numbers, changed = None, None
+        readable = GaugeMetricFamily("keystone_lite_token_key_repository_readable",
+                                     "1 when the token key repository could be listed.")
+        readable.add_metric([], 1 if numbers else 0)
+        yield readable
+        if numbers:
+            yield GaugeMetricFamily("keystone_lite_token_keys", "Keys in the token key "
+                                    "repository (staged, primary and secondaries).",
+                                    value=len(numbers))
+            yield GaugeMetricFamily("keystone_lite_token_primary_key", "Number of the primary "
+                                    "token key (one more at each rotation).", value=max(numbers))
+            yield GaugeMetricFamily("keystone_lite_token_key_repository_changed_seconds",
+                                    "When the token key repository last changed (Unix time).",
+                                    value=changed)
+
+
+# -- set-up --------------------------------------------------------------------------------------
+
+def configure(settings) -> "Recorder | None":
+    """Start recording in this process when ``[metrics] enabled`` (the first call decides;
+    later calls, with other configuration files, share it). Raises ConfigError when the
+    multiprocess directory cannot be used or prometheus_client was imported too early."""
+    global _recorder
+    if not settings.metrics_enabled:
+        return _recorder
+    with _lock:
+        if _recorder is not None:
+            return _recorder
+        directory = settings.metrics_multiprocess_dir or os.environ.get(MULTIPROC_ENV_VAR)
+        if directory:
+            where = f"{settings.config_file}: [metrics] multiprocess_dir"
+            if "prometheus_client" in sys.modules and os.environ.get(
+                    MULTIPROC_ENV_VAR) != directory:
+                raise settings_module.ConfigError(
+                    f"{where}: prometheus_client was imported before keystone_lite could set "
+                    f"{MULTIPROC_ENV_VAR}; set it in the server's environment instead")
+            try:
+                _join(directory)
+            except OSError as exc:
+                raise settings_module.ConfigError(f"{where}: {directory}: {exc.strerror}"
+                                                  ) from None
+            os.environ[MULTIPROC_ENV_VAR] = directory
+        elif _mod_wsgi_processes() > 1:
+            LOG.warning("%s: [metrics] multiprocess_dir is unset but mod_wsgi runs this app in "
+                        "several processes: each counts alone and a scrape shows one of them",
+                        settings.config_file)
+        _recorder = Recorder(directory or None)
+        return _recorder
+
+
+def _mod_wsgi_processes() -> int:
+    """How many daemon processes mod_wsgi runs this app in (0: not under mod_wsgi)."""
+    try:
+        import mod_wsgi  # exists only inside mod_wsgi
+    except ImportError:
+        return 0
+    return getattr(mod_wsgi, "maximum_processes", 1)
+
+
+def _join(directory: str) -> None:
+    """Use ``directory`` for this process's values; empty it first when no other process
+    uses it. Every process holds a shared lock on ``directory/lock`` while it lives; one that
+    gets the exclusive lock is alone, so the files there are a previous run's."""
+    global _directory_lock_fd
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass  # others are running: their files count
+    else:
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a starting process empties the directory
+    _directory_lock_fd = fd
+
+
+# -- what the call sites record (each a no-op until ``configure``) -------------------------------
+
+def _method_label(methods) -> str:
+    return "+".join(methods) or "none"
+
+
+def token_issued(methods) -> None:
+    if _recorder is not None:
+        _recorder.issued.labels(_method_label(methods)).inc()
+
+
+def token_validated(methods) -> None:
+    if _recorder is not None:
+        _recorder.validated.labels(_method_label(methods)).inc()
+
+
+def token_revoked(methods) -> None:
+    if _recorder is not None:
+        _recorder.revoked.labels(_method_label(methods)).inc()
+
+
+def auth_failed(reason: str) -> None:
+    if _recorder is not None:
+        _recorder.auth_failures.labels(
+            reason if reason in AUTH_FAILURE_REASONS else "unauthorized").inc()
+
+
+def validation_cache(hit: bool) -> None:
+    if _recorder is not None:
+        _recorder.cache_inc[hit]()
+
+
+def database_error(failure: errors.ServiceUnavailable) -> None:
+    if _recorder is not None:
+        kind = ("busy" if isinstance(failure, errors.DatabaseBusy) else "full"
+                if isinstance(failure, errors.DatabaseFull) else "unavailable")
+        _recorder.db_errors.labels(kind).inc()
+
+
+def database_pool_exhausted() -> None:
+    if _recorder is not None:
+        _recorder.db_errors.labels("pool_exhausted").inc()
+
+
+def database_retry() -> None:
+    if _recorder is not None:
+        _recorder.db_retries.inc()
