@@ -184,12 +184,13 @@ class KeyRepositoryCollector:
 # -- set-up --------------------------------------------------------------------------------------
 
 def configure(settings) -> "Recorder | None":
-    """Start recording in this process when ``[metrics] enabled`` (the first call decides;
-    later calls, with other configuration files, share it). Raises ConfigError when the
+    """Start recording in this process when ``[metrics] enabled``, and return the recorder
+    (None when off for these settings). The first call that enables it decides the directory;
+    later ones, with other configuration files, share it. Raises ConfigError when the
     multiprocess directory cannot be used or prometheus_client was imported too early."""
     global _recorder
     if not settings.metrics_enabled:
-        return _recorder
+        return None
     with _lock:
         if _recorder is not None:
             return _recorder

@@ -82,7 +82,8 @@ class ScrapeApp:
     def __call__(self, environ, start_response):
         req = webob.Request(environ)
         try:
-            if req.path_info.rstrip("/"):
+            # Mounted at /metrics (Apache's alias) or at / (the embedded operations listener).
+            if req.path_info.rstrip("/") not in ("", "/metrics"):
                 raise errors.NotFound("The resource could not be found.")
             if req.method not in ("GET", "HEAD"):
                 raise errors.MethodNotAllowed(["GET", "HEAD"])
