@@ -18,17 +18,17 @@ from keystone_lite import errors, metrics, policy, services as services_module
 from keystone_lite.router import ROUTE_KEY, Router, outside_transaction
 
 LOG = logging.getLogger(__name__)
-_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
 # -- the request filter --------------------------------------------------------------------------
 
 class RequestMetrics:
-    """Counts each request by route template and status and times it (until the app returns
-    its body: webob bodies are lists, so that is when the work is done)."""
+    """Notes each request's app, route, method, status and time (until the app returns its
+    body: webob bodies are lists, so that is when the work is done); the labels are made when
+    the recorder flushes, off the request's path (keystone_lite.metrics.Recorder)."""
 
     def __init__(self, app, name: str, recorder: metrics.Recorder):
-        self.app, self.name, self.recorder = app, name, recorder
+        self.app, self.name, self.note = app, name, recorder.note
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -42,11 +42,9 @@ class RequestMetrics:
         try:
             return self.app(environ, start_and_note)
         finally:
-            method = environ.get("REQUEST_METHOD", "")
-            self.recorder.request(
-                self.name, self.recorder.route(prefix, environ.get(ROUTE_KEY)),
-                method if method in _METHODS else "other",
-                statuses[-1][:3] if statuses else "500", time.perf_counter() - started)
+            self.note(("request", self.name, prefix, environ.get(ROUTE_KEY),
+                       environ.get("REQUEST_METHOD", ""), statuses[-1] if statuses else None,
+                       time.perf_counter() - started))
 
 
 def filter_factory(global_conf, app="main", **local_conf):

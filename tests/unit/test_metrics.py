@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from prometheus_client import generate_latest
@@ -50,9 +51,12 @@ def test_route_label_is_the_template_under_the_apps_mount_never_the_raw_path(rec
 
 
 def test_requests_are_counted_and_timed_by_app_route_method_and_status(recorder):
+    (pattern, _), = _compiled([(r"/auth/tokens", {})])
+    found = ("/admin/v3", pattern)
     for _ in range(3):
-        recorder.request("admin", "/v3/auth/tokens", "GET", "200", 0.0002)
-    recorder.request("admin", "/v3/auth/tokens", "GET", "404", 0.3)
+        recorder.note(("request", "admin", "/admin", found, "GET", "200 OK", 0.0002))
+    recorder.note(("request", "admin", "/admin", found, "GET", "404 Not Found", 0.3))
+    recorder.note(("request", "admin", "/admin", None, "BREW", "405 Method Not Allowed", 0.01))
 
     samples = scrape(recorder)
     labels = (("app", "admin"), ("method", "GET"), ("route", "/v3/auth/tokens"))
@@ -65,6 +69,14 @@ def test_requests_are_counted_and_timed_by_app_route_method_and_status(recorder)
                     tuple(sorted(labels + (("le", "0.0005"),))))] == 3
     assert samples[("keystone_lite_http_request_duration_seconds_sum", labels)] == \
         pytest.approx(0.3006)
+    assert samples[("keystone_lite_http_request_duration_seconds_bucket",
+                    tuple(sorted(labels + (("le", "0.25"),))))] == 3
+    assert samples[("keystone_lite_http_request_duration_seconds_bucket",
+                    tuple(sorted(labels + (("le", "0.5"),))))] == 4
+    # Neither a method nobody sends nor an unknown path makes a label of its own.
+    assert samples[("keystone_lite_http_requests_total", (
+        ("app", "admin"), ("method", "other"), ("route", "unmatched"),
+        ("status", "405")))] == 1
 
 
 def test_tokens_failures_cache_and_database_events_each_have_their_counter(recorder):
@@ -171,6 +183,17 @@ def issued_in_scrape(directory: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def eventually_issued(directory: str, expected: float, seconds: float = 15.0) -> float:
+    """The scraped count once it is ``expected`` (live processes flush every second), or the
+    last one seen after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = issued_in_scrape(directory)
+        if seen == expected or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
+
+
 def started(directory: str, tokens: int) -> subprocess.Popen:
     worker = child(directory, str(tokens))
     assert worker.stdout.readline() == "counted\n"
@@ -187,8 +210,9 @@ def test_a_scrape_sums_every_process_and_only_a_start_with_none_running_empties(
     first = started(directory, 3)
     second = started(directory, 4)
     try:
-        # A third process reads both live processes' files.
-        assert issued_in_scrape(directory) == 7
+        # A third process reads both live processes' files, which their flushing threads
+        # write within a second.
+        assert eventually_issued(directory, 7) == 7
         # A process replaced while another runs (mod_wsgi restarting one daemon): the dead
         # one's counts stay, the new one adds to them.
         stopped(second)
