@@ -72,6 +72,7 @@ class Recorder:
     """
 
     FLUSH_SECONDS = 1.0
+    QUEUE_LIMIT = 500_000
 
     def __init__(self, multiprocess_dir: str | None):
         import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set (configure)
@@ -122,7 +123,9 @@ class Recorder:
             "db": db_errors.labels,
             "retry": lambda _: db_retries,
         }
-        self._events: collections.deque = collections.deque()
+        # Bounded: should the thread fall behind for seconds at tens of thousands of requests
+        # a second, the oldest events are dropped rather than the process's memory.
+        self._events: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
         #: ``note(event)``: what a request records, an event tuple (see ``_apply``).
         self.note = self._events.append
         self._flush_lock = threading.Lock()
@@ -149,7 +152,10 @@ class Recorder:
 
     def _flush_periodically(self) -> None:
         while not self._stop.wait(self.FLUSH_SECONDS):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the thread must outlive one bad flush
+                LOG.exception("metrics: adding up the counts failed")
 
     def flush(self) -> None:
         """Write what the queue holds, added up by series, to prometheus_client."""
@@ -262,7 +268,8 @@ class KeyRepositoryCollector:
         except OSError:
             numbers, changed = None, None
         readable = GaugeMetricFamily("keystone_lite_token_key_repository_readable",
-                                     "1 when the token key repository could be listed.")
+                                     "1 when the token key repository could be listed and "
+                                     "holds keys.")
         readable.add_metric([], 1 if numbers else 0)
         yield readable
         if numbers:
