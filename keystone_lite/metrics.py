@@ -24,6 +24,7 @@ import collections
 import fcntl
 import glob
 import logging
+import operator
 import os
 import re
 import sys
@@ -126,8 +127,11 @@ class Recorder:
         # Bounded: should the thread fall behind for seconds at tens of thousands of requests
         # a second, the oldest events are dropped rather than the process's memory.
         self._events: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
-        #: ``note(event)``: what a request records, an event tuple (see ``_apply``).
+        self._requests: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
+        #: ``note((kind, label))``: a token, failure, cache or database event (``_counters``).
         self.note = self._events.append
+        #: ``note_request(((app, SCRIPT_NAME, router's ROUTE_KEY, method, status), seconds))``.
+        self.note_request = self._requests.append
         self._flush_lock = threading.Lock()
         self._routes: dict = {}
         self._flusher: threading.Thread | None = None
@@ -147,6 +151,7 @@ class Recorder:
 
     def _after_fork(self) -> None:
         self._events.clear()
+        self._requests.clear()
         self._flush_lock = threading.Lock()
         self._start_flusher()
 
@@ -158,33 +163,21 @@ class Recorder:
                 LOG.exception("metrics: adding up the counts failed")
 
     def flush(self) -> None:
-        """Write what the queue holds, added up by series, to prometheus_client."""
+        """Write what the queues hold, added up by series, to prometheus_client."""
         with self._flush_lock:
-            counts: dict = {}
+            requests = _drain(self._requests)
+            for (app, prefix, found, method, status), count in collections.Counter(
+                    map(_first, requests)).items():
+                self.requests.labels(app, self.route(prefix, found), _method(method),
+                                     status[:3] if status else "500").inc(count)
             latencies: dict = {}
-            popleft = self._events.popleft
-            while True:
-                try:
-                    event = popleft()
-                except IndexError:
-                    break
-                if event[0] == "request":
-                    _, app, prefix, found, method, status, seconds = event
-                    key = (app, prefix, found, method, status)
-                    counts[key] = counts.get(key, 0) + 1
-                    latencies.setdefault(key[:4], []).append(seconds)
-                else:
-                    counts[event] = counts.get(event, 0) + 1
-            for key, count in counts.items():
-                if len(key) == 5:
-                    app, prefix, found, method, status = key
-                    self.requests.labels(app, self.route(prefix, found), _method(method),
-                                         status[:3] if status else "500").inc(count)
-                else:
-                    self._counters[key[0]](key[1]).inc(count)
+            for (app, prefix, found, method, _status), seconds in requests:
+                latencies.setdefault((app, prefix, found, method), []).append(seconds)
             for (app, prefix, found, method), observed in latencies.items():
                 _observe(self.latency.labels(app, self.route(prefix, found), _method(method)),
                          observed)
+            for (kind, label), count in collections.Counter(_drain(self._events)).items():
+                self._counters[kind](label).inc(count)
 
     def route(self, prefix: str, found) -> str:
         """The route label: the mount inside the app (``/v3``) and the pattern's template."""
@@ -216,6 +209,13 @@ class Recorder:
 
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+_first = operator.itemgetter(0)
+
+
+def _drain(queue: collections.deque) -> list:
+    """What ``queue`` holds now, taken out (appends meanwhile wait for the next drain)."""
+    popleft = queue.popleft
+    return [popleft() for _ in range(len(queue))]
 
 
 def _method(method: str) -> str:

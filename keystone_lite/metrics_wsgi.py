@@ -28,7 +28,7 @@ class RequestMetrics:
     the recorder flushes, off the request's path (keystone_lite.metrics.Recorder)."""
 
     def __init__(self, app, name: str, recorder: metrics.Recorder):
-        self.app, self.name, self.note = app, name, recorder.note
+        self.app, self.name, self.note = app, name, recorder.note_request
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -42,8 +42,8 @@ class RequestMetrics:
         try:
             return self.app(environ, start_and_note)
         finally:
-            self.note(("request", self.name, prefix, environ.get(ROUTE_KEY),
-                       environ.get("REQUEST_METHOD", ""), statuses[-1] if statuses else None,
+            self.note(((self.name, prefix, environ.get(ROUTE_KEY),
+                        environ.get("REQUEST_METHOD", ""), statuses[-1] if statuses else None),
                        time.perf_counter() - started))
 
 

@@ -54,9 +54,9 @@ def test_requests_are_counted_and_timed_by_app_route_method_and_status(recorder)
     (pattern, _), = _compiled([(r"/auth/tokens", {})])
     found = ("/admin/v3", pattern)
     for _ in range(3):
-        recorder.note(("request", "admin", "/admin", found, "GET", "200 OK", 0.0002))
-    recorder.note(("request", "admin", "/admin", found, "GET", "404 Not Found", 0.3))
-    recorder.note(("request", "admin", "/admin", None, "BREW", "405 Method Not Allowed", 0.01))
+        recorder.note_request((("admin", "/admin", found, "GET", "200 OK"), 0.0002))
+    recorder.note_request((("admin", "/admin", found, "GET", "404 Not Found"), 0.3))
+    recorder.note_request((("admin", "/admin", None, "BREW", "405 Method Not Allowed"), 0.01))
 
     samples = scrape(recorder)
     labels = (("app", "admin"), ("method", "GET"), ("route", "/v3/auth/tokens"))
