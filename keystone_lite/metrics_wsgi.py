@@ -4,7 +4,7 @@
 the embedded server's ``--health-port`` and Apache's health VirtualHost, plain HTTP on loopback
 by default: the network decides who scrapes, as for Prometheus exporters everywhere. And on the
 admin app, behind its client certificate and for admin or service tokens only (policy
-``keystone_lite:get_metrics``): the admin app is reachable from outside, where any holder of a
+``identity:get_metrics``): the admin app is reachable from outside, where any holder of a
 certificate could otherwise read failure rates and traffic (no secrets, but not theirs).
 """
 from __future__ import annotations
@@ -101,13 +101,13 @@ def app_factory(global_conf, **local_conf):
 
 def admin_app_factory(global_conf, **local_conf):
     """``/metrics`` of the admin app: behind its certificate, and for admin or service tokens
-    only (policy ``keystone_lite:get_metrics``), as the admin app is reachable from outside."""
+    only (policy ``identity:get_metrics``), as the admin app is reachable from outside."""
     built = services_module.for_paste(global_conf)
     recorder = metrics.configure(built.settings)
 
     @outside_transaction
     def scrape(req):
-        policy.enforce(req, built.settings, "keystone_lite:get_metrics")
+        policy.enforce(req, built.settings, "identity:get_metrics")
         return exposition(recorder, req, built.settings.key_repository)
 
     return Router(built, [(r"/", {"GET": scrape})])
