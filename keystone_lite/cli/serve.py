@@ -202,8 +202,8 @@ def _health_address(args):
 def _health_line(args) -> str:
     if args.health_port is None:
         return ""
-    return (f"; health checks (no certificate): "
-            f"http://{args.health_host}:{args.health_port}/healthcheck")
+    base = f"http://{args.health_host}:{args.health_port}"
+    return f"; health checks (no certificate): {base}/healthcheck, metrics: {base}/metrics"
 
 
 # -- what to do next -----------------------------------------------------------------------------
