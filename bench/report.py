@@ -71,6 +71,9 @@ def targets(results: dict) -> list[dict]:
         # Issue 13: [cert_auth] bind_tokens on vs off, tokens earned through a certificate.
         ("validation with certificate binding on vs off", "≥ 0.90",
          _get(results, "binding", "ratios", "validate"), 0.9, "min"),
+        # Issue 15: Prometheus metrics cost at most 5% of hot validation throughput.
+        ("validation with metrics on vs off", "≥ 0.95",
+         _get(results, "metrics", "ratios", "validate"), 0.95, "min"),
     ]
     rows += production_targets(results.get("production") or {})
     rows += production_http_targets(results)
@@ -331,6 +334,23 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     f"{settings.get('binding_iterations', '?')} calls)",
                     ["operation", "off ops/s", "p50 ms", "on ops/s", "p50 ms", "on/off",
                      "by CPU time"], rows))
+    measured = results.get("metrics")
+    if measured:
+        rows = []
+        for operation in ("validate", "validate_nocatalog"):
+            off = _get(measured, "results", "off", operation)
+            on = _get(measured, "results", "on", operation)
+            if off and on:
+                rows.append([OPERATIONS[operation], _ops(off["ops_per_s"]), _ms(off["p50_ms"]),
+                             _ops(on["ops_per_s"]), _ms(on["p50_ms"]),
+                             _ratio(measured["ratios"][operation]),
+                             _ratio(_get(measured, "cpu_ratios", operation))])
+        out.append((f"Prometheus metrics: keystone_lite in process, [metrics] off vs on "
+                    f"(multiprocess mode: the request filter, token and cache counters) "
+                    f"(median of {settings.get('binding_runs', '?')} interleaved runs of "
+                    f"{settings.get('binding_iterations', '?')} calls)",
+                    ["operation", "off ops/s", "p50 ms", "on ops/s", "p50 ms", "on/off",
+                     "by CPU time"], rows))
     scale = results.get("scale")
     if scale:
         generated = scale["generated"]
@@ -355,7 +375,7 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append(production_table(results["production"]))
     out += production_http_tables(results)
     verdicts = results.get("targets") or []
-    out.append(("Targets (issues 5 and 14; certificate binding: issue 13)",
+    out.append(("Targets (issues 5 and 14; certificate binding: issue 13; metrics: issue 15)",
                 ["target", "goal", "measured", "met"],
                 [[v["target"], v["goal"], _ratio(v["measured"]),
                   {True: "yes", False: "NO", None: "—"}[v["met"]]] for v in verdicts]))

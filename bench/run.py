@@ -1,13 +1,14 @@
 """keystone_lite vs OpenStack Keystone, side by side: the one benchmark command.
 
     python3 bench/run.py [--quick] [--skip-http] [--skip-apache] [--skip-binding]
-                         [--skip-scale] [--skip-profile] [--no-docs] [--skip-production]
+                         [--skip-metrics] [--skip-scale] [--skip-profile] [--no-docs] [--skip-production]
                          [--skip-cold-http] [--skip-memory] [--skip-request-profile]
                          [--skip-two-nodes] [--only-production | --only-production-http]
 
 Standard library only: it sets up its own tools (``bench/envs.py``), builds one bootstrapped
 deployment of each product, then measures start-up, in-process operations, what certificate-
-bound tokens cost keystone_lite's validation (binding on vs off), HTTP validation (gunicorn for
+bound tokens cost keystone_lite's validation (binding on vs off), what Prometheus metrics cost
+it (metrics on vs off), HTTP validation (gunicorn for
 both plus a trivial app; keystone_lite also under Apache mod_wsgi), flat cost over a generated
 full database, and profiles keystone_lite; and the production rows of issue 14: workloads in
 process, cold validation over HTTP, cache memory at the working set, a py-spy profile of a
@@ -67,6 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-apache", action="store_true")
     parser.add_argument("--skip-binding", action="store_true")
+    parser.add_argument("--skip-metrics", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--skip-production", action="store_true",
@@ -101,11 +103,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.production = PRODUCTION_QUICK if quick else PRODUCTION
     if args.only_production:
         args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
-        args.skip_binding = args.skip_cold_http = args.skip_two_nodes = True
+        args.skip_binding = args.skip_metrics = args.skip_cold_http = args.skip_two_nodes = True
         args.skip_memory = args.skip_request_profile = True
     if args.only_production_http:
         args.no_docs = args.skip_http = args.skip_scale = args.skip_profile = True
-        args.skip_binding = args.skip_production = True
+        args.skip_binding = args.skip_metrics = args.skip_production = True
     args.cold_http = COLD_HTTP_QUICK if quick else COLD_HTTP
     args.two_nodes = TWO_NODES_QUICK if quick else TWO_NODES
     # Validation takes ~50 µs: many calls per run, many runs, for a ratio within a few percent.
@@ -319,6 +321,34 @@ def binding_phase(tools, args, workdir, template) -> dict:
                            for operation in measured["off"]}}
 
 
+def metrics_phase(tools, args, workdir, template) -> dict:
+    """Validation with [metrics] off vs on (multiprocess mode), bench/metrics_cost.py; ratios
+    on/off (by wall time and by CPU time, > 1: on faster), as binding_phase."""
+    configs = {}
+    for setting in ("off", "on"):
+        instance = deploy.lite_instance(template, os.path.join(workdir, f"metrics-{setting}"))
+        with open(instance.config, "a", encoding="utf-8") as handle:
+            handle.write("\n[metrics]\nenabled = false\n" if setting == "off" else
+                         "\n[metrics]\nenabled = true\nmultiprocess_dir = data/metrics\n")
+        configs[setting] = instance.config
+    out = os.path.join(workdir, "metrics.json")
+    run_bench_script(tools.lite, "metrics_cost.py", "--out", out, "--off", configs["off"],
+                     "--on", configs["on"], "--iterations", str(args.binding_iterations),
+                     "--runs", str(args.binding_runs), "--warmup", str(args.binding_warmup),
+                     timeout=1800)
+    return on_off_ratios(_read(out))
+
+
+def on_off_ratios(measured: dict) -> dict:
+    return {"results": measured,
+            "ratios": {operation: measured["on"][operation]["ops_per_s"]
+                       / measured["off"][operation]["ops_per_s"]
+                       for operation in measured["off"]},
+            "cpu_ratios": {operation: measured["off"][operation]["cpu_ms"]
+                           / measured["on"][operation]["cpu_ms"]
+                           for operation in measured["off"]}}
+
+
 def scale_phase(tools, args, workdir, template) -> dict:
     empty = deploy.lite_instance(template, os.path.join(workdir, "scale-empty"), "uuid")
     full = deploy.lite_instance(template, os.path.join(workdir, "scale-full"), "uuid")
@@ -467,6 +497,9 @@ def main(argv=None) -> int:
             tools.notes.extend(results["two_nodes"].get("notes", []))
         if not args.skip_binding:
             results["binding"] = phase("binding", binding_phase, tools, args, workdir,
+                                       templates["lite"])
+        if not args.skip_metrics:
+            results["metrics"] = phase("metrics", metrics_phase, tools, args, workdir,
                                        templates["lite"])
         if tools.wrk and not args.skip_http:
             results["http"] = phase("HTTP", http_phase, tools, args, workdir, templates)

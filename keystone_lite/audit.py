@@ -26,7 +26,7 @@ import os
 import socket
 import uuid
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 from keystone_lite.context import get_context
 from keystone_lite.db.session import after_commit
 from keystone_lite.router import json_bytes
@@ -144,14 +144,17 @@ class Auditor:
 
     def authentication_failed(self, environ: dict, error: errors.KeystoneError,
                               default: str = OTHER) -> None:
-        """``identity.authenticate`` failure: the claimed user, the reason; written at once."""
+        """``identity.authenticate`` failure: the claimed user, the reason; written at once.
+        Counted by reason in the metrics too, audited or not."""
+        reason = reason_of(error, default)
+        metrics.auth_failed(reason)
         if not self.enabled:
             return
         initiator = self._initiator(environ, claimed(get_context(environ)))
         self.write("identity.authenticate", self.event(
             "authenticate", "failure", initiator,
             {"typeURI": USER_URI, "id": initiator["id"]},
-            reason={"reasonType": reason_of(error, default), "reasonCode": str(error.code)}))
+            reason={"reasonType": reason, "reasonCode": str(error.code)}))
 
     def authenticated(self, req, session, token) -> None:
         """``identity.authenticate`` success and ``identity.token.created``, after the commit."""

@@ -3,9 +3,10 @@
 A load balancer's health probe has no client certificate, and the embedded server (like the
 shipped Apache vhost) demands one in the TLS handshake. So ``keystone-lite serve --health-port``
 opens a second listener, plain HTTP, on loopback unless told otherwise, that answers only the
-paths in ``OPS_PATHS`` (each served by the app that answers it on the TLS port, mounted at
-``/``) and 404 for anything else: it never reaches the API, so it needs no certificate.
-Whatever else operators scrape (metrics) joins by adding its path to ``OPS_PATHS``.
+paths in ``OPS_PATHS`` and 404 for anything else: it never reaches the API, so it needs no
+certificate. ``/healthcheck`` is the main app's, ``/metrics`` the paste ini's unauthenticated
+``[app:metrics]`` (the admin app's own ``/metrics`` wants an admin token:
+keystone_lite.metrics_wsgi).
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from keystone_lite.embedded_http import Limits, error_body
 from keystone_lite.tls_stream import send_last
 
 DEFAULT_HOST = "127.0.0.1"
-# path -> the mount (of server.load_apps) whose app serves it.
-OPS_PATHS = {"/healthcheck": "/main"}
+# path -> the key, in the apps given to OpsPaths, of the app that serves it (a mount of
+# server.load_apps, or "metrics": server.load_app("metrics")).
+OPS_PATHS = {"/healthcheck": "/main", "/metrics": "metrics"}
 _READ_SIZE = 65536
 
 
@@ -25,7 +27,8 @@ class OpsPaths:
     """WSGI app: the paths of ``OPS_PATHS`` to their apps, everything else 404 (JSON)."""
 
     def __init__(self, apps: dict, paths: dict | None = None):
-        self.routes = {path: apps[mount] for path, mount in (paths or OPS_PATHS).items()}
+        self.routes = {path: apps[key] for path, key in (paths or OPS_PATHS).items()
+                       if key in apps}
 
     def __call__(self, environ, start_response):
         app = self.routes.get(environ["PATH_INFO"].rstrip("/") or "/")

@@ -308,6 +308,9 @@ RULES = {
     # RFC 7662 introspection (keystone_lite.token.introspection; Keystone has none): what
     # services call, as the two above.
     "identity:introspect_token": any_of(admin_required, role("service")),
+    # GET /admin/metrics (keystone_lite.metrics_wsgi; Keystone has none): for operators and
+    # monitoring services, as validation is.
+    "identity:get_metrics": any_of(admin_required, SYSTEM_READER, role("service")),
     "identity:list_services": ADMIN_OR_SYSTEM_READER,
     "identity:get_service": ADMIN_OR_SYSTEM_READER,
     "identity:create_service": admin_required,

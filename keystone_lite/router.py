@@ -24,6 +24,9 @@ import webob
 
 from keystone_lite import errors
 
+#: (SCRIPT_NAME, the compiled pattern) of the route that matched (keystone_lite.metrics).
+ROUTE_KEY = "keystone_lite.route"
+
 
 def json_bytes(body) -> bytes:
     """``body`` as compact UTF-8 JSON (orjson: an order of magnitude faster than json)."""
@@ -70,7 +73,8 @@ class Router:
         found = _find(self.routes, path) or _find(self.lazy_routes(), path)
         if found is None:
             raise errors.NotFound("The resource could not be found.")
-        methods, params = found
+        pattern, methods, params = found
+        req.environ[ROUTE_KEY] = (req.script_name, pattern)  # the route metrics label
         method = "GET" if req.method == "HEAD" and "HEAD" not in methods else req.method
         handler = methods.get(method)
         if handler is None:
@@ -95,10 +99,11 @@ def _compiled(routes) -> list:
     return [(re.compile(pattern), methods) for pattern, methods in routes]
 
 
-def _find(routes, path: str) -> tuple[dict, dict] | None:
-    """({method: handler}, path parameters) of the first route matching ``path``, or None."""
+def _find(routes, path: str) -> tuple | None:
+    """(pattern, {method: handler}, path parameters) of the first route matching ``path``, or
+    None."""
     for pattern, methods in routes:
         match = pattern.fullmatch(path)
         if match is not None:
-            return methods, match.groupdict()
+            return pattern, methods, match.groupdict()
     return None

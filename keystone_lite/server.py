@@ -295,8 +295,12 @@ def load_apps(paste: str | None = None) -> dict:
 
     The configuration file is found as the paste file says ($KEYSTONE_LITE_CONFIG first).
     """
-    uri = f"config:{paste or paste_file(__file__)}"
-    return {f"/{name}": loadapp(uri, name=name) for name in ("main", "admin")}
+    return {f"/{name}": load_app(name, paste) for name in ("main", "admin")}
+
+
+def load_app(name: str, paste: str | None = None):
+    """The paste file's app ``name`` (``main``, ``admin``, ``metrics``)."""
+    return loadapp(f"config:{paste or paste_file(__file__)}", name=name)
 
 
 def make_server(apps: dict, files: TLSFiles, user_attribute: str,

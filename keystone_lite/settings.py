@@ -82,6 +82,10 @@ class Settings:
     # Audit events (keystone_lite/audit.py): "log", "file" (audit_file) or "none".
     audit_destination: str = "none"
     audit_file: str | None = None
+    # Prometheus metrics (keystone_lite/metrics.py): on/off, and the directory that several
+    # processes of one server share (prometheus_client's multiprocess mode); None: one process.
+    metrics_enabled: bool = True
+    metrics_multiprocess_dir: str | None = None
 
     @property
     def maps_certificates(self) -> bool:
@@ -244,10 +248,13 @@ _SCHEMA = {
         "audit_destination", lambda value: value.strip() and _choice("log", "file", "none")(value),
         ""),
     ("audit", "file"): ("audit_file", _optional_text, ""),
+    ("metrics", "enabled"): ("metrics_enabled", _bool, "true"),
+    ("metrics", "multiprocess_dir"): ("metrics_multiprocess_dir", _optional_text, ""),
 }
 
 _PATH_FIELDS = ("data_dir", "key_repository", "credential_key_repository", "crl_file",
-                "ca_file", "mapping_file", "keystone_key_repository", "audit_file")
+                "ca_file", "mapping_file", "keystone_key_repository", "audit_file",
+                "metrics_multiprocess_dir")
 _PROVIDERS = ("fernet", "uuid")
 
 

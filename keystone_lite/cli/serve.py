@@ -151,11 +151,12 @@ def _run(settings, files, host, port, require_client_certificate, limits, on_rea
     if health is None:
         server.serve(httpd, on_ready)
         return
-    ops = ops_listener.make_ops_server(apps, *health, limits=limits)
+    ops = ops_listener.make_ops_server({**apps, "metrics": server.load_app("metrics")}, *health,
+                                       limits=limits)
     _bind(ops, "--health-port")
     with ops_listener.running(ops):
-        logging.getLogger(__name__).info("health listener on http://%s:%s/healthcheck",
-                                         *ops.bind_addr[:2])
+        logging.getLogger(__name__).info("health listener on http://%s:%s/healthcheck "
+                                         "(and /metrics)", *ops.bind_addr[:2])
         server.serve(httpd, on_ready)
 
 
@@ -201,8 +202,8 @@ def _health_address(args):
 def _health_line(args) -> str:
     if args.health_port is None:
         return ""
-    return (f"; health checks (no certificate): "
-            f"http://{args.health_host}:{args.health_port}/healthcheck")
+    base = f"http://{args.health_host}:{args.health_port}"
+    return f"; health checks (no certificate): {base}/healthcheck, metrics: {base}/metrics"
 
 
 # -- what to do next -----------------------------------------------------------------------------
@@ -262,8 +263,9 @@ def _positive(kind):
 
 def _health_options(parser) -> None:
     parser.add_argument("--health-port", type=int, metavar="PORT",
-                        help="also serve GET /healthcheck over plain HTTP on this port, without "
-                        "client certificates, for load balancers (default: not served)")
+                        help="also serve GET /healthcheck and GET /metrics (Prometheus) over "
+                        "plain HTTP on this port, without client certificates, for load "
+                        "balancers and monitoring (default: not served)")
     parser.add_argument("--health-host", default=ops_listener.DEFAULT_HOST,
                         help="address of the --health-port listener (default: %(default)s, "
                         "loopback only)")

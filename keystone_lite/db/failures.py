@@ -12,7 +12,7 @@ import contextlib
 
 from sqlalchemy import exc
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 
 # SQLite primary result codes (the low byte of an extended code).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
@@ -46,6 +46,7 @@ def database_errors(driver_error: type[Exception] = exc.DBAPIError):
             raise
         raise unavailable(error) from error
     except exc.TimeoutError as error:  # every pooled connection in use for pool_timeout
+        metrics.database_pool_exhausted()
         raise errors.DatabaseBusy(detail=f"connection pool exhausted: {error}") from error
     except driver_error as error:
         if isinstance(error, exc.SQLAlchemyError):
@@ -62,7 +63,10 @@ def unavailable(error: Exception) -> errors.ServiceUnavailable:
     sqlite_code = sqlite_code & 0xFF if isinstance(sqlite_code, int) else None
     sqlstate = getattr(original, "sqlstate", None)
     if sqlite_code in (_SQLITE_BUSY, _SQLITE_LOCKED) or sqlstate in _PG_BUSY:
-        return errors.DatabaseBusy(detail=detail)
-    if sqlite_code == _SQLITE_FULL or sqlstate in _PG_FULL:
-        return errors.DatabaseFull(detail=detail)
-    return errors.ServiceUnavailable(detail=detail)
+        failure = errors.DatabaseBusy(detail=detail)
+    elif sqlite_code == _SQLITE_FULL or sqlstate in _PG_FULL:
+        failure = errors.DatabaseFull(detail=detail)
+    else:
+        failure = errors.ServiceUnavailable(detail=detail)
+    metrics.database_error(failure)
+    return failure

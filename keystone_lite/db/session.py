@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite import errors
+from keystone_lite import errors, metrics
 from keystone_lite.db import failures, generation
 from keystone_lite.private_files import create_private_file, make_private_dir
 
@@ -274,5 +274,6 @@ def run(session_factory: sessionmaker[Session], work):
     except errors.DatabaseBusy:
         if time.monotonic() - started >= SQLITE_BUSY_TIMEOUT_MS / 1000:
             raise  # it waited the whole busy timeout already
+    metrics.database_retry()
     with transaction(session_factory, write_lock=True) as session:
         return work(session)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from keystone_lite import audit, errors, policy
+from keystone_lite import audit, errors, metrics, policy
 from keystone_lite.context import get_context
 from keystone_lite.identity import render as identity_render, store
 from keystone_lite.oauth1 import method as oauth1_method
@@ -87,7 +87,7 @@ class TokenController:
                 and authenticated.certificate is None:
             LOG.error("certificate login refused: [cert_auth] bind_tokens is on but the web "
                       "server exported no SSL_CLIENT_CERT (mod_ssl: SSLOptions +ExportCertData)")
-            raise errors.Unauthorized()
+            raise audit.refused(audit.NO_CERTIFICATE)
         credential = authenticated.application_credential
         if credential is not None:
             # As Keystone: the credential is the scope, and no token stands on two credentials.
@@ -152,6 +152,7 @@ class TokenController:
     def validate(self, req):
         stamp = self.stamp(req)
         subject = self.subject_token(req, stamp)
+        metrics.token_validated(subject.payload.methods)
         with_catalog = not parse_flag(req, "nocatalog")
         # Kept with the validated token it renders: a token validated afresh (its user changed,
         # say) is rendered afresh.

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from keystone_lite import audit, errors
+from keystone_lite import audit, errors, metrics
 from keystone_lite.certificates import crl, records as certificate_records
 from keystone_lite.db import generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
@@ -228,6 +228,7 @@ class TokenService:
         if principal is None or not _revisions_current(payload, principal):
             raise errors.Unauthorized()  # changed since authentication read it: born dead
         token_id = self._call_provider(self.provider.issue, payload, session)
+        metrics.token_issued(methods)
         return ValidatedToken(token_id, payload, principal, certificate=record)
 
     # -- validate --------------------------------------------------------------------------
@@ -244,6 +245,7 @@ class TokenService:
         token = self._validated.get(stamp, token_id)
         if token is not None and not self._still_valid(stamp, token):
             token = None
+        metrics.validation_cache(token is not None)
         if token is None or (session is not None and not generation.cacheable(session)):
             token = self._in_session(session, lambda session_: self._validate_uncached(
                 session_, stamp, token_id))
@@ -447,6 +449,7 @@ class TokenService:
         until = max(token.payload.expires_at, self.clock() + self._longest_lifetime_us)
         for audit_id in token.payload.audit_ids[:-1] or token.payload.audit_ids:
             revocation.revoke(session, "audit", audit_id, until)
+        metrics.token_revoked(token.payload.methods)
 
     @property
     def _longest_lifetime_us(self) -> int:

@@ -6,7 +6,7 @@ response documents differ.
 """
 from __future__ import annotations
 
-from keystone_lite import errors, policy
+from keystone_lite import errors, metrics, policy
 from keystone_lite.context import get_context
 from keystone_lite.router import json_response, no_content, outside_transaction
 from keystone_lite.token import render
@@ -97,6 +97,7 @@ class V2TokenController:
     def validate(self, req, token_id):
         stamp = self.v3.stamp(req)
         subject = self.subject(req, stamp, token_id)
+        metrics.token_validated(subject.payload.methods)
         return json_response(render.v2_access(subject, self.tokens.catalog(stamp, subject)),
                              headers=TOKEN_RESPONSE_HEADERS)
 

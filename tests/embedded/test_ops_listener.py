@@ -1,7 +1,7 @@
 """The embedded server's operations listener and the start-up reports of ``keystone-lite``.
 
 ``serve --health-port`` answers GET /healthcheck over plain HTTP with no client certificate (a
-load balancer's probe), 404 for anything else, while the TLS port still demands a certificate.
+load balancer's probe) and GET /metrics (Prometheus), 404 for anything else, while the TLS port still demands a certificate.
 ``quickstart`` reports a busy port before setting anything up, lets clients without a
 certificate in with ``--verify-client optional``, and prints where keystone-lite-manage is.
 Real processes, the real curl binary, 127.0.0.1 only; every process is stopped in a finally.
@@ -123,6 +123,21 @@ def test_health_listener_serves_nothing_but_the_healthcheck(served, path):
     reply = curl(health + path)
     assert reply.status == 404, reply
     assert reply.json()["error"]["code"] == 404
+
+
+def test_health_listener_serves_prometheus_metrics_without_a_certificate(served):
+    _, health, _, _ = served
+    assert curl(f"{health}/healthcheck").status == 200
+    reply = curl(f"{health}/metrics")
+
+    assert reply.status == 200, reply
+    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = reply.body.decode()
+    # The probe above went through the main app's pipeline, counted under its route.
+    assert 'keystone_lite_http_requests_total{app="main",method="GET",route="/healthcheck",' \
+        'status="200"}' in text
+    assert "keystone_lite_token_keys 2.0" in text
+    assert curl(f"{health}/metrics/more").status == 404
 
 
 def test_tls_port_still_refuses_clients_without_a_certificate(served):

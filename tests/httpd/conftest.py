@@ -259,7 +259,7 @@ def _install_tree(home: str, base: str, database_url: str | None = None,
     """
     os.makedirs(os.path.join(home, "httpd"))
     os.makedirs(os.path.join(home, "etc"))
-    for script in ("httpdmain.py", "httpdadmin.py"):
+    for script in ("httpdmain.py", "httpdadmin.py", "httpdmetrics.py"):
         shutil.copyfile(os.path.join(ROOT, "httpd", script), os.path.join(home, "httpd", script))
     shutil.copyfile(os.path.join(ROOT, "etc", "keystone-lite-paste.ini"),
                     os.path.join(home, "etc", "keystone-lite-paste.ini"))

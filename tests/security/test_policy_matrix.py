@@ -283,6 +283,8 @@ CALLS = [
     # string body is a form.
     ("introspect_token", "admin", "POST", "/v3/OS-OAUTH2/introspect", "token={subject}", 200,
      SERVICE_OR_ADMIN),
+    # Prometheus metrics on the admin app (keystone_lite's own): as token validation.
+    ("get_metrics", "admin", "GET", "/metrics", None, 200, VALIDATE),
     ("list_services", "admin", "GET", "/v3/services", None, 200, CLOUD_READERS),
     ("get_service", "admin", "GET", "/v3/services/{fresh_service}", None, 200, CLOUD_READERS),
     ("create_service", "admin", "POST", "/v3/services", {"service": {"type": "compute"}}, 201,

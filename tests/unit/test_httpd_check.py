@@ -110,7 +110,8 @@ def test_shipped_mod_ssl_config_with_its_health_listener_has_no_findings():
 
 
 def test_health_listener_granting_more_than_the_healthcheck_needs_client_certificates():
-    text = variant(MOD_SSL, '<LocationMatch "^/healthcheck/?$">', '<LocationMatch "^/">')
+    text = variant(MOD_SSL, '<LocationMatch "^/(healthcheck|metrics)/?$">',
+                   '<LocationMatch "^/">')
     assert found(health_findings(text), line_of(text, "WSGIScriptAlias / "), "error",
                  "no SSLVerifyClient covers it")
 
