@@ -10,7 +10,8 @@ GitHub):
   not on PATH), ``server stopped`` (the server is stopped first, as the reader is told to).
 - ``<!-- guide: quickstart -->``: a one-line ``./quickstart [OPTIONS]``; the server is
   (re)started as ``keystone-lite quickstart --port PORT [OPTIONS]``, which is what
-  ./quickstart runs.
+  ./quickstart runs. A ``--health-port P`` there gets a free port Q instead, and later blocks
+  read ``127.0.0.1:Q`` where they say ``127.0.0.1:P``.
 - ``<!-- guide: output -->``: what the block before prints. Each line must match a line of its
   output (stdout and stderr), in order, other lines in between allowed; ``...`` stands for
   anything.
@@ -195,12 +196,16 @@ def run(tmp_path, text: str | None = None):
 
     server = Quickstart(str(server_dir), env, port)
     skipped = []
+    moved = {}  # the guide's --health-port -> the free port used instead
     try:
         server.start()
         for step in steps[1:]:
             if step.kind == "quickstart":
                 argv = shlex.split(step.body)
                 assert argv[0] == "./quickstart" and len(step.body.strip().splitlines()) == 1
+                if "--health-port" in argv:
+                    at = argv.index("--health-port") + 1
+                    argv[at] = str(moved.setdefault(argv[at], free_port()))
                 server.start(argv[1:])
                 continue
             if "needs openstack" in step.options and shutil.which("openstack",
@@ -209,7 +214,10 @@ def run(tmp_path, text: str | None = None):
                 continue
             if "server stopped" in step.options:
                 server.stop()
-            script = f"set -euo pipefail\n. \"$__GUIDE_STATE\"\n{step.body}\n{save}\n"
+            body = step.body
+            for wanted, used in moved.items():
+                body = body.replace(f"{LOOPBACK}:{wanted}", f"{LOOPBACK}:{used}")
+            script = f"set -euo pipefail\n. \"$__GUIDE_STATE\"\n{body}\n{save}\n"
             result = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
                                     text=True, timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
             output = result.stdout + result.stderr
