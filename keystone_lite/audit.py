@@ -175,10 +175,11 @@ class Auditor:
         self.changed(req, session, "deleted", "token", target=_token_target(token))
 
     def changed(self, req, session, operation: str, kind: str, target_id: str | None = None,
-                *, target: dict | None = None, **attributes) -> None:
+                *, target: dict | None = None, who: dict | None = None, **attributes) -> None:
         """``identity.<kind>.<operation>`` (``created``, ``updated``, ``deleted``) made by the
-        request's caller, written after the commit. ``attributes`` join the payload, as
-        Keystone's (a role assignment's ``role``, ``user``, ``project``, ...)."""
+        request's caller (or ``who``: a user without a token, as on the account page), written
+        after the commit. ``attributes`` join the payload, as Keystone's (a role assignment's
+        ``role``, ``user``, ``project``, ...)."""
         if not self.enabled:
             return
         kind = KEYSTONE_KINDS.get(kind, kind)
@@ -186,7 +187,7 @@ class Auditor:
             target = {"typeURI": TYPE_URIS.get(kind, UNKNOWN), "id": target_id}
         if target_id is not None:
             attributes["resource_info"] = target_id
-        initiator = self._initiator(req.environ, caller(req))
+        initiator = self._initiator(req.environ, caller(req) if who is None else who)
         event = self.event(f"{operation}.{kind}", "success", initiator, target, **attributes)
         after_commit(session, functools.partial(self._write_all,
                                                 [(f"identity.{kind}.{operation}", event)]))

@@ -95,6 +95,9 @@ class AccountController:
                         context["request_id"], user.id)
             raise errors.Forbidden(FORM_REFUSED)
         store.move_revision(session, store.find_user(session, user_id=user.id))
+        self.services.audit.changed(req, session, "updated", "user", user.id,
+                                    who={"user_id": user.id, "name": user.name},
+                                    tokens_revoked=True)
         LOG.info("user %s revoked all their tokens from the account page (request id %s)",
                  user.id, context["request_id"])
         return webob.Response(status=303, location=f"{req.script_name}?revoked",

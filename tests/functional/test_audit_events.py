@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 import pytest
 
@@ -457,3 +458,17 @@ def test_none_destination_writes_nothing(make_deployment, caplog):
     assert [record for record in caplog.records if record.name == "keystone_lite.audit"] == []
     assert not os.path.exists(os.path.join(deployment.data_dir, "audit.log"))
 
+
+
+def test_revoking_all_tokens_on_the_account_page_is_one_user_update_by_that_user(audited):
+    page = audited.main.get("/account", headers={"Accept": "text/html"},
+                            extra_environ=cert_environ("alice"))
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    audited.new()
+    audited.main.post("/account/revoke", {"csrf_token": form_token},
+                      headers={"Origin": "http://localhost"},
+                      extra_environ=cert_environ("alice"), status=303)
+    (event,) = audited.new()
+    payload = assert_cadf(event, "identity.user.updated", "updated.user", "success")
+    assert payload["target"]["id"] == audited.alice and payload["tokens_revoked"] is True
+    assert payload["initiator"]["id"] == audited.alice
