@@ -516,7 +516,7 @@ def chained(own: str, parent: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too
-# A Principal's own object and attribute dict (its parts are counted apart).
+# A Principal object itself (its parts are counted apart).
 _PRINCIPAL_BYTES = sys.getsizeof(_INVALID)
 
 
