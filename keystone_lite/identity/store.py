@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import and_, column as sql_column, or_, select, table as sql_table, union, \
-    update as sql_update
+from sqlalchemy import and_, bindparam, column as sql_column, or_, select, \
+    table as sql_table, union, update as sql_update
 from sqlalchemy.orm import Session, aliased
 
 from keystone_lite import errors
@@ -38,10 +38,18 @@ def ensure_default_domain(session: Session, domain_id: str = DEFAULT_DOMAIN_ID) 
     return domain
 
 
+# Reads by name on every login, built once (building a statement costs more than running it).
+_DOMAIN_BY_NAME = select(models.Domain).where(models.Domain.name == bindparam("name"))
+_USER_BY_NAME = select(models.User).where(models.User.name == bindparam("name"),
+                                          models.User.domain_id == bindparam("domain_id"))
+_PROJECT_BY_NAME = select(models.Project).where(
+    models.Project.name == bindparam("name"), models.Project.domain_id == bindparam("domain_id"))
+
+
 def find_domain(session: Session, *, domain_id=None, name=None) -> models.Domain | None:
     if domain_id is not None:
         return session.get(models.Domain, domain_id)
-    return session.scalar(select(models.Domain).where(models.Domain.name == name))
+    return session.scalar(_DOMAIN_BY_NAME, {"name": name})
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -50,8 +58,7 @@ def find_user(session: Session, *, user_id=None, name=None, domain_id=None
               ) -> models.User | None:
     if user_id is not None:
         return session.get(models.User, user_id)
-    return session.scalar(select(models.User).where(
-        models.User.name == name, models.User.domain_id == domain_id))
+    return session.scalar(_USER_BY_NAME, {"name": name, "domain_id": domain_id})
 
 
 def keystone_hash_sample(session: Session) -> str | None:
@@ -123,8 +130,7 @@ def find_project(session: Session, *, project_id=None, name=None, domain_id=None
                  ) -> models.Project | None:
     if project_id is not None:
         return session.get(models.Project, project_id)
-    return session.scalar(select(models.Project).where(
-        models.Project.name == name, models.Project.domain_id == domain_id))
+    return session.scalar(_PROJECT_BY_NAME, {"name": name, "domain_id": domain_id})
 
 
 def create_project(session: Session, *, name, domain_id, description="", enabled=True

@@ -10,7 +10,9 @@ reads a new stamp, the budget moves to it (``MemoryBudget.advance``): if only th
 and the change log (keystone_lite.db.generation) says what changed, each cache drops only the
 entries those changes concern and keeps the rest; otherwise every cache is emptied, as a new
 *epoch* begins. A store that would take the caches together beyond the budget first drops the
-older half of every cache. Sizes are estimates
+older half of the cache holding the most bytes (again while it does not fit): a flood of
+tokens seen once evicts tokens, not the principals every token of a user shares. Sizes are
+estimates
 (``estimate``) made when an entry is stored, so reading costs nothing more. Nothing is kept
 that a client could make up: callers store only what the store found, and only once they know
 who the client is (see keystone_lite.token.authentication).
@@ -97,8 +99,8 @@ class MemoryBudget:
         """Called with ``lock`` held before storing ``size`` bytes under ``stamp``: False when
         the value may not be stored (too big, or computed under a stamp older than the
         current one, before changes the caches have since dropped). A stamp never seen begins
-        a new epoch. When the bytes would not fit, every cache drops the older half of its
-        entries (insertion order), so the newest answers stay."""
+        a new epoch. When the bytes would not fit, the cache holding the most drops the older
+        half of its entries (insertion order), so the newest answers stay, until they fit."""
         if size > self.limit:
             return False
         if stamp != self.current:
@@ -106,11 +108,16 @@ class MemoryBudget:
                 return False
             self._new_epoch(stamp)
         while self.used + size > self.limit:
-            for cache in self._caches:
-                cache._evict_older_half()
-            if not any(getattr(cache, "_entries", None) for cache in self._caches):
+            largest = max(self._caches, key=_bytes_held)
+            if not _bytes_held(largest):
                 self.used = 0  # nothing left to evict: the count cannot be above zero
+                break
+            largest._evict_older_half()
         return True
+
+
+def _bytes_held(cache) -> int:
+    return getattr(cache, "used", 0)
 
 
 def _same_source(current, stamp) -> bool:
@@ -222,7 +229,10 @@ def _size(item) -> int:
     if isinstance(item, dict):
         return size + sum(_size(key) + _size(value) for key, value in item.items())
     if isinstance(item, types.SimpleNamespace) or dataclasses.is_dataclass(item):
-        attributes = getattr(item, "__dict__", {})
+        attributes = getattr(item, "__dict__", None)
+        if attributes is None:  # a dataclass with slots: the values are in the object
+            return size + sum(_size(getattr(item, field.name))
+                              for field in dataclasses.fields(item))
         # Attribute names are interned and shared: only the values count.
         return size + sys.getsizeof(attributes) + sum(_size(value)
                                                       for value in attributes.values())

@@ -162,8 +162,15 @@ class TokenController:
         else:
             body = json_bytes(self.render(
                 subject, self.tokens.catalog(stamp, subject) if with_catalog else None))
-            self._bodies.put(stamp, (subject.id, with_catalog), (subject, body),
-                             estimate((subject.id, with_catalog), body))
+            # Kept from its second rendering on: most tokens are validated once by each
+            # service (keystonemiddleware caches them), and their bodies would only crowd out
+            # what is shared (principals, catalogs).
+            rendered = ("rendered", with_catalog)
+            if rendered in subject.derived:
+                self._bodies.put(stamp, (subject.id, with_catalog), (subject, body),
+                                 estimate((subject.id, with_catalog), body))
+            else:
+                subject.derived[rendered] = True
         return json_response(body, headers={SUBJECT_HEADER: subject.id,
                                             **TOKEN_RESPONSE_HEADERS})
 

@@ -71,7 +71,7 @@ class MalformedPayload(ValueError):
     """The bytes are not a payload this version can read."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class TokenPayload:
     user_id: str
     methods: tuple[str, ...]

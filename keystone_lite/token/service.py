@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keystone_lite import audit, errors, metrics
 from keystone_lite.certificates import crl, records as certificate_records
-from keystone_lite.db import generation, models, session as db_session
+from keystone_lite.db import failures, generation, models, session as db_session
 from keystone_lite.identity import application_credential_store, store
 from keystone_lite.oauth1 import method as oauth1_method
-from keystone_lite.token import key_repository, revocation, trust_scope
+from keystone_lite.token import key_repository, principals, revocation, trust_scope
 from keystone_lite.token.cache import GenerationCache, MemoryBudget, estimate
 from keystone_lite.token.payload import METHODS as PAYLOAD_METHODS, TokenPayload, new_audit_id, \
     now_us
@@ -33,7 +33,7 @@ class Scope:
     id: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Principal:
     """A user on a scope as the store has them now: what a token of theirs stands for.
 
@@ -51,7 +51,7 @@ class Principal:
     application_credential: Any = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ValidatedToken:
     """A token that passed every check, with what rendering it needs."""
 
@@ -132,6 +132,8 @@ class TokenService:
         self._catalogs = GenerationCache(budget, forget_all_on={generation.PROJECT})
         self._certificates = GenerationCache(budget)
         self._revocations = revocation.RevocationFilter(budget)
+        # Domains and implied-role rules, for principals (token.principals).
+        self._reference = principals.Reference(budget)
         # [cert_auth] crl_file (certificates.crl.RevocationList), when configured: a token
         # dies with the certificate it was earned with when the CRL lists it.
         self.revocation_list = revocation_list
@@ -246,6 +248,13 @@ class TokenService:
         if token is not None and not self._still_valid(stamp, token):
             token = None
         metrics.validation_cache(token is not None)
+        if token is None and session is None:
+            # Most tokens seen for the first time need no query: their principal and the
+            # revocation filter are remembered.
+            try:
+                token = self._validate_uncached(None, stamp, token_id)
+            except _NeedsSession:
+                pass
         if token is None or (session is not None and not generation.cacheable(session)):
             token = self._in_session(session, lambda session_: self._validate_uncached(
                 session_, stamp, token_id))
@@ -254,15 +263,19 @@ class TokenService:
             raise errors.TokenNotFound()
         return token
 
-    def _validate_uncached(self, session: Session, stamp: tuple, token_id: str
+    def _validate_uncached(self, session: Session | None, stamp: tuple, token_id: str
                            ) -> ValidatedToken:
+        """Without a ``session`` (None), raises _NeedsSession at the first read that the
+        caches cannot answer."""
+        if session is None and getattr(self.provider, "opens_from_store", True):
+            raise _NeedsSession()
         payload = self._call_provider(self.provider.open, token_id, session)
         # Expiry is checked by the caller; here only what no window can bring back.
         if payload is None or payload.expires_at <= self.clock() - self.allow_expired_window_us:
             raise errors.TokenNotFound()
         revocation_hashes = revocation.keys_of(payload)
         if self._maybe_revoked(session, stamp, revocation_hashes) and revocation.is_revoked(
-                session, payload):
+                _needed(session), payload):
             raise errors.TokenNotFound()
         record = None
         if payload.certificate is not None:
@@ -280,10 +293,9 @@ class TokenService:
         token = ValidatedToken(token_id, payload, principal, certificate=record,
                                principal_key=principal_key,
                                revocation_hashes=revocation_hashes)
-        if generation.cacheable(session):
+        if _cacheable(session):
             # The principal is shared with the principals' cache, which counts it.
-            self._validated.put(stamp, token_id, token, estimate(token_id, payload) + (
-                sys.getsizeof(token) + sys.getsizeof(vars(token))))
+            self._validated.put(stamp, token_id, token, validated_size(token_id))
         return token
 
     def _still_valid(self, stamp: tuple, token: ValidatedToken) -> bool:
@@ -299,11 +311,11 @@ class TokenService:
         """False when no revocation event can match these hashes (revocation.keys_of): the
         per-process filter, loaded in ``session`` once per cache epoch, answers without a
         query. A transaction that has written asks the database (it may have revoked)."""
-        if not generation.cacheable(session):
+        if not _cacheable(session):
             return True
         known = self._revocations.current()
         if known is None:
-            known = self._revocations.load(session, stamp)
+            known = self._revocations.load(_needed(session), stamp)
         return any(value in known for value in hashes)
 
     # -- certificates ----------------------------------------------------------------------
@@ -331,8 +343,8 @@ class TokenService:
         key = ("certificate", certificate_id)
         record = self._certificates.get(stamp, key)
         if record is None:
-            record = certificate_records.find(session, certificate_id) or _INVALID
-            if record is not _INVALID and generation.cacheable(session):
+            record = certificate_records.find(_needed(session), certificate_id) or _INVALID
+            if record is not _INVALID and _cacheable(session):
                 self._certificates.put(stamp, key, record)
         return None if record is _INVALID else record
 
@@ -341,8 +353,8 @@ class TokenService:
         (certificates.records.revoke) or by the CRL, which fails closed when unusable."""
         revoked = self._certificates.get(stamp, "revocations")
         if revoked is None:
-            revoked = certificate_records.load_revocations(session)
-            if generation.cacheable(session):
+            revoked = certificate_records.load_revocations(_needed(session))
+            if _cacheable(session):
                 self._certificates.put(stamp, "revocations", revoked)
         if revoked.cover(certificate.thumbprint, certificate.serial, certificate.issuer_dn):
             return True
@@ -363,6 +375,12 @@ class TokenService:
         ``[endpoint_filter] return_all_endpoints_if_no_filter = false``)."""
         key = ("catalog", token.project.id if token is not None and token.project else None)
         catalog = self._catalogs.get(stamp, key)
+        if catalog is None and session is None:
+            # A project without endpoint associations shows the whole catalog: no session,
+            # and no entry of its own.
+            whole, filtered = self._catalogs.get(stamp, "catalog") or (None, None)
+            if whole is not None and key[1] not in filtered:
+                return whole if self.whole_catalog_without_filter else []
         if catalog is None or (session is not None and not generation.cacheable(session)):
             catalog = self._in_session(session, lambda session_: self._catalog_uncached(
                 session_, stamp, key))
@@ -401,16 +419,31 @@ class TokenService:
         """The user on that scope (through that trust or application credential, if given), or
         None if the user, the scope, the trust or the credential is no longer valid."""
         key = (user_id, scope_kind, scope_id, trust_id, application_credential_id)
-        cacheable = generation.cacheable(session)
+        cacheable = _cacheable(session)
         principal = self._principals.get(stamp, key) if cacheable else None
         if principal is None:
-            principal = _load_principal(session, user_id, scope_kind, scope_id,
-                                        trust_id, application_credential_id) or _INVALID
+            size = None
+            if trust_id is None and application_credential_id is None:
+                def load(connection):
+                    return principals.load(connection, self._reference, stamp, cacheable,
+                                           user_id, scope_kind, scope_id)
+                # Without a session (a validation answered from memory so far), on a
+                # connection of its own: a session and its transaction cost more than the
+                # statements.
+                loaded = load(principals.connection_of(session)) if session is not None \
+                    else self._read(load)
+                principal = Principal(*loaded) if loaded else _INVALID
+                # The domains and the implied roles are shared, counted by _reference.
+                size = estimate(key, principal.user, principal.project, principal.roles) + \
+                    _PRINCIPAL_BYTES
+            else:
+                principal = _load_principal(_needed(session), user_id, scope_kind, scope_id,
+                                            trust_id, application_credential_id) or _INVALID
             if cacheable:
                 tags = [(generation.USER, user_id)]
                 if principal.trust is not None:  # a trustor's change ends the delegation
                     tags.append((generation.USER, principal.trust.trustor.id))
-                self._principals.put(stamp, key, principal, tags=tuple(tags))
+                self._principals.put(stamp, key, principal, size, tags=tuple(tags))
         return None if principal is _INVALID else principal
 
     def _delegated(self, session: Session, stamp: tuple, payload: TokenPayload,
@@ -420,14 +453,20 @@ class TokenService:
         if principal is None or payload.access_token_id is None:
             return principal
         key = _oauth1_key(payload)
-        cacheable = generation.cacheable(session)
+        cacheable = _cacheable(session)
         narrowed = self._principals.get(stamp, key) if cacheable else None
         if narrowed is None:
-            narrowed = oauth1_method.narrowed(session, principal, payload) or _INVALID
+            narrowed = oauth1_method.narrowed(_needed(session), principal, payload) or _INVALID
             if cacheable:
                 self._principals.put(stamp, key, narrowed,
                                      tags=((generation.USER, payload.user_id),))
         return None if narrowed is _INVALID else narrowed
+
+    def _read(self, work):
+        """``work(connection)`` on a connection of its own, which only reads."""
+        with failures.database_errors(), self.session_factory.kw["bind"].connect() as \
+                connection:
+            return work(connection)
 
     def _in_session(self, session: Session | None, work):
         return work(session) if session is not None else db_session.run(
@@ -480,6 +519,51 @@ def chained(own: str, parent: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _INVALID = Principal(user=None, user_domain=None)  # "no such principal", remembered too
+# A Principal object itself (its parts are counted apart).
+_PRINCIPAL_BYTES = sys.getsizeof(_INVALID)
+
+
+class _NeedsSession(Exception):
+    """A validation tried without a session (TokenService.validate) must read the store."""
+
+
+def _needed(session: Session | None) -> Session:
+    if session is None:
+        raise _NeedsSession()
+    return session
+
+
+def _cacheable(session: Session | None) -> bool:
+    """No session (nothing written), or one that has not written (generation.cacheable)."""
+    return session is None or generation.cacheable(session)
+
+
+def _largest_validated() -> int:
+    """What a ValidatedToken with the largest payload holds beside its id and principal."""
+    longest, large = "f" * 64, 2 ** 62
+    payload = TokenPayload(
+        user_id=longest, methods=PAYLOAD_METHODS, issued_at=large, expires_at=large,
+        audit_ids=(new_audit_id(), new_audit_id(), new_audit_id()), scope_kind="project",
+        scope_id=longest, user_revision=large, project_revision=large, trust_id=longest,
+        trustor_revision=large, access_token_id=longest, application_credential_id=longest,
+        certificate=2 ** 31, bound=True)
+    token = ValidatedToken("", payload, _INVALID, principal_key=(longest,) * 5,
+                           revocation_hashes=(large,) * 5)
+    # The method names are shared constants and the principal key holds the payload's ids:
+    # only their tuples are the token's own.
+    return estimate(dataclasses.replace(payload, methods=()), token.revocation_hashes,
+                    token.derived) + sys.getsizeof(payload.methods) + \
+        sys.getsizeof(token.principal_key) + sys.getsizeof(token)
+
+
+_VALIDATED_BYTES = _largest_validated()
+
+
+def validated_size(token_id: str) -> int:
+    """The bytes a remembered ValidatedToken holds, its principal aside (counted with the
+    principals): a bound on every payload (``_VALIDATED_BYTES``) plus its id, so that storing
+    one walks nothing."""
+    return _VALIDATED_BYTES + sys.getsizeof(token_id)
 
 
 def _oauth1_key(payload: TokenPayload) -> tuple:

@@ -54,6 +54,36 @@ def test_repeated_validation_reads_only_the_change_counter(deployment):
 
 
 @pytest.mark.sqlite_only(SQLITE_TRACE)
+def test_first_validation_of_another_token_of_a_known_user_reads_only_the_counter(
+        deployment):
+    """A service sees each token once (keystonemiddleware caches it): a new token of a user
+    whose principal is remembered is answered without a query or a transaction."""
+    add_user(deployment, "alice", "demo")
+    first, second = (issue(deployment.main, "alice", "demo") for _ in range(2))
+    statements = count_statements(deployment)
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(first))
+    statements.clear()
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(second))
+    assert statements == ["SELECT value FROM generation WHERE id = 1"]
+
+
+@pytest.mark.sqlite_only(SQLITE_TRACE)
+def test_first_token_of_a_user_is_read_in_three_statements(deployment):
+    """The principal of a user's first token: the user, the project, the roles held there
+    (domains and implied-role rules once per process), in a read-only transaction."""
+    add_user(deployment, "alice", "demo")
+    add_user(deployment, "bob", "demo")
+    alice, bob = issue(deployment.main, "alice", "demo"), issue(deployment.main, "bob", "demo")
+    statements = count_statements(deployment)
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(alice))
+    statements.clear()
+    deployment.admin.get("/v3/auth/tokens", headers=admin_headers(bob))
+    reads = [statement for statement in statements if statement.startswith("SELECT")]
+    assert len(reads) == 4, statements  # the counter, then three
+    assert statements[-1] == "ROLLBACK"
+
+
+@pytest.mark.sqlite_only(SQLITE_TRACE)
 def test_repeated_certificate_login_reads_only_the_change_counter(deployment):
     add_user(deployment, "alice", "demo")
     statements = count_statements(deployment)

@@ -39,16 +39,30 @@ def test_many_distinct_tokens_stay_within_the_budget(make_deployment):
     assert retained < 2 * MIB, retained
 
 
-def test_a_full_budget_empties_every_cache_that_shares_it():
+def test_a_full_budget_evicts_the_oldest_entries_of_the_largest_cache():
+    """Tokens seen once (the largest cache) make room; what they share (principals) stays."""
     budget = MemoryBudget(10_000)
     first, second = GenerationCache(budget), GenerationCache(budget)
     first.put("stamp", "a", "x" * 4000)
-    second.put("stamp", "b", "y" * 4000)
+    second.put("stamp", "b", "y" * 2000)
     assert first.get("stamp", "a") and second.get("stamp", "b")
 
     first.put("stamp", "c", "z" * 4000)
 
     assert first.get("stamp", "c") and first.get("stamp", "a") is None
+    assert second.get("stamp", "b")
+    assert budget.used <= budget.limit
+
+
+def test_a_full_budget_evicts_from_another_cache_when_it_holds_the_most():
+    budget = MemoryBudget(10_000)
+    first, second = GenerationCache(budget), GenerationCache(budget)
+    second.put("stamp", "b", "y" * 5000)
+    first.put("stamp", "a", "x" * 2000)
+
+    first.put("stamp", "c", "z" * 2500)
+
+    assert first.get("stamp", "a") and first.get("stamp", "c")
     assert second.get("stamp", "b") is None
     assert budget.used <= budget.limit
 

@@ -42,6 +42,9 @@ class FernetProvider:
         self._opening_keys: tuple = ()  # (signing, encryption) halves, primary first
         self.refresh_keys()  # a missing or empty repository is a start-up error
 
+    # Tokens open with the keys alone: validation needs no session for them.
+    opens_from_store = False
+
     def issue(self, payload: token_payload.TokenPayload, session=None) -> str:
         return self._fernet.encrypt_at_time(
             token_payload.encode(payload), payload.issued_at // 1_000_000).rstrip(b"=").decode()

@@ -15,6 +15,7 @@ _TOKEN_ID = re.compile(r"[0-9a-f]{32}")
 
 class UUIDProvider:
     name = "uuid"
+    opens_from_store = True  # a token is a row (TokenService validates it in a session)
 
     def issue(self, payload: token_payload.TokenPayload, session) -> str:
         token_id = uuid.uuid4().hex
