@@ -749,6 +749,11 @@ def check_response(response, request: FuzzRequest, ctx: FuzzContext, before, aft
         # oslo.middleware's healthcheck (keystone_lite/health.py): "OK", or the reasons of a
         # 503, as text unless the client asks for JSON.
         assert (status, body) == (200, b"OK") or status == 503, "healthcheck" + where
+    elif request.url.split("?")[0] == "/metrics" and status == 200:
+        # Prometheus's text format (keystone_lite/metrics_wsgi.py), for admin and service
+        # tokens; refusals are JSON, below.
+        assert response.content_type == "text/plain", "metrics" + where
+        assert body.startswith(b"# HELP keystone_lite_"), "metrics" + where
     elif urllib.parse.urlsplit(request.url).path.startswith("/account") and (
             status < 400 or response.content_type == "text/html"):
         # The account page (keystone_lite/account): its HTML, its downloads, the 303 after its

@@ -45,7 +45,7 @@ def test_the_fuzzed_endpoints_are_those_of_the_deployed_apps(deployment):
     assert {endpoint.method for endpoint in deployed} == {"GET", "HEAD", "POST", "PUT",
                                                           "PATCH", "DELETE"}
     assert {endpoint.template.split("/")[1] for endpoint in deployed} == {
-        "", "v2.0", "v3", "healthcheck", "account"}
+        "", "v2.0", "v3", "healthcheck", "account", "metrics"}
 
 
 @pytest.mark.parametrize("app", fuzz_routes.APPS)
