@@ -322,14 +322,17 @@ def binding_phase(tools, args, workdir, template) -> dict:
 
 
 def metrics_phase(tools, args, workdir, template) -> dict:
-    """Validation with [metrics] off vs on (multiprocess mode), bench/metrics_cost.py; ratios
+    """Validation with [metrics] and [audit] off vs on (multiprocess mode, an audit file: the
+    issue 15 budget is for both), bench/metrics_cost.py; ratios
     on/off (by wall time and by CPU time, > 1: on faster), as binding_phase."""
     configs = {}
     for setting in ("off", "on"):
         instance = deploy.lite_instance(template, os.path.join(workdir, f"metrics-{setting}"))
         with open(instance.config, "a", encoding="utf-8") as handle:
-            handle.write("\n[metrics]\nenabled = false\n" if setting == "off" else
-                         "\n[metrics]\nenabled = true\nmultiprocess_dir = data/metrics\n")
+            handle.write("\n[metrics]\nenabled = false\n[audit]\ndestination = none\n"
+                         if setting == "off" else
+                         "\n[metrics]\nenabled = true\nmultiprocess_dir = data/metrics\n"
+                         "[audit]\ndestination = file\nfile = data/audit.jsonl\n")
         configs[setting] = instance.config
     out = os.path.join(workdir, "metrics.json")
     run_bench_script(tools.lite, "metrics_cost.py", "--out", out, "--off", configs["off"],
