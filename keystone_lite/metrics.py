@@ -9,7 +9,7 @@ line; each is a no-op until ``configure`` ran (command-line tools, metrics off).
 Several processes (mod_wsgi ``processes=N``, gunicorn workers) each count their own requests;
 with ``[metrics] multiprocess_dir`` every process writes its values to files there
 (prometheus_client's multiprocess mode, through ``PROMETHEUS_MULTIPROC_DIR``, which must be set
-before prometheus_client is first imported: only ``configure`` imports it) and a scrape of any
+before prometheus_client is first imported: ``configure`` sets it and the first flush imports it) and a scrape of any
 one of them sums all. The directory is emptied by the first process to start when no other is
 running (``_join``): counters then start again from zero, as after any restart.
 
@@ -60,10 +60,29 @@ class Recorder:
     QUEUE_LIMIT = 500_000
 
     def __init__(self, multiprocess_dir: str | None):
+        self.multiprocess_dir = multiprocess_dir
+        self._counters = None  # the series, made by the first flush (_make_series)
+        # Bounded: should the thread fall behind for seconds at tens of thousands of requests
+        # a second, the oldest events are dropped rather than the process's memory.
+        self._events: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
+        self._requests: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
+        #: ``note((kind, label))``: a token, failure, cache or database event (``_counters``).
+        self.note = self._events.append
+        #: ``note_request(((app, SCRIPT_NAME, router's ROUTE_KEY, method, status), seconds))``.
+        self.note_request = self._requests.append
+        self._flush_lock = threading.Lock()
+        self._routes: dict = {}
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _make_series(self) -> None:
+        """The prometheus_client series, made by the first flush (on the flusher thread, a
+        second after start-up, or by a scrape): importing prometheus_client is ~40 ms that
+        building the apps need not wait for; until then requests only queue."""
         import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set (configure)
 
         prom.disable_created_metrics()  # as in multiprocess mode, which has no _created series
-        self.multiprocess_dir = multiprocess_dir
+        multiprocess_dir = self.multiprocess_dir
         # Multiprocess mode: values live in the files, a scrape reads them all; else in a
         # registry of our own (not prometheus_client's global one).
         self.registry = None if multiprocess_dir else prom.CollectorRegistry()
@@ -111,18 +130,6 @@ class Recorder:
             "db": db_errors.labels,
             "retry": lambda _: db_retries,
         }
-        # Bounded: should the thread fall behind for seconds at tens of thousands of requests
-        # a second, the oldest events are dropped rather than the process's memory.
-        self._events: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
-        self._requests: collections.deque = collections.deque(maxlen=self.QUEUE_LIMIT)
-        #: ``note((kind, label))``: a token, failure, cache or database event (``_counters``).
-        self.note = self._events.append
-        #: ``note_request(((app, SCRIPT_NAME, router's ROUTE_KEY, method, status), seconds))``.
-        self.note_request = self._requests.append
-        self._flush_lock = threading.Lock()
-        self._routes: dict = {}
-        self._flusher: threading.Thread | None = None
-        self._stop = threading.Event()
 
     def start(self) -> None:
         """Flush every FLUSH_SECONDS on a thread of this process (again in a forked child,
@@ -152,6 +159,8 @@ class Recorder:
     def flush(self) -> None:
         """Write what the queues hold, added up by series, to prometheus_client."""
         with self._flush_lock:
+            if self._counters is None:
+                self._make_series()
             requests = _drain(self._requests)
             for (app, prefix, found, method, status), count in collections.Counter(
                     map(_first, requests)).items():
