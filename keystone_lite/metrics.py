@@ -9,8 +9,8 @@ line; each is a no-op until ``configure`` ran (command-line tools, metrics off).
 Several processes (mod_wsgi ``processes=N``, gunicorn workers) each count their own requests;
 with ``[metrics] multiprocess_dir`` every process writes its values to files there
 (prometheus_client's multiprocess mode, through ``PROMETHEUS_MULTIPROC_DIR``, which must be set
-before prometheus_client is first imported: ``configure`` sets it and the first flush imports it) and a scrape of any
-one of them sums all. The directory is emptied by the first process to start when no other is
+before prometheus_client is first imported: ``configure`` sets it, the first flush imports it)
+and a scrape of any one of them sums all. The directory is emptied by the first process to start when no other is
 running (``_join``): counters then start again from zero, as after any restart.
 
 Labels take only bounded values: route templates (never a raw path), known HTTP methods, status
