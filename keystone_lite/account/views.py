@@ -22,14 +22,13 @@ import logging
 import webob
 from cryptography import x509
 
-from keystone_lite import errors, services as services_module
+from keystone_lite import errors
 from keystone_lite.account import downloads, forms, page
 from keystone_lite.certificates import records as certificates
 from keystone_lite.certificates.mapped_login import Refusal, direct_find
 from keystone_lite.context import get_context
 from keystone_lite.escape import printable
 from keystone_lite.identity import store
-from keystone_lite.router import Router
 from keystone_lite.token.authentication import Authenticator
 
 LOG = logging.getLogger(__name__)
@@ -214,12 +213,3 @@ class AccountErrors:
 def wants_html(req) -> bool:
     """A browser: it names text/html in Accept (curl and the OpenStack clients do not)."""
     return "text/html" in req.headers.get("Accept", "")
-
-
-def app_factory(global_conf, **local_conf):
-    built = services_module.for_paste(global_conf)
-    return Router(built, AccountController(built).routes())
-
-
-def filter_factory(global_conf, **local_conf):
-    return AccountErrors
