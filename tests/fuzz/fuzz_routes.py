@@ -85,7 +85,9 @@ def deployed_endpoints(apps: dict) -> list[Endpoint]:
     found = set()
     for app_name, app in apps.items():
         for prefix, router in routers(app):
-            for pattern, methods in router.routes:
+            # The lazily built routes too (rarely used features, the account page): building
+            # them is what their first request would do.
+            for pattern, methods in router.routes + router.lazy_routes():
                 verbs = set(methods) | ({"HEAD"} if "GET" in methods else set())
                 for template in templates(pattern.pattern):
                     path = prefix + template if template != "/" else (prefix or "/")
