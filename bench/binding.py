@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 
 import operations
 import targets
-from driver import Operation, call, measure
+from driver import Operation, call, measure_interleaved
 
 
 def certificate_environs(directory: str) -> dict:
@@ -88,17 +87,7 @@ def main() -> None:
         benchmarked[name] = {
             "validate": Validate(admin, caller, subject, environ),
             "validate_nocatalog": Validate(admin, caller, subject, environ, "?nocatalog")}
-    runs = {name: {operation: [] for operation in ops} for name, ops in benchmarked.items()}
-    for number in range(args.runs):
-        for name, ops in benchmarked.items():
-            for operation_name, operation in ops.items():
-                warmup = args.warmup if number == 0 else 20
-                runs[name][operation_name].extend(
-                    measure(operation, args.iterations, 1, warmup)["runs"])
-    result = {name: {operation: {key: statistics.median(run[key] for run in measured)
-                                 for key in ("ops_per_s", "p50_ms", "p99_ms", "cpu_ms")}
-                     for operation, measured in ops.items()}
-              for name, ops in runs.items()}
+    result = measure_interleaved(benchmarked, args.iterations, args.runs, args.warmup)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
 

@@ -112,6 +112,26 @@ def measure(operation: Operation, iterations: int, runs: int, warmup: int) -> di
         "iterations": iterations, "runs": per_run}
 
 
+def measure_interleaved(benchmarked: dict, iterations: int, runs: int, warmup: int,
+                        later_warmup: int = 20, before=None) -> dict:
+    """``{name: {operation_name: Operation}}`` measured one name after another, ``runs``
+    times, so that noise on shared cores hits every name alike (``before(name)`` runs ahead
+    of each name's turn). Returns ``{name: {operation_name: medians}}`` of ops/s, p50, p99
+    and CPU ms per call over the runs."""
+    measured = {name: {operation: [] for operation in ops} for name, ops in benchmarked.items()}
+    for number in range(runs):
+        for name, ops in benchmarked.items():
+            if before is not None:
+                before(name)
+            for operation_name, operation in ops.items():
+                measured[name][operation_name].extend(measure(
+                    operation, iterations, 1, warmup if number == 0 else later_warmup)["runs"])
+    return {name: {operation: {key: statistics.median(run[key] for run in each)
+                               for key in ("ops_per_s", "p50_ms", "p99_ms", "cpu_ms")}
+                   for operation, each in ops.items()}
+            for name, ops in measured.items()}
+
+
 def percentile(values: list, percent: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)

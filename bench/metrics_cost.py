@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 
 import operations
 import targets
-from driver import call, measure
+from driver import call, measure_interleaved
 
 OPERATIONS = {"validate": "", "validate_nocatalog": "?nocatalog"}
 
@@ -50,18 +49,8 @@ def main() -> None:
                              for operation, query in OPERATIONS.items()}
     if recorders["off"] is not None or recorders["on"] is None:
         raise SystemExit("the off deployment must be built before anything turns metrics on")
-    runs = {name: {operation: [] for operation in ops} for name, ops in benchmarked.items()}
-    for number in range(args.runs):
-        for name, ops in benchmarked.items():
-            metrics._recorder = recorders[name]
-            for operation_name, operation in ops.items():
-                warmup = args.warmup if number == 0 else 20
-                runs[name][operation_name].extend(
-                    measure(operation, args.iterations, 1, warmup)["runs"])
-    result = {name: {operation: {key: statistics.median(run[key] for run in measured)
-                                 for key in ("ops_per_s", "p50_ms", "p99_ms", "cpu_ms")}
-                     for operation, measured in ops.items()}
-              for name, ops in runs.items()}
+    result = measure_interleaved(benchmarked, args.iterations, args.runs, args.warmup,
+                                 before=lambda name: setattr(metrics, "_recorder", recorders[name]))
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 
 import operations
 import targets
-from driver import measure
+from driver import measure_interleaved
 
 
 def main() -> None:
@@ -33,17 +32,8 @@ def main() -> None:
         caller, subject = operations.tokens(public)
         benchmarked[name] = {"validate": operations.Validate(admin, caller, subject),
                              "issue": operations.Issue(public)}
-    runs = {name: {operation: [] for operation in ops} for name, ops in benchmarked.items()}
-    for number in range(args.runs):
-        for name, ops in benchmarked.items():
-            for operation_name, operation in ops.items():
-                warmup = args.warmup if number == 0 else 10
-                runs[name][operation_name].extend(
-                    measure(operation, args.iterations, 1, warmup)["runs"])
-    result = {name: {operation: {key: statistics.median(run[key] for run in measured)
-                                 for key in ("ops_per_s", "p50_ms", "p99_ms", "cpu_ms")}
-                     for operation, measured in ops.items()}
-              for name, ops in runs.items()}
+    result = measure_interleaved(benchmarked, args.iterations, args.runs, args.warmup,
+                                 later_warmup=10)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
 
